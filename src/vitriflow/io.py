@@ -1,0 +1,136 @@
+"""Files between stages: Parquet tables and extended-XYZ structures, each with provenance.
+
+Every table written by vitriflow carries a provenance block (package versions, config hash,
+input checksums, seed, free-form notes such as the data source that served it) in the
+Parquet file metadata under the key ``vitriflow``. ``read_table`` returns it beside the frame.
+Writes go to a temporary file first and are renamed into place, so a job killed mid-write
+never leaves a truncated output that Snakemake would take as complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PROVENANCE_KEY = b"vitriflow"
+_TRACKED_PACKAGES = (
+    "vitriflow", "numpy", "torch", "torch-sim-atomistic", "sevenn", "ase", "pymatgen",
+    "scikit-learn", "snakemake", "imelt", "gpaw", "vesin", "torch-geometric",
+)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Stable short hash of a (JSON-serialisable) config mapping."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def package_versions(names: Iterable[str] = _TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages that shape results (missing ones are omitted)."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def provenance(
+    *,
+    stage: str,
+    config: Mapping[str, Any] | None = None,
+    inputs: Iterable[str | os.PathLike] = (),
+    seed: int | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A provenance record: what made a result, from which inputs, with which software."""
+    record: dict[str, Any] = {
+        "stage": stage,
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "packages": package_versions(),
+        "inputs": {str(p): sha256_file(p) for p in inputs if Path(p).is_file()},
+    }
+    if config is not None:
+        record["config_hash"] = config_hash(config)
+    if seed is not None:
+        record["seed"] = int(seed)
+    record.update(extra)
+    return record
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike, prov: Mapping[str, Any]) -> None:
+    """Write ``df`` as Parquet with ``prov`` (JSON) in the file metadata, atomically."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[PROVENANCE_KEY] = json.dumps(prov, default=str).encode()
+    table = table.replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_table(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a vitriflow Parquet table and its provenance block ({} when absent)."""
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(PROVENANCE_KEY)
+    prov = json.loads(raw) if raw else {}
+    return table.to_pandas(), prov
+
+
+def write_json(obj: Any, path: str | os.PathLike) -> None:
+    """Write JSON atomically (sorted keys, indented) so reruns give identical bytes."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_structures(atoms_list, path: str | os.PathLike) -> None:
+    """Write a list of ASE Atoms as extended XYZ (info and arrays kept), atomically."""
+    from ase.io import write
+
+    with atomic_path(path) as tmp:
+        write(tmp, list(atoms_list), format="extxyz")
+
+
+def read_structures(path: str | os.PathLike) -> list:
+    """Read every frame of an extended XYZ file as ASE Atoms."""
+    from ase.io import read
+
+    return list(read(path, index=":", format="extxyz"))

@@ -1,0 +1,435 @@
+"""Batched melt-quench(-equilibrate) molecular dynamics on torch-sim, with a stability guard
+and exact resume.
+
+A protocol is a list of stages (NVT Nose-Hoover chain, or NPT stochastic cell rescaling) with a
+per-step target temperature (constant or linear ramp), followed by an optional FIRE relaxation.
+Structures are grouped into batches (torch-sim's ``BinningAutoBatcher``: by GPU memory on CUDA,
+by ``max_batch_atoms`` on CPU). Each batch advances in *segments* of ``checkpoint_every`` steps
+(cut at stage boundaries). After every segment:
+
+- the guard checks each structure (finite energy/forces/positions, no pair closer than
+  ``min_distance_scale`` x covalent radii, temperature below ``max_temperature_factor`` x
+  target + 500 K); an unstable structure leaves the batch and is later retried once from its
+  last good checkpoint with half the time step, then marked failed with the reason;
+- every structure's state (positions, momenta, cell, thermostat chain, next step) is written
+  to the checkpoint file atomically.
+
+Every segment starts by rebuilding the integrator state from those per-structure snapshots,
+and stochastic parts (initial velocities, C-rescale noise) draw from generators seeded from
+the structure seeds and the segment start. So a run resumed from any checkpoint follows the
+same arithmetic as an uninterrupted one and ends in the same structures (CPU, fixed seed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from vitriflow.packing import density_g_cm3, min_pair_ratio
+
+log = logging.getLogger("vitriflow.md")
+GPA_TO_EV_A3 = 1 / 160.21766208
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    ensemble: str
+    steps: int
+    t_start: float
+    t_end: float
+    pressure_GPa: float = 0.0
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A melt-quench protocol (all numbers from config; defaults follow Aykol et al.)."""
+
+    stages: tuple[Stage, ...]
+    timestep_fs: float = 2.0
+    thermostat_tau_fs: float = 100.0
+    barostat_tau_fs: float = 1000.0
+    prerelax_steps: int = 100
+    relax_enabled: bool = True
+    relax_fmax: float = 0.05
+    relax_steps: int = 300
+    checkpoint_every: int = 250
+    log_every: int = 50
+    guard_min_distance_scale: float = 0.45
+    guard_max_temperature_factor: float = 3.0
+    max_batch_atoms: int = 20000
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> Protocol:
+        stages = []
+        for st in cfg["stages"]:
+            t = st["temperature_K"]
+            t0, t1 = (t, t) if isinstance(t, int | float) else (t[0], t[1])
+            stages.append(Stage(st["name"], st.get("ensemble", "nvt"), int(st["steps"]),
+                                float(t0), float(t1), float(st.get("pressure_GPa", 0.0))))
+        relax, guard = cfg.get("relax", {}), cfg.get("guard", {})
+        return cls(
+            stages=tuple(stages), timestep_fs=cfg.get("timestep_fs", 2.0),
+            thermostat_tau_fs=cfg.get("thermostat_tau_fs", 100.0),
+            barostat_tau_fs=cfg.get("barostat_tau_fs", 1000.0),
+            prerelax_steps=cfg.get("prerelax_steps", 100),
+            relax_enabled=relax.get("enabled", True), relax_fmax=relax.get("fmax_eV_A", 0.05),
+            relax_steps=relax.get("max_steps", 300),
+            checkpoint_every=cfg.get("checkpoint_every", 250), log_every=cfg.get("log_every", 50),
+            guard_min_distance_scale=guard.get("min_distance_scale", 0.45),
+            guard_max_temperature_factor=guard.get("max_temperature_factor", 3.0),
+            max_batch_atoms=cfg.get("max_batch_atoms", 20000),
+        )
+
+    @property
+    def total_steps(self) -> int:
+        return sum(s.steps for s in self.stages)
+
+    def stage_at(self, step: int) -> tuple[int, Stage, int]:
+        """(stage index, stage, step within the stage) of global step ``step``."""
+        start = 0
+        for i, st in enumerate(self.stages):
+            if step < start + st.steps:
+                return i, st, step - start
+            start += st.steps
+        raise IndexError(step)
+
+    def target_temperature(self, step: int) -> float:
+        """Target T of global step ``step`` (linear ramp inside a stage, ends included)."""
+        _, st, k = self.stage_at(step)
+        if st.steps <= 1:
+            return st.t_end
+        return st.t_start + (st.t_end - st.t_start) * k / (st.steps - 1)
+
+    def segment_end(self, start: int) -> int:
+        """End (exclusive) of the segment starting at ``start``: next checkpoint or stage edge."""
+        edge = 0
+        for st in self.stages:
+            edge += st.steps
+            if edge > start:
+                break
+        nxt = (start // self.checkpoint_every + 1) * self.checkpoint_every
+        return min(edge, nxt, self.total_steps)
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Task:
+    """One structure's progress: its latest good snapshot and status."""
+
+    sid: str
+    seed: int
+    numbers: np.ndarray
+    positions: np.ndarray
+    cell: np.ndarray
+    momenta: np.ndarray | None = None
+    chain: tuple[np.ndarray, np.ndarray] | None = None  # NH chain positions, momenta
+    step: int = 0
+    dt_scale: float = 1.0
+    status: str = "running"  # running | done | retry | failed
+    reason: str = ""
+    last_energy: float = float("nan")
+    trace: list = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- guard
+def check_structure(positions, cell, numbers, energy: float, forces, temperature: float,
+                    target: float, protocol: Protocol) -> str:
+    """'' if the structure looks physical, else the reason it is not."""
+    if not np.isfinite(energy):
+        return "non-finite energy"
+    if forces is not None and not np.all(np.isfinite(forces)):
+        return "non-finite forces"
+    if not np.all(np.isfinite(positions)):
+        return "non-finite positions"
+    limit = protocol.guard_max_temperature_factor * target + 500.0
+    if not math.isfinite(temperature) or temperature > limit:
+        return f"temperature runaway: {temperature:.0f} K > {limit:.0f} K"
+    atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=True)
+    ratio, dmin = min_pair_ratio(atoms, protocol.guard_min_distance_scale)
+    if ratio < 1.0:
+        return (f"pair closer than {protocol.guard_min_distance_scale} x covalent radii "
+                f"({dmin:.2f} Å)")
+    return ""
+
+
+# ----------------------------------------------------------------------------- state plumbing
+def _maxwell_boltzmann(numbers: np.ndarray, temperature: float, seed: int) -> np.ndarray:
+    """Momenta (amu Å/ps-internal) at ``temperature`` from a per-structure generator, no net momentum."""
+    import torch_sim as ts
+    from ase.data import atomic_masses
+
+    masses = atomic_masses[numbers]
+    rng = np.random.default_rng(seed)
+    kT = temperature * ts.units.MetalUnits.temperature
+    p = rng.standard_normal((len(numbers), 3)) * np.sqrt(masses * kT)[:, None]
+    p -= p.mean(axis=0, keepdims=True)  # equal split keeps momentum sum zero
+    return p
+
+
+def _build_state(tasks: Sequence[Task], device, dtype):
+    from ase.data import atomic_masses
+    from torch_sim.integrators.md import MDState
+
+    pos = torch.tensor(np.concatenate([t.positions for t in tasks]), device=device, dtype=dtype)
+    mom = torch.tensor(np.concatenate([t.momenta for t in tasks]), device=device, dtype=dtype)
+    numbers = np.concatenate([t.numbers for t in tasks])
+    sys_idx = torch.tensor(np.repeat(np.arange(len(tasks)), [len(t.numbers) for t in tasks]),
+                           device=device)
+    return MDState(
+        positions=pos, masses=torch.tensor(atomic_masses[numbers], device=device, dtype=dtype),
+        cell=torch.tensor(np.stack([t.cell.T for t in tasks]), device=device, dtype=dtype),
+        pbc=True, atomic_numbers=torch.tensor(numbers, device=device),
+        system_idx=sys_idx, momenta=mom,
+        energy=torch.zeros(len(tasks), device=device, dtype=dtype),
+        forces=torch.zeros_like(pos),
+    )
+
+
+def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype) -> None:
+    """Advance ``tasks`` (same step pointer and dt) by one segment; update them in place."""
+    import torch_sim as ts
+
+    units = ts.units.MetalUnits
+    start = tasks[0].step
+    end = protocol.segment_end(start)
+    _, stage, _ = protocol.stage_at(start)
+    dt_scale = tasks[0].dt_scale
+    substeps = round(1 / dt_scale)
+    dt = torch.tensor(protocol.timestep_fs * 1e-3 * dt_scale * units.time, device=device, dtype=dtype)
+    for t in tasks:
+        if t.momenta is None:
+            t.momenta = _maxwell_boltzmann(t.numbers, protocol.target_temperature(start), t.seed)
+    state = _build_state(tasks, device, dtype)
+    kT0 = protocol.target_temperature(start) * units.temperature
+    if stage.ensemble == "nvt":
+        tau = protocol.thermostat_tau_fs * 1e-3 * units.time
+        st = ts.nvt_nose_hoover_init(state, model, kT=kT0, dt=dt, tau=tau)
+        for i, t in enumerate(tasks):
+            if t.chain is not None:
+                st.chain.positions[i] = torch.as_tensor(t.chain[0], device=device, dtype=dtype)
+                st.chain.momenta[i] = torch.as_tensor(t.chain[1], device=device, dtype=dtype)
+        step_fn, extra = ts.nvt_nose_hoover_step, {}
+    else:
+        gen_seed = int(hashlib.sha256(f"{start}:{[t.seed for t in tasks]}".encode()).hexdigest()[:8], 16)
+        state.rng = gen_seed
+        st = ts.npt_crescale_init(state, model, kT=kT0, dt=dt,
+                                  tau_p=protocol.barostat_tau_fs * 1e-3 * units.time,
+                                  isothermal_compressibility=4.5e-5 / units.pressure)
+        step_fn = ts.npt_crescale_isotropic_step
+        extra = {"external_pressure": stage.pressure_GPa * 1e4 * units.pressure,
+                 "tau": protocol.thermostat_tau_fs * 1e-3 * units.time}
+    n_atoms = torch.tensor([len(t.numbers) for t in tasks], device=device, dtype=dtype)
+    for step in range(start, end):
+        kT = torch.tensor(protocol.target_temperature(step) * units.temperature, device=device, dtype=dtype)
+        for _ in range(substeps):
+            st = step_fn(st, model, dt=dt, kT=kT, **extra)
+        if (step + 1) % protocol.log_every == 0 or step + 1 == end:
+            temps = ts.calc_temperature(masses=st.masses, momenta=st.momenta, system_idx=st.system_idx,
+                                        dof_per_system=st.get_number_of_degrees_of_freedom() - 3)
+            epa = (st.energy / n_atoms).detach().cpu().numpy()
+            for i, t in enumerate(tasks):
+                t.trace.append((step + 1, (step + 1) * protocol.timestep_fs * 1e-3, stage.name,
+                                float(temps[i]), protocol.target_temperature(step), float(epa[i]),
+                                dt_scale))
+    temps = ts.calc_temperature(masses=st.masses, momenta=st.momenta, system_idx=st.system_idx,
+                                dof_per_system=st.get_number_of_degrees_of_freedom() - 3).cpu().numpy()
+    pos = st.positions.detach().cpu().numpy()
+    mom = st.momenta.detach().cpu().numpy()
+    forces = st.forces.detach().cpu().numpy()
+    cells = st.cell.detach().cpu().numpy()
+    energy = st.energy.detach().cpu().numpy()
+    offsets = np.cumsum([0] + [len(t.numbers) for t in tasks])
+    target = protocol.target_temperature(end - 1)
+    for i, t in enumerate(tasks):
+        sl = slice(offsets[i], offsets[i + 1])
+        reason = check_structure(pos[sl], cells[i].T, t.numbers, float(energy[i]), forces[sl],
+                                 float(temps[i]), target, protocol)
+        if reason:
+            t.trace = [r for r in t.trace if r[0] <= start]  # drop the bad segment's rows
+            t.status = "failed" if t.dt_scale < 1.0 else "retry"
+            t.reason = f"step {end}: {reason}"
+            log.warning("%s unstable at step %d (%s)%s", t.sid, end, reason,
+                        "" if t.status == "failed" else "; will retry from step %d with dt/2" % start)
+            continue
+        t.positions, t.momenta, t.cell = pos[sl].copy(), mom[sl].copy(), cells[i].T.copy()
+        t.chain = ((st.chain.positions[i].detach().cpu().numpy().copy(),
+                    st.chain.momenta[i].detach().cpu().numpy().copy())
+                   if stage.ensemble == "nvt" else None)
+        t.last_energy = float(energy[i])
+        t.step = end
+        if end == protocol.total_steps:
+            t.status = "done"
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path: Path, tasks: Sequence[Task], digest: str) -> None:
+    from vitriflow.io import atomic_path
+
+    payload = {"version": 1, "protocol": digest, "tasks": [asdict(t) for t in tasks]}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: Path, digest: str, sids: Sequence[str]) -> list[Task] | None:
+    if not path.is_file():
+        return None
+    payload = torch.load(path, weights_only=False)
+    if payload.get("protocol") != digest or [t["sid"] for t in payload["tasks"]] != list(sids):
+        log.warning("checkpoint %s belongs to another protocol or structure set; starting afresh", path)
+        return None
+    return [Task(**t) for t in payload["tasks"]]
+
+
+# ----------------------------------------------------------------------------- driver
+def _batches(tasks: list[Task], model, protocol: Protocol, device) -> list[list[int]]:
+    """Index bins of ``tasks``: torch-sim's autobatcher on CUDA, an atom budget on CPU."""
+    if torch.device(device).type == "cuda":
+        import torch_sim as ts
+
+        states = [ts.io.atoms_to_state(Atoms(numbers=t.numbers, positions=t.positions, cell=t.cell, pbc=True),
+                                       device=torch.device(device), dtype=model.dtype) for t in tasks]
+        batcher = ts.BinningAutoBatcher(model=model, memory_scales_with=model.memory_scales_with)
+        batcher.load_states(states)
+        return [list(idx) for _, idx in batcher]
+    bins, current, atoms = [], [], 0
+    for i, t in enumerate(tasks):
+        if current and atoms + len(t.numbers) > protocol.max_batch_atoms:
+            bins.append(current)
+            current, atoms = [], 0
+        current.append(i)
+        atoms += len(t.numbers)
+    if current:
+        bins.append(current)
+    return bins
+
+
+def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
+                    checkpoint: str | os.PathLike, device="cpu", progress: bool = True,
+                    stop_after_segments: int | None = None) -> tuple[list[Atoms], list[dict]]:
+    """Melt-quench every structure; returns final structures (with status info) and trace rows.
+
+    ``stop_after_segments`` (testing only) raises ``KeyboardInterrupt`` after that many segments,
+    as a killed job would stop.
+    """
+    from tqdm import tqdm
+
+    dtype = model.dtype
+    checkpoint = Path(checkpoint)
+    sids = [a.info["structure_id"] for a in structures]
+    digest = protocol.digest()
+    tasks = load_checkpoint(checkpoint, digest, sids)
+    if tasks is None:
+        structures_md = prerelax(structures, model, protocol.prerelax_steps, device)
+        tasks = [Task(sid=a.info["structure_id"], seed=int(a.info["seed"]),
+                      numbers=a.numbers.copy(), positions=a.positions.copy(), cell=a.cell.array.copy())
+                 for a in structures_md]
+    else:
+        done = sum(t.status in ("done", "failed") for t in tasks)
+        log.info("resuming from %s (%d/%d structures finished)", checkpoint, done, len(tasks))
+    total = protocol.total_steps
+    bar = tqdm(total=total * len(tasks), disable=not progress, unit="struct-step", mininterval=5)
+    bar.update(sum(t.step for t in tasks))
+    segments = 0
+    for phase, scale in (("main", 1.0), ("retry", 0.5)):
+        if phase == "retry":
+            for t in tasks:
+                if t.status == "retry":
+                    t.status, t.dt_scale = "running", 0.5
+        while True:
+            active = [t for t in tasks if t.status == "running" and t.dt_scale == scale]
+            if not active:
+                break
+            first = min(t.step for t in active)
+            group = [t for t in active if t.step == first]
+            bins = _batches(group, model, protocol, device)
+            _, stage, _ = protocol.stage_at(first)
+            if first == 0 or protocol.stage_at(first)[2] == 0:
+                log.info("%s stage '%s' (%s, %d steps, %.0f->%.0f K) for %d structures in %d batch(es)",
+                         phase, stage.name, stage.ensemble, stage.steps, stage.t_start, stage.t_end,
+                         len(group), len(bins))
+            for idx in bins:
+                before = {id(group[i]): group[i].step for i in idx}
+                _segment([group[i] for i in idx], model, protocol, device, dtype)
+                bar.update(sum(group[i].step - before[id(group[i])] for i in idx))
+            save_checkpoint(checkpoint, tasks, digest)
+            segments += 1
+            if stop_after_segments is not None and segments >= stop_after_segments:
+                raise KeyboardInterrupt(f"stopped after {segments} segments (test)")
+    bar.close()
+    finals = _finalise(tasks, structures, model, protocol, device)
+    trace = [{"structure_id": t.sid, "step": r[0], "time_ps": r[1], "stage": r[2],
+              "temperature_K": r[3], "target_K": r[4], "energy_per_atom_eV": r[5], "dt_scale": r[6]}
+             for t in tasks for r in t.trace]
+    return finals, trace
+
+
+def prerelax(structures: Sequence[Atoms], model, max_steps: int, device) -> list[Atoms]:
+    """A short FIRE relaxation with the potential itself before heating.
+
+    Soft-sphere packing leaves pairs at distances the real potential finds very repulsive (or
+    very attractive); releasing that energy in the first MD steps heats a 100-atom cell by
+    thousands of kelvin. A few FIRE steps remove it deterministically.
+    """
+    import torch_sim as ts
+
+    if max_steps <= 0:
+        return list(structures)
+    state = ts.io.atoms_to_state(list(structures), device=torch.device(device), dtype=model.dtype)
+    state = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire,
+                        convergence_fn=ts.generate_force_convergence_fn(force_tol=0.1),
+                        max_steps=max_steps)
+    out = state.to_atoms()
+    for a, src in zip(out, structures, strict=True):
+        a.info.update(src.info)
+        if not np.all(np.isfinite(a.positions)):  # keep the packed cell; the guard will judge
+            a.positions = src.positions
+    return out
+
+
+def _finalise(tasks, structures, model, protocol: Protocol, device) -> list[Atoms]:
+    """FIRE-relax the finished structures (batched) and attach energies and status."""
+    import torch_sim as ts
+
+    out = []
+    for t, src in zip(tasks, structures, strict=True):
+        a = Atoms(numbers=t.numbers, positions=t.positions, cell=t.cell, pbc=True)
+        a.wrap()
+        a.info.update({k: v for k, v in src.info.items() if k not in ("min_distance_A", "density_g_cm3")})
+        a.info["status"] = "ok" if t.status == "done" else "failed"
+        a.info["reason"] = t.reason if t.status != "done" else ("retried with dt/2" if t.dt_scale < 1 else "")
+        a.info["energy_eV"] = t.last_energy
+        out.append(a)
+    ok = [i for i, a in enumerate(out) if a.info["status"] == "ok"]
+    if ok and protocol.relax_enabled and protocol.relax_steps > 0:
+        log.info("FIRE relaxation of %d structures (fmax %.3g eV/Å, at most %d steps)",
+                 len(ok), protocol.relax_fmax, protocol.relax_steps)
+        state = ts.io.atoms_to_state([out[i] for i in ok], device=torch.device(device), dtype=model.dtype)
+        conv = ts.generate_force_convergence_fn(force_tol=protocol.relax_fmax)
+        state = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire,
+                            convergence_fn=conv, max_steps=protocol.relax_steps)
+        relaxed = state.to_atoms()
+        energies = state.energy.detach().cpu().numpy()
+        for k, i in enumerate(ok):
+            if not np.isfinite(energies[k]) or not np.all(np.isfinite(relaxed[k].positions)):
+                out[i].info.update(status="failed", reason="relaxation gave non-finite values")
+                continue
+            out[i].positions = relaxed[k].positions
+            out[i].info["energy_eV"] = float(energies[k])
+    for a in out:
+        a.info["energy_per_atom_eV"] = a.info["energy_eV"] / len(a)
+        a.info["density_g_cm3"] = round(density_g_cm3(a), 5)
+        a.info["n_atoms"] = len(a)
+    return out

@@ -1,0 +1,47 @@
+"""Elemental reference energies computed with the same potential as the amorphous cells.
+
+Formation energies of MLIP-quenched structures are taken against the potential's own relaxed
+elemental phases (the reference crystals from ingestion, role ``element``), so that systematic
+errors of the potential cancel as they do in DFT. Classical pair potentials have no elemental
+phases (Si metal under BKS is meaningless): they get ``None`` with that reason.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from vitriflow.potentials import is_mlip, load_model
+
+log = logging.getLogger("vitriflow.md_refs")
+
+
+def elemental_reference_energies(crystals, potential: str, device: str = "cpu",
+                                 dtype: torch.dtype = torch.float64, fmax: float = 0.02,
+                                 max_steps: int = 200) -> dict:
+    """{potential, energies_per_atom {El: eV/atom} | None, material_ids, reason}."""
+    if not is_mlip(potential):
+        return {"potential": potential, "energies_per_atom": None, "material_ids": {},
+                "reason": "classical pair potential: no elemental reference phases"}
+    elements = [a for a in crystals if a.info.get("role") == "element"]
+    if not elements:
+        return {"potential": potential, "energies_per_atom": None, "material_ids": {},
+                "reason": "no elemental reference structures (estimate source)"}
+    import torch_sim as ts
+
+    model = load_model(potential, device=device, dtype=dtype)
+    state = ts.io.atoms_to_state(elements, device=torch.device(device), dtype=model.dtype)
+    state = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire,
+                        convergence_fn=ts.generate_force_convergence_fn(force_tol=fmax),
+                        max_steps=max_steps, init_kwargs={"cell_filter": ts.CellFilter.frechet})
+    energies = state.energy.detach().cpu().numpy()
+    best: dict[str, tuple[float, str]] = {}
+    for a, e in zip(elements, energies, strict=True):
+        el = a.get_chemical_symbols()[0]
+        epa = float(e) / len(a)
+        if np.isfinite(epa) and (el not in best or epa < best[el][0]):
+            best[el] = (epa, a.info.get("material_id", ""))
+    return {"potential": potential, "energies_per_atom": {el: v[0] for el, v in sorted(best.items())},
+            "material_ids": {el: v[1] for el, v in sorted(best.items())}, "reason": ""}

@@ -1,0 +1,79 @@
+"""Report sections of the core stages: run summary/provenance (00) and melt-quench MD (30)."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from vitriflow.io import config_hash, package_versions, read_table
+from vitriflow.report import esc, figure_html, note_html, table_html, write_section
+
+
+def summary_section(path, systems, references, compositions, summaries, config) -> None:
+    """Run summary: per-system table (compositions, structures, failures, reference sources)."""
+    rows, sources = [], set()
+    for name, ref_p, comp_p, sum_p in zip(systems, references, compositions, summaries, strict=True):
+        refs, _ = read_table(ref_p)
+        comps, _ = read_table(comp_p)
+        summ, prov = read_table(sum_p)
+        sources |= set(refs["source"])
+        rows.append({
+            "system": name, "potential": summ["potential"].iloc[0] if len(summ) else "",
+            "compositions": len(comps), "structures": len(summ),
+            "ok": int((summ["status"] == "ok").sum()), "failed": int((summ["status"] != "ok").sum()),
+            "reference source": ", ".join(sorted(set(refs["source"]))),
+            "mean density g/cm3": summ.loc[summ.status == "ok", "density_g_cm3"].mean(),
+            "MD device": prov.get("device", ""),
+        })
+    table = pd.DataFrame(rows)
+    parts = [f"<p>{len(systems)} systems, {int(table['structures'].sum())} structures, "
+             f"{int(table['failed'].sum())} failed. Config hash <code>{config_hash(config)}</code>, "
+             f"seed {config.get('seed')}.</p>"]
+    if "estimate" in sources:
+        parts.append(note_html("Some reference volumes are ESTIMATES from elemental molar volumes "
+                               "(no Materials Project data reached this run): densities of those "
+                               "systems are rough.", "bad"))
+    parts.append(table_html(table, "Systems"))
+    versions = package_versions()
+    parts.append("<h3>Provenance</h3><table class='kv'>" + "".join(
+        f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in versions.items()) + "</table>")
+    parts.append(f"<details><summary>Full configuration</summary><pre>{esc(json.dumps(config, indent=1, default=str))}</pre></details>")
+    write_section(path, "Run summary", *parts)
+
+
+def md_section(path, systems, summaries, traces) -> None:
+    """Melt-quench traces (Aykol et al. Fig. 2 style) and the failure table."""
+    parts, failures = [], []
+    for name, sum_p, tr_p in zip(systems, summaries, traces, strict=True):
+        summ, prov = read_table(sum_p)
+        trace, _ = read_table(tr_p)
+        failures.append(summ.loc[summ.status != "ok", ["structure_id", "formula", "reason"]])
+        if trace.empty:
+            continue
+        first = trace["structure_id"].iloc[0]
+        tr = trace[trace.structure_id == first]
+        fig, ax = plt.subplots(figsize=(6.5, 3.2))
+        for stage, grp in tr.groupby("stage", sort=False):
+            ax.plot(grp["time_ps"], grp["temperature_K"], ".-", ms=3, label=stage)
+        ax.plot(tr["time_ps"], tr["target_K"], "k--", lw=0.8, label="target")
+        ax.set_xlabel("time (ps)")
+        ax.set_ylabel("T (K)")
+        ax2 = ax.twinx()
+        ax2.plot(tr["time_ps"], tr["energy_per_atom_eV"], color="0.5", lw=0.8)
+        ax2.set_ylabel("E (eV/atom)", color="0.4")
+        ax.legend(fontsize=7, loc="upper right")
+        ax.set_title(f"{name}: {first}", fontsize=9)
+        parts.append(figure_html(fig, f"{name}: temperature and potential energy during the "
+                                      f"protocol ({prov.get('potential', '')}, {prov.get('device', '')})"))
+    fail = pd.concat(failures, ignore_index=True) if failures else pd.DataFrame()
+    if len(fail):
+        parts.insert(0, table_html(fail, f"{len(fail)} structures failed the stability guard "
+                                         "(retried once with dt/2, then kept as failed)"))
+    else:
+        parts.insert(0, "<p>No structure failed the stability guard.</p>")
+    write_section(path, "Melt-quench MD", *parts)

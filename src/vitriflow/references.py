@@ -1,0 +1,343 @@
+"""Materials Project crystal references: live API, local snapshot, or labelled estimate.
+
+For each composition we need the crystalline ground state the amorphous cell is compared with:
+the hull decomposition (phases and fractions), its volume per atom (sets the packing density,
+Aykol et al.: 1.15 x crystal volume), its formation energy, and the structures themselves (for
+DFT/MLIP comparison). Three sources, tried in order under ``source: auto``:
+
+1. ``live``: ``mp_api.client.MPRester`` with ``MP_API_KEY`` (never logged or written);
+2. ``snapshot``: the files of ../shared/data/materials_project (see ``build_snapshot_index``);
+3. ``estimate``: composition-weighted elemental molar volumes from pymatgen's element data;
+   no energies. Always labelled ``estimate`` in outputs and logs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+from pymatgen.core import Composition, Element, Structure
+
+from vitriflow.io import sha256_file
+
+log = logging.getLogger("vitriflow.references")
+AVOGADRO = 6.02214076e23
+
+SNAPSHOT_FILES = {
+    "flla": "matminer039_flla_2015.csv.gz",
+    "binary_structures": "matcalc_mp-binary-pbe-elasticity-2025.1.json.gz",
+    "formation": "roost_mp-formation.csv.gz",
+    "element_structures": "matcalc_MP-PBE-Element-Refs.json.gz",
+    "element_entries": "mbd_2023-02-07-mp-elemental-reference-entries.json.gz",
+}
+
+
+class ReferenceError(RuntimeError):
+    """A reference source that cannot serve (missing file, API failure)."""
+
+
+@dataclass
+class RefEntry:
+    """One crystal: id, composition, formation energy (eV/atom, NaN if unknown), structure."""
+
+    material_id: str
+    composition: Composition
+    formation_energy_per_atom: float
+    volume_per_atom: float
+    structure: Structure | None = None
+    energy_per_atom: float = float("nan")  # total (MP-corrected) energy where known
+
+
+@dataclass
+class ReferenceSet:
+    """All reference entries of one chemical system plus where they came from."""
+
+    source: str
+    source_version: str
+    entries: list[RefEntry]
+
+    def phase_diagram(self) -> PhaseDiagram:
+        pd_entries = []
+        for i, e in enumerate(self.entries):
+            n = e.composition.num_atoms
+            pde = PDEntry(e.composition, e.formation_energy_per_atom * n, name=e.material_id)
+            pde.entry_id = i
+            pd_entries.append(pde)
+        return PhaseDiagram(pd_entries)
+
+
+# ----------------------------------------------------------------------------- snapshot
+def _chemsys(comp: Composition) -> str:
+    return "-".join(sorted(el.symbol for el in comp.elements))
+
+
+def build_snapshot_index(snapshot_dir: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One table of every crystal in the snapshot with structure, volume and formation energy.
+
+    Joins MP binary structures (matcalc) with MP formation energies (roost) by material id,
+    adds the matminer FLLA set (structures + formation energies), and the lowest-energy
+    elemental polymorphs (formation energy 0 by definition; higher polymorphs relative to it).
+    Returns the table and the SHA-256 of every file used.
+    """
+    d = Path(snapshot_dir)
+    missing = [f for f in SNAPSHOT_FILES.values() if not (d / f).is_file()]
+    if missing:
+        raise ReferenceError(f"references.snapshot_dir: {d} lacks {missing}")
+    checksums = {f: sha256_file(d / f) for f in SNAPSHOT_FILES.values()}
+    rows = []
+
+    flla = pd.read_csv(d / SNAPSHOT_FILES["flla"], comment="#")
+    for rec in flla.itertuples():
+        s = Structure.from_dict(_literal(rec.structure))
+        rows.append(_row(rec.material_id, s, rec.formation_energy_per_atom, "flla_2015"))
+
+    formation = pd.read_csv(d / SNAPSHOT_FILES["formation"])
+    ef_by_id = dict(zip(formation.task_id, formation.formation_energy_per_atom, strict=True))
+    with gzip.open(d / SNAPSHOT_FILES["binary_structures"], "rt") as fh:
+        binaries = json.load(fh)
+    seen = {r["material_id"] for r in rows}
+    for rec in binaries:
+        mid = rec["mp_id"]
+        if mid in seen or mid not in ef_by_id:
+            continue
+        rows.append(_row(mid, Structure.from_dict(rec["structure"]), ef_by_id[mid], "matcalc_binary+roost"))
+        seen.add(mid)
+
+    with gzip.open(d / SNAPSHOT_FILES["element_entries"], "rt") as fh:
+        element_entries = json.load(fh)
+    with gzip.open(d / SNAPSHOT_FILES["element_structures"], "rt") as fh:
+        element_structures = json.load(fh)
+    for el, rec in element_structures.items():
+        energies = np.asarray(rec["energy_per_atom"], dtype=float)
+        e_min = energies.min()
+        best = int(energies.argmin())
+        s = Structure.from_dict(rec["structure"][best])
+        ref = element_entries.get(el, {})
+        mp_epa = float(ref["energy"]) / Composition(ref["composition"]).num_atoms if ref else float("nan")
+        mid = ref.get("entry_id") or ref.get("data", {}).get("material_id") or f"element-{el}"
+        row = _row(str(mid), s, 0.0, "matcalc_element_refs", mp_energy_per_atom=mp_epa)
+        row["pbe_energy_per_atom"] = float(e_min)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table, checksums
+
+
+def _literal(text: str):
+    import ast
+
+    return ast.literal_eval(text)
+
+
+def _row(mid: str, s: Structure, ef: float, origin: str, mp_energy_per_atom: float = float("nan")) -> dict:
+    comp = s.composition
+    return {
+        "material_id": str(mid),
+        "formula": comp.reduced_formula,
+        "chemsys": _chemsys(comp),
+        "n_elements": len(comp.elements),
+        "formation_energy_per_atom": float(ef),
+        "volume_per_atom": s.volume / comp.num_atoms,
+        "mp_energy_per_atom": mp_energy_per_atom,
+        "origin": origin,
+        "structure_json": json.dumps(s.as_dict()),
+    }
+
+
+def snapshot_reference_set(index: pd.DataFrame, elements: Sequence[str], version: str) -> ReferenceSet:
+    """The snapshot's entries inside the chemical system of ``elements`` (all subsystems)."""
+    allowed = set(elements)
+    sub = index[index["chemsys"].map(lambda cs: set(cs.split("-")) <= allowed)]
+    missing = allowed - {el for cs in sub.loc[sub.n_elements == 1, "chemsys"] for el in [cs]}
+    if missing:
+        raise ReferenceError(f"snapshot has no elemental reference for {sorted(missing)}")
+    entries = []
+    for rec in sub.itertuples():
+        s = Structure.from_dict(json.loads(rec.structure_json))
+        entries.append(RefEntry(rec.material_id, s.composition, rec.formation_energy_per_atom,
+                                rec.volume_per_atom, s, rec.mp_energy_per_atom))
+    return ReferenceSet("snapshot", version, entries)
+
+
+# ----------------------------------------------------------------------------- live API
+def live_reference_set(elements: Sequence[str], client) -> ReferenceSet:
+    """Entries of a chemical system from an ``MPRester``-like client (already authenticated).
+
+    Uses ``get_entries_in_chemsys`` (MP2020-compatible mixed entries) and
+    ``get_database_version``. The client is passed in so tests can substitute it.
+    """
+    raw = client.get_entries_in_chemsys(list(elements))
+    if not raw:
+        raise ReferenceError(f"Materials Project returned no entries for {'-'.join(elements)}")
+    pd_live = PhaseDiagram(raw)
+    entries = []
+    for e in raw:
+        s = getattr(e, "structure", None)
+        comp = e.composition
+        vpa = s.volume / comp.num_atoms if s is not None else float("nan")
+        entries.append(RefEntry(str(e.entry_id), comp, pd_live.get_form_energy_per_atom(e),
+                                vpa, s, e.energy_per_atom))
+    version = client.get_database_version() or "unknown"
+    return ReferenceSet("live", f"MP database {version}", entries)
+
+
+def open_live_client():
+    """An ``MPRester`` if ``MP_API_KEY`` is set and the API answers, else None (reason logged)."""
+    key = os.environ.get("MP_API_KEY")
+    if not key:
+        log.info("live Materials Project: MP_API_KEY not set; skipping")
+        return None
+    try:
+        from mp_api.client import MPRester
+
+        client = MPRester(api_key=key, mute_progress_bars=True)
+        client.get_database_version()
+        return client
+    except Exception as exc:  # network errors, auth errors: fall through to the snapshot
+        msg = str(exc).replace(key, "***")
+        log.warning("live Materials Project unavailable (%s: %s); falling back", type(exc).__name__, msg[:200])
+        return None
+
+
+# ----------------------------------------------------------------------------- estimate
+def element_volume_per_atom(el: str) -> float:
+    """Elemental volume per atom (Å^3) from pymatgen's molar volume; a rough, labelled estimate."""
+    mv = Element(el).molar_volume  # cm^3/mol
+    if mv is None:
+        raise ReferenceError(f"no molar volume for {el} in pymatgen's element data")
+    return float(mv) * 1e24 / AVOGADRO
+
+
+def estimate_reference_set(elements: Sequence[str]) -> ReferenceSet:
+    entries = [RefEntry(f"estimate-{el}", Composition(el), 0.0, element_volume_per_atom(el))
+               for el in elements]
+    return ReferenceSet("estimate", "pymatgen element data (molar volumes); no energies", entries)
+
+
+# ----------------------------------------------------------------------------- per composition
+def composition_reference(refs: ReferenceSet, comp: Composition, e_above_hull_max: float = 0.05) -> dict:
+    """Hull decomposition, volume per atom and formation energy of ``comp`` from ``refs``."""
+    if refs.source == "estimate":
+        fracs = comp.fractional_composition
+        vpa = sum(fracs[el] * element_volume_per_atom(el.symbol) for el in fracs.elements)
+        return {"volume_per_atom_A3": vpa, "formation_energy_per_atom_eV": float("nan"),
+                "decomposition": json.dumps([]), "near_hull": json.dumps([])}
+    pdg = refs.phase_diagram()
+    decomp = pdg.get_decomposition(comp)
+    vpa = 0.0
+    parts = []
+    for entry, frac in sorted(decomp.items(), key=lambda kv: -kv[1]):
+        ref = refs.entries[entry.entry_id]
+        vpa += frac * ref.volume_per_atom
+        parts.append({"material_id": ref.material_id, "formula": ref.composition.reduced_formula,
+                      "fraction": round(float(frac), 6)})
+    near = []
+    for pde in pdg.all_entries:
+        if pde.composition.reduced_composition != comp.reduced_composition:
+            continue
+        e_hull = pdg.get_e_above_hull(pde)
+        if e_hull is not None and e_hull <= e_above_hull_max:
+            ref = refs.entries[pde.entry_id]
+            near.append({"material_id": ref.material_id, "e_above_hull_eV": round(float(e_hull), 4)})
+    return {
+        "volume_per_atom_A3": float(vpa),
+        "formation_energy_per_atom_eV": float(pdg.get_hull_energy_per_atom(comp)),
+        "decomposition": json.dumps(parts),
+        "near_hull": json.dumps(near),
+    }
+
+
+def crystals_for(refs: ReferenceSet, decompositions: Iterable[str]) -> list:
+    """ASE Atoms of every phase used in the decompositions plus the elemental references."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    wanted = {p["material_id"] for d in decompositions for p in json.loads(d)}
+    out = []
+    for ref in refs.entries:
+        is_element = len(ref.composition.elements) == 1 and ref.formation_energy_per_atom == 0.0
+        if ref.structure is None or not (ref.material_id in wanted or is_element):
+            continue
+        atoms = AseAtomsAdaptor.get_atoms(ref.structure)
+        atoms.info.update({
+            "material_id": ref.material_id, "formula": ref.composition.reduced_formula,
+            "role": "element" if is_element else "phase",
+            "mp_energy_per_atom_eV": float(ref.energy_per_atom),
+            "mp_formation_energy_per_atom_eV": float(ref.formation_energy_per_atom),
+            "source": refs.source,
+        })
+        out.append(atoms)
+    return out
+
+
+# ----------------------------------------------------------------------------- orchestration
+def load_snapshot_index(path: str | os.PathLike | None) -> tuple[pd.DataFrame | None, str]:
+    """Read the snapshot index written by the ``snapshot_index`` rule (None when absent)."""
+    if not path or not Path(path).is_file():
+        return None, ""
+    from vitriflow.io import read_table
+
+    df, prov = read_table(path)
+    if df.empty:
+        return None, ""
+    version = "snapshot files sha256: " + ", ".join(
+        f"{k}={v[:12]}" for k, v in sorted(prov.get("snapshot_checksums", {}).items()))
+    return df, version
+
+
+def serve_references(
+    compositions: Sequence, source: str = "auto", snapshot: pd.DataFrame | None = None,
+    snapshot_version: str = "", e_above_hull_max: float = 0.05, client=None,
+) -> tuple[pd.DataFrame, list]:
+    """Reference rows (one per composition) and crystal structures, from the first source that serves.
+
+    ``compositions`` are ``GlassComposition`` objects. Each chemical system is served by the
+    first of live -> snapshot -> estimate that works (``source`` can force one); the row records
+    which source served it and its version.
+    """
+    if source in ("auto", "live") and client is None:
+        client = open_live_client()
+        if client is None and source == "live":
+            raise ReferenceError("references.source is 'live' but the Materials Project API is unavailable")
+    cache: dict[str, ReferenceSet] = {}
+    rows, crystals, seen_ids = [], [], set()
+    for idx, gc in enumerate(compositions):
+        comp = gc.pymatgen
+        chemsys = _chemsys(comp)
+        if chemsys not in cache:
+            cache[chemsys] = _first_source(chemsys.split("-"), source, snapshot, snapshot_version, client)
+        refs = cache[chemsys]
+        info = composition_reference(refs, comp, e_above_hull_max)
+        rows.append({"composition_index": idx, "label": gc.label, "formula": comp.reduced_formula,
+                     "chemsys": chemsys, "source": refs.source, "source_version": refs.source_version,
+                     **info})
+        for atoms in crystals_for(refs, [info["decomposition"]]):
+            if atoms.info["material_id"] not in seen_ids:
+                seen_ids.add(atoms.info["material_id"])
+                crystals.append(atoms)
+    return pd.DataFrame(rows), crystals
+
+
+def _first_source(elements, source, snapshot, snapshot_version, client) -> ReferenceSet:
+    order = {"auto": ["live", "snapshot", "estimate"], "live": ["live"],
+             "snapshot": ["snapshot"], "estimate": ["estimate"]}[source]
+    for name in order:
+        try:
+            if name == "live" and client is not None:
+                return live_reference_set(elements, client)
+            if name == "snapshot" and snapshot is not None:
+                return snapshot_reference_set(snapshot, elements, snapshot_version)
+            if name == "estimate":
+                log.warning("references for %s: using the element-data ESTIMATE (no MP data)", "-".join(elements))
+                return estimate_reference_set(elements)
+        except ReferenceError as exc:
+            if source != "auto":
+                raise
+            log.warning("references for %s: %s source failed (%s); trying the next", "-".join(elements), name, exc)
+    raise ReferenceError(f"references.source {source!r}: no source could serve {'-'.join(elements)}")

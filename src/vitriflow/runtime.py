@@ -1,0 +1,56 @@
+"""Run-time plumbing shared by scripts: logging to the rule's log file, seeding, device choice."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+
+import numpy as np
+
+
+def script_logger(name: str, log_path: str | os.PathLike | None = None) -> logging.Logger:
+    """Logger writing to ``log_path`` (the rule's ``log:``) and to stderr."""
+    logger = logging.getLogger(f"vitriflow.{name}")
+    logger.setLevel(logging.INFO)
+    logger.handlers.clear()
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    for h in handlers:
+        h.setFormatter(fmt)
+        logger.addHandler(h)
+    # library modules log under "vitriflow.*": route them to the same places
+    root = logging.getLogger("vitriflow")
+    root.setLevel(logging.INFO)
+    root.handlers = handlers
+    logger.propagate = False
+    return logger
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) generators."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # torch is a hard dependency; kept soft for light tools
+        pass
+
+
+def pick_device(preference: str = "auto") -> str:
+    """'cuda' when asked for or available under 'auto', else 'cpu'. Refuses 'cuda' without a GPU."""
+    import torch
+
+    if preference not in {"auto", "cpu", "cuda"}:
+        raise ValueError(f"device: expected one of auto, cpu, cuda; got {preference!r}")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: 'cuda' requested but torch sees no CUDA device")
+    if preference == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return preference

@@ -1,0 +1,42 @@
+"""From a system's compositions and references to packed starting cells (one job's worth)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from vitriflow.composition import cell_stoichiometry
+from vitriflow.config import SystemSpec, structure_id, structure_seed
+from vitriflow.packing import PackingRequest, density_g_cm3, pack
+
+
+def build_structures(spec: SystemSpec, refs: pd.DataFrame, packing: dict, seed: int):
+    """Packed cells for every (composition, replica) and the per-composition table.
+
+    The target volume per atom is the reference crystal's (hull-weighted) volume per atom x
+    ``packing['density_scale']``; the table records which source served that volume.
+    """
+    comps = spec.compositions()
+    refs = refs.set_index("composition_index")
+    requests, rows = [], []
+    for ci, comp in enumerate(comps):
+        counts = cell_stoichiometry(comp, spec.atoms_per_cell, where=f"{spec.where}.atoms_per_cell")
+        ref = refs.loc[ci]
+        vpa = float(ref["volume_per_atom_A3"]) * packing["density_scale"]
+        row = {"composition_index": ci, "label": comp.label, "formula": comp.reduced_formula,
+               "n_atoms": sum(counts.values()), "volume_per_atom_A3": vpa,
+               "volume_source": ref["source"], "counts": str(counts)}
+        row.update({f"x_{el}": x for el, x in comp.element_fractions().items()})
+        if comp.is_oxide_mixture():
+            row.update({f"oxide_{u}": x for u, x in comp.units})
+        for r in range(spec.replicas):
+            sid = structure_id(spec.name, ci, r)
+            info = {"structure_id": sid, "system": spec.name, "label": comp.label,
+                    "formula": comp.reduced_formula, "composition_index": ci, "replica": r,
+                    "target_volume_per_atom_A3": round(vpa, 5), "volume_source": ref["source"]}
+            requests.append(PackingRequest(counts, vpa, structure_seed(seed, spec.name, ci, r), info))
+        rows.append(row)
+    atoms = pack(requests, packing["min_distance_scale"], packing["max_steps"])
+    table = pd.DataFrame(rows)
+    dens = {a.info["composition_index"]: density_g_cm3(a) for a in atoms}
+    table["target_density_g_cm3"] = table["composition_index"].map(dens)
+    return atoms, table.fillna({c: 0.0 for c in table.columns if c.startswith(("x_", "oxide_"))})

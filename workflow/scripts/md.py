@@ -1,0 +1,30 @@
+"""Batched melt-quench of every structure of a system; resumes from its checkpoint."""
+
+import pandas as pd
+import torch
+
+from vitriflow.io import provenance, read_structures, write_structures, write_table
+from vitriflow.md import Protocol, run_melt_quench
+from vitriflow.potentials import load_model
+from vitriflow.runtime import pick_device, script_logger
+
+log = script_logger("md", snakemake.log[0])  # noqa: F821
+p = snakemake.params  # noqa: F821
+torch.set_num_threads(max(1, snakemake.threads))  # noqa: F821
+device = pick_device(p.device)
+dtype = torch.float64 if p.dtype == "float64" else torch.float32
+structures = read_structures(snakemake.input.structures)  # noqa: F821
+protocol = Protocol.from_config(p.protocol)
+model = load_model(p.spec.potential, device=device, dtype=dtype)
+log.info("%s: %d structures, potential %s on %s, %d steps of %.2f fs", p.spec.name,
+         len(structures), p.spec.potential, device, protocol.total_steps, protocol.timestep_fs)
+final, trace = run_melt_quench(structures, model, protocol, p.checkpoint, device=device)
+for a in final:
+    a.info["potential"] = p.spec.potential
+n_failed = sum(a.info["status"] != "ok" for a in final)
+log.info("%s: %d ok, %d failed", p.spec.name, len(final) - n_failed, n_failed)
+prov = provenance(stage="md", inputs=[snakemake.input.structures], potential=p.spec.potential,  # noqa: F821
+                  protocol=p.protocol, device=device, n_failed=n_failed)
+write_table(pd.DataFrame(trace), snakemake.output.trace, prov)  # noqa: F821
+write_table(pd.DataFrame([dict(a.info) for a in final]), snakemake.output.summary, prov)  # noqa: F821
+write_structures(final, snakemake.output.quenched)  # noqa: F821
