@@ -5,13 +5,20 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded demo is the default; a --configfile replaces it rather than merging into it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/references.smk"
 include: "workflow/rules/structures.smk"
 include: "workflow/rules/md.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/dft.smk"
+include: "workflow/rules/dissolution.smk"
 include: "workflow/rules/report.smk"
 
 

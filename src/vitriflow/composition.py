@@ -249,7 +249,7 @@ def cell_stoichiometry(comp: GlassComposition, n_atoms: int, tolerance: float = 
         atoms = sum(c * u.num_atoms for c, (u, _) in zip(counts, units, strict=True))
         if abs(atoms - n_atoms) > atoms_tolerance * n_atoms:
             continue
-        key = (abs(atoms - n_atoms), err)
+        key = (err > 1e-9, abs(atoms - n_atoms), err)  # exact stoichiometry first, then size
         if best is None or key < best[0]:
             best = (key, counts)
     if best is None:

@@ -48,6 +48,12 @@ class SystemSpec:
     pairs: tuple[tuple[str, str], ...] = ()
     step: float | None = None
 
+    def elements(self) -> set[str]:
+        """Elements present in any composition (cheap for scans: read off the pairs)."""
+        if self.pairs:
+            return {el for pair in self.pairs for el in pair}
+        return {el for comp in self.compositions() for el in comp.elements}
+
     def compositions(self) -> list[GlassComposition]:
         """The expanded, validated compositions of this system (in a fixed order)."""
         if self.pairs:
@@ -157,7 +163,10 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bo
         if spec.potential not in POTENTIALS:
             raise ConfigError(f"{spec.where}.potential: unknown potential {spec.potential!r}; expected one of {POTENTIALS}")
         if deep and not spec.pairs:
-            comps = spec.compositions()
+            try:
+                comps = spec.compositions()
+            except CompositionError as exc:
+                raise ConfigError(str(exc)) from exc
             if not comps:
                 raise ConfigError(f"{spec.where}: no compositions")
             for comp in comps:

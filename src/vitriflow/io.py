@@ -89,6 +89,7 @@ def atomic_path(path: str | os.PathLike):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs should be readable like any file
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -122,11 +123,20 @@ def write_json(obj: Any, path: str | os.PathLike) -> None:
 
 
 def write_structures(atoms_list, path: str | os.PathLike) -> None:
-    """Write a list of ASE Atoms as extended XYZ (info and arrays kept), atomically."""
+    """Write a list of ASE Atoms as extended XYZ (info and arrays kept), atomically.
+
+    Empty-string info values are dropped: ASE's extxyz writer emits ``key=`` for them, which its
+    reader then merges with the next key. Read such keys back with ``info.get(key, "")``.
+    """
     from ase.io import write
 
+    frames = []
+    for atoms in atoms_list:
+        a = atoms.copy()
+        a.info = {k: v for k, v in atoms.info.items() if not (isinstance(v, str) and v == "")}
+        frames.append(a)
     with atomic_path(path) as tmp:
-        write(tmp, list(atoms_list), format="extxyz")
+        write(tmp, frames, format="extxyz")
 
 
 def read_structures(path: str | os.PathLike) -> list:

@@ -154,7 +154,7 @@ def check_structure(positions, cell, numbers, energy: float, forces, temperature
         return "non-finite forces"
     if not np.all(np.isfinite(positions)):
         return "non-finite positions"
-    limit = protocol.guard_max_temperature_factor * target + 500.0
+    limit = protocol.guard_max_temperature_factor * target + 500.0  # target: recent maximum
     if not math.isfinite(temperature) or temperature > limit:
         return f"temperature runaway: {temperature:.0f} K > {limit:.0f} K"
     atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=True)
@@ -213,6 +213,8 @@ def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype) -> Non
         if t.momenta is None:
             t.momenta = _maxwell_boltzmann(t.numbers, protocol.target_temperature(start), t.seed)
     state = _build_state(tasks, device, dtype)
+    if hasattr(model, "reset_cache"):  # cached neighbour lists would make resumed runs differ
+        model.reset_cache()
     kT0 = protocol.target_temperature(start) * units.temperature
     if stage.ensemble == "nvt":
         tau = protocol.thermostat_tau_fs * 1e-3 * units.time
@@ -252,17 +254,15 @@ def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype) -> Non
     cells = st.cell.detach().cpu().numpy()
     energy = st.energy.detach().cpu().numpy()
     offsets = np.cumsum([0] + [len(t.numbers) for t in tasks])
-    target = protocol.target_temperature(end - 1)
+    # the thermostat lags a fast ramp: judge against the hottest target of this and the last segment
+    target = max(protocol.target_temperature(s)
+                 for s in range(max(0, start - protocol.checkpoint_every), end))
     for i, t in enumerate(tasks):
         sl = slice(offsets[i], offsets[i + 1])
         reason = check_structure(pos[sl], cells[i].T, t.numbers, float(energy[i]), forces[sl],
                                  float(temps[i]), target, protocol)
         if reason:
-            t.trace = [r for r in t.trace if r[0] <= start]  # drop the bad segment's rows
-            t.status = "failed" if t.dt_scale < 1.0 else "retry"
-            t.reason = f"step {end}: {reason}"
-            log.warning("%s unstable at step %d (%s)%s", t.sid, end, reason,
-                        "" if t.status == "failed" else "; will retry from step %d with dt/2" % start)
+            _mark_unstable(t, start, end, reason)
             continue
         t.positions, t.momenta, t.cell = pos[sl].copy(), mom[sl].copy(), cells[i].T.copy()
         t.chain = ((st.chain.positions[i].detach().cpu().numpy().copy(),
@@ -272,6 +272,35 @@ def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype) -> Non
         t.step = end
         if end == protocol.total_steps:
             t.status = "done"
+
+
+def _mark_unstable(t: Task, start: int, end: int, reason: str) -> None:
+    """Roll ``t`` back to its last good snapshot; retry with dt/2 once, then fail."""
+    t.trace = [r for r in t.trace if r[0] <= start]  # drop the bad segment's rows
+    t.status = "failed" if t.dt_scale < 1.0 else "retry"
+    t.reason = f"step {end}: {reason}"
+    log.warning("%s unstable in steps %d-%d (%s)%s", t.sid, start, end, reason,
+                "" if t.status == "failed" else f"; will retry from step {start} with dt/2")
+
+
+def _guarded_segment(tasks: list[Task], model, protocol: Protocol, device, dtype) -> None:
+    """Run a segment; if the model itself fails (a blown-up cell can make neighbour lists or the
+    network raise), rerun the segment one structure at a time so only the culprit fails."""
+    n_trace = [len(t.trace) for t in tasks]
+    try:
+        _segment(tasks, model, protocol, device, dtype)
+    except (RuntimeError, ValueError, FloatingPointError) as exc:
+        for t, n in zip(tasks, n_trace, strict=True):
+            del t.trace[n:]
+        start = tasks[0].step
+        if len(tasks) == 1:
+            msg = " ".join(str(exc).split())[:160]
+            _mark_unstable(tasks[0], start, protocol.segment_end(start), f"model error: {msg}")
+            return
+        log.warning("batch of %d failed in steps %d-%d (%s); isolating the culprit",
+                    len(tasks), start, protocol.segment_end(start), type(exc).__name__)
+        for t in tasks:
+            _guarded_segment([t], model, protocol, device, dtype)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -362,7 +391,7 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
                          len(group), len(bins))
             for idx in bins:
                 before = {id(group[i]): group[i].step for i in idx}
-                _segment([group[i] for i in idx], model, protocol, device, dtype)
+                _guarded_segment([group[i] for i in idx], model, protocol, device, dtype)
                 bar.update(sum(group[i].step - before[id(group[i])] for i in idx))
             save_checkpoint(checkpoint, tasks, digest)
             segments += 1

@@ -45,3 +45,21 @@ def elemental_reference_energies(crystals, potential: str, device: str = "cpu",
             best[el] = (epa, a.info.get("material_id", ""))
     return {"potential": potential, "energies_per_atom": {el: v[0] for el, v in sorted(best.items())},
             "material_ids": {el: v[1] for el, v in sorted(best.items())}, "reason": ""}
+
+
+def elemental_crystals(index, elements) -> list:
+    """Lowest-energy elemental polymorphs from the snapshot index (empty without a snapshot)."""
+    import json
+
+    from pymatgen.core import Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    if index is None or index.empty:
+        return []
+    rows = index[(index["origin"] == "matcalc_element_refs") & index["chemsys"].isin(list(elements))]
+    out = []
+    for rec in rows.itertuples():
+        atoms = AseAtomsAdaptor.get_atoms(Structure.from_dict(json.loads(rec.structure_json)))
+        atoms.info.update({"material_id": rec.material_id, "role": "element", "formula": rec.formula})
+        out.append(atoms)
+    return out

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from ase import Atoms
-from ase.data import atomic_masses, atomic_numbers, covalent_radii
+from ase.data import atomic_numbers, covalent_radii
 
 log = logging.getLogger("vitriflow.packing")
 AMU_PER_A3_TO_G_CM3 = 1.66053906660
@@ -85,6 +85,7 @@ def pack(requests: Sequence[PackingRequest], min_distance_scale: float = 0.7,
     """
     import torch_sim as ts
     from torch_sim.models.soft_sphere import SoftSphereMultiModel
+    from torch_sim.neighbors import vesin_nl
 
     cells = [random_cell(r) for r in requests]
     if not cells:
@@ -98,7 +99,10 @@ def pack(requests: Sequence[PackingRequest], min_distance_scale: float = 0.7,
                                  epsilon_matrix=torch.ones_like(sigma),
                                  alpha_matrix=2.0 * torch.ones_like(sigma),
                                  device=torch.device(device), dtype=torch.float64,
-                                 cutoff=float(sigma.max()))
+                                 cutoff=float(sigma.max()),
+                                 # vesin has no fixed neighbour cap (the default alchemiops list
+                                 # overflows on the dense random starts this is meant to fix)
+                                 neighbor_list_fn=vesin_nl)
     state = ts.io.atoms_to_state(cells, device=torch.device(device), dtype=torch.float64)
     converge = ts.generate_force_convergence_fn(force_tol=1e-3)
     state = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire,

@@ -34,7 +34,7 @@ def script_logger(name: str, log_path: str | os.PathLike | None = None) -> loggi
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) generators."""
     random.seed(seed)
-    np.random.seed(seed % (2**32))
+    np.random.seed(seed % (2**32))  # noqa: NPY002 - seeds libraries that use the global RNG
     try:
         import torch
 

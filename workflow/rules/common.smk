@@ -4,16 +4,17 @@ import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from vitriflow.composition import CompositionError
 from vitriflow.config import ConfigError, check_config
 
 
 def _one_line_schema_error(exc, where):
     """Turn snakemake's schema WorkflowError into one line naming the key and the problem."""
-    for arg in exc.args:
-        if hasattr(arg, "absolute_path") and hasattr(arg, "message"):
-            key = ".".join(str(p) for p in arg.absolute_path) or "(top level)"
-            return f"vitriflow config error: {where}{key}: {arg.message}"
-    return f"vitriflow config error: {where}{exc}"
+    cause = exc.__cause__ or exc.__context__
+    if hasattr(cause, "absolute_path") and hasattr(cause, "message"):
+        key = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
+        return f"vitriflow config error: {where}{key}: {cause.message}"
+    return "vitriflow config error: " + where + " ".join(str(exc).split())
 
 
 def _validate(data, schema, where=""):
@@ -30,7 +31,7 @@ for _stage in ("analysis", "dft", "viscosity", "dissolution", "pcf"):
 
 try:
     SYSTEMS = check_config(config, base_dir=".", deep=not config.get("scans"))
-except ConfigError as exc:
+except (ConfigError, CompositionError) as exc:
     sys.exit(f"vitriflow config error: {exc}")
 
 SYSTEM_NAMES = list(SYSTEMS)
@@ -41,6 +42,7 @@ STAGE_TARGETS = []
 
 wildcard_constraints:
     system="[A-Za-z0-9_]+",
+    potential="[a-z0-9-]+",
 
 
 def system_spec(wildcards):
@@ -49,3 +51,8 @@ def system_spec(wildcards):
 
 def protocol_of(wildcards):
     return config["protocols"][SYSTEMS[wildcards.system].protocol]
+
+
+def elements_of_potential(potential):
+    """Sorted elements of every system that uses ``potential`` (for its elemental references)."""
+    return sorted({el for s in SYSTEMS.values() if s.potential == potential for el in s.elements()})

@@ -28,17 +28,17 @@ rule md:
 
 rule elemental_references:
     input:
-        crystals="results/references/{system}_crystals.extxyz",
+        index="results/references/snapshot_index.parquet",
     output:
-        "results/md/{system}/elemental_refs.json",
+        "results/potentials/{potential}/elemental_refs.json",
     params:
-        spec=system_spec,
+        elements=lambda wc: elements_of_potential(wc.potential),
         device=config["device"],
         dtype=config["dtype"],
     log:
-        "logs/md/{system}_elemental_refs.log",
+        "logs/potentials/{potential}_elemental_refs.log",
     benchmark:
-        "logs/md/{system}_elemental_refs.bench.tsv"
+        "logs/potentials/{potential}_elemental_refs.bench.tsv"
     resources:
         mem_mb=4000,
         runtime=30,
@@ -47,9 +47,9 @@ rule elemental_references:
 
 
 STAGE_TARGETS.extend(
-    expand(
-        "results/md/{system}/{name}",
-        system=SYSTEM_NAMES,
-        name=["summary.parquet", "elemental_refs.json"],
+    expand("results/md/{system}/summary.parquet", system=SYSTEM_NAMES)
+    + expand(
+        "results/potentials/{potential}/elemental_refs.json",
+        potential=sorted({s.potential for s in SYSTEMS.values()}),
     )
 )

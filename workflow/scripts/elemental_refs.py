@@ -1,17 +1,18 @@
-"""Elemental reference energies with the system's own potential (MLIPs only)."""
+"""Elemental reference energies with one potential (MLIPs only), from the snapshot's elemental phases."""
 
 import torch
 
-from vitriflow.io import read_structures, write_json
-from vitriflow.md_refs import elemental_reference_energies
+from vitriflow.io import write_json
+from vitriflow.md_refs import elemental_crystals, elemental_reference_energies
+from vitriflow.references import load_snapshot_index
 from vitriflow.runtime import pick_device, script_logger
 
 log = script_logger("elemental_refs", snakemake.log[0])  # noqa: F821
-p = snakemake.params  # noqa: F821
-crystals = read_structures(snakemake.input.crystals)  # noqa: F821
+p, wc = snakemake.params, snakemake.wildcards  # noqa: F821
+index, _ = load_snapshot_index(snakemake.input.index)  # noqa: F821
 result = elemental_reference_energies(
-    crystals, p.spec.potential, device=pick_device(p.device),
+    elemental_crystals(index, p.elements), wc.potential, device=pick_device(p.device),
     dtype=torch.float64 if p.dtype == "float64" else torch.float32,
 )
-log.info("%s (%s): %s", p.spec.name, p.spec.potential, result["reason"] or result["energies_per_atom"])
+log.info("%s: %s", wc.potential, result["reason"] or result["energies_per_atom"])
 write_json(result, snakemake.output[0])  # noqa: F821

@@ -1,0 +1,108 @@
+"""Throughput of batched melt-quench MD: atom-steps/s vs batch size, per potential and device.
+
+Random SiO2 cells of 99 atoms at 3000 K, NVT Nose-Hoover, 2 fs (SevenNet-0) / 1 fs (classical).
+
+    python benchmarks/md_throughput.py --device cuda --potentials sevennet-0 teter \
+        --batch-sizes 1 8 32 128 512 --steps 20
+
+Prints a Markdown table (and writes it to --out when given). Out-of-memory is reported as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+
+def random_sio2(n_cells: int, seed: int = 0):
+    from vitriflow.packing import PackingRequest, pack
+
+    reqs = [PackingRequest({"Si": 33, "O": 66}, 15.71 * 1.15, seed + i, {"structure_id": f"b{i}"})
+            for i in range(n_cells)]
+    return pack(reqs, min_distance_scale=0.7, device="cpu")
+
+
+def measure(potential: str, device: str, n_systems: int, steps: int, cells, cueq=None) -> dict:
+    import torch_sim as ts
+
+    from vitriflow.potentials import load_model
+
+    opts = {} if cueq is None else {"enable_cueq": cueq}
+    model = load_model(potential, device=device, dtype=torch.float64 if device == "cpu" else torch.float32, **opts)
+    from vitriflow.md import prerelax
+
+    atoms = prerelax(cells, model, 100, device)  # remove packing strain as the workflow does
+    atoms = [atoms[i % len(atoms)] for i in range(n_systems)]
+    state = ts.io.atoms_to_state(atoms, device=torch.device(device), dtype=model.dtype)
+    units = ts.units.MetalUnits
+    dt = (2.0 if potential in ("sevennet-0", "chgnet") else 1.0) * 1e-3 * units.time
+    kT = 3000 * units.temperature
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        st = ts.nvt_nose_hoover_init(state, model, kT=kT, dt=dt)
+        for _ in range(3):  # warm-up (kernels, neighbour lists)
+            st = ts.nvt_nose_hoover_step(st, model, dt=dt, kT=kT)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            st = ts.nvt_nose_hoover_step(st, model, dt=dt, kT=kT)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - t0
+    except torch.OutOfMemoryError:
+        return {"potential": potential, "cueq": cueq, "systems": n_systems, "atom_steps_per_s": float("nan"),
+                "gpu_mem_GB": float("nan"), "note": "out of memory"}
+    finally:
+        del model
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    n_atoms = sum(len(a) for a in atoms)
+    mem = torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else float("nan")
+    return {"potential": potential, "cueq": cueq, "systems": n_systems,
+            "atom_steps_per_s": n_atoms * steps / elapsed, "gpu_mem_GB": mem, "note": ""}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--potentials", nargs="+", default=["sevennet-0", "teter"])
+    ap.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32, 128])
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--cueq", choices=["auto", "both", "off"], default="auto")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    cells = random_sio2(8)
+    rows = []
+    for pot in args.potentials:
+        variants = [None]
+        if pot == "sevennet-0" and args.device == "cuda" and args.cueq == "both":
+            variants = [False, True]
+        elif pot == "sevennet-0" and args.cueq == "off":
+            variants = [False]
+        for cueq in variants:
+            for n in args.batch_sizes:
+                row = measure(pot, args.device, n, args.steps, cells, cueq)
+                rows.append(row)
+                print(row, flush=True)
+                if row["note"]:
+                    break
+    dev = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
+    lines = [f"Device: {dev}; torch {torch.__version__}", "",
+             "| potential | cuEquivariance | systems x 99 atoms | atom-steps/s | peak GPU memory (GB) | note |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['potential']} | {r['cueq']} | {r['systems']} | {r['atom_steps_per_s']:.3g} | "
+                     f"{r['gpu_mem_GB']:.3g} | {r['note']} |")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""DFT comparison of the MLIP's amorphous energies (Aykol et al. 2023, Table 1 / Fig. 4).
+
+Modules: ``selection`` (which structures), ``gpaw_backend`` / ``vasp_backend`` / ``table_backend``
+(where DFT energies come from), ``mlip`` (MLIP single points on the same frames), ``compare``
+(formation energies, ΔE_am, error tables, affine correction), ``chemistry`` (Table 1 classes),
+``report`` (the 50_dft report fragment). GPAW and VASP are optional: imports are lazy.
+"""
+
+BACKENDS = ("gpaw", "vasp", "table")

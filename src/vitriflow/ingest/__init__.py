@@ -1,0 +1,1 @@
+"""Ingestion of external experimental data into tidy, validated tables with provenance."""

@@ -1,0 +1,182 @@
+"""The i-Melt NKCMAS database (PyPI ``imelt``) as one tidy, validated Parquet table.
+
+``imelt`` ships HDF5 files with fixed train/valid/test splits for each property; their X
+matrices hold the six oxide mole fractions (sio2, al2o3, na2o, k2o, mgo, cao) followed by 33
+descriptors derived from them. Here every measurement becomes one row:
+
+    property, split, source, source_row, row_id, sio2..cao (mole fractions), T_K,
+    wavelength_um, value, unit
+
+Descriptors are dropped (they are recomputed from the oxides), temperatures are in K,
+wavelengths in micrometres. ``validate`` checks every row (known property and split, fractions
+in [0, 1] summing to 1, positive temperature/wavelength where the property needs one, finite
+value) and returns the good rows and the rejected ones with a reason: bad rows are reported
+and excluded, never kept. Users add data through CSV files in the same schema
+(``read_user_csv``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vitriflow.surrogates.melt.data import PROPERTIES
+from vitriflow.surrogates.melt.features import OXIDES
+
+log = logging.getLogger("vitriflow.ingest.imelt")
+SPLITS = ("train", "valid", "test")
+COLUMNS = ["property", "split", "source", "source_row", "row_id", *OXIDES, "T_K",
+           "wavelength_um", "value", "unit"]
+SUM_TOL = 1e-3
+
+# property -> (file, X key stem, y key stem, T key stem, wavelength key stem, y column)
+_LAYOUT = {
+    "viscosity": ("NKCMAS_viscosity.hdf5", "X_{s}", "y_{s}", "T_{s}", None),
+    "tg": ("NKCMAS_viscosity.hdf5", "X_tg_{s}", "y_tg_{s}", None, None),
+    "sconf_tg": ("NKCMAS_viscosity.hdf5", "X_entropy_{s}", "y_entropy_{s}", None, None),
+    "density": ("NKCMAS_density.hdf5", "X_density_{s}", "y_density_{s}", None, None),
+    "refractive_index": ("NKCMAS_optical.hdf5", "X_ri_{s}", "y_ri_{s}", None, "lbd_ri_{s}"),
+    "liquidus": ("NKCMAS_tl.hdf5", "X_liquidus_{s}", "y_liquidus_{s}", None, None),
+    "elastic_modulus": ("NKCMAS_em.hdf5", "X_elastic_{s}", "y_elastic_{s}", None, None),
+    "cte": ("NKCMAS_cte.hdf5", "X_cte_{s}", "y_cte_{s}", None, None),
+    "abbe_number": ("NKCMAS_abbe.hdf5", "X_abbe_{s}", "y_abbe_{s}", None, None),
+    "cp_liquid": ("NKCMAS_cp.hdf5", "X_cpl_{s}", "y_cpl_{s}", "T_cpl_{s}", None),
+}
+
+
+def imelt_data_dir() -> Path:
+    """Folder of the HDF5 files shipped with the installed ``imelt`` package."""
+    import imelt
+
+    return Path(imelt.__file__).resolve().parent / "data"
+
+
+def imelt_files(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    d = Path(data_dir) if data_dir else imelt_data_dir()
+    return sorted({d / spec[0] for spec in _LAYOUT.values()})
+
+
+def load_imelt(data_dir: str | os.PathLike | None = None,
+               properties=tuple(_LAYOUT)) -> pd.DataFrame:
+    """Read the i-Melt HDF5 files into the tidy schema (no validation yet)."""
+    import h5py
+
+    d = Path(data_dir) if data_dir else imelt_data_dir()
+    frames = []
+    for prop in properties:
+        if prop not in _LAYOUT:
+            raise ValueError(f"load_imelt: unknown property {prop!r}; expected one of {sorted(_LAYOUT)}")
+        fname, xk, yk, tk, lk = _LAYOUT[prop]
+        path = d / fname
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: i-Melt data file not found (is imelt installed?)")
+        with h5py.File(path, "r") as h:
+            for s in SPLITS:
+                X = np.asarray(h[xk.format(s=s)][()], dtype=float)
+                y = np.asarray(h[yk.format(s=s)][()], dtype=float)
+                y = y[:, 0] if y.ndim == 2 else y
+                fr = pd.DataFrame(X[:, :6], columns=list(OXIDES))
+                fr.insert(0, "property", prop)
+                fr.insert(1, "split", s)
+                fr.insert(2, "source", f"imelt:{fname}")
+                fr.insert(3, "source_row", np.arange(len(fr)))
+                fr["T_K"] = np.asarray(h[tk.format(s=s)][()], float).reshape(-1) if tk else np.nan
+                fr["wavelength_um"] = (np.asarray(h[lk.format(s=s)][()], float).reshape(-1)
+                                       if lk else np.nan)
+                fr["value"] = y
+                fr["unit"] = PROPERTIES[prop]["unit"]
+                frames.append(fr)
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(4, "row_id", np.arange(len(out), dtype=np.int64))
+    return out[COLUMNS]
+
+
+def read_user_csv(path: str | os.PathLike, first_row_id: int = 0) -> pd.DataFrame:
+    """A user CSV in the tidy schema: property, split, oxides (fractions or mol%), value,
+    and T_K / wavelength_um where the property needs them. Oxide rows are renormalised to 1
+    only if they sum to ~100 (mol%); anything else is left for ``validate`` to judge."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: user data CSV not found")
+    df = pd.read_csv(path)
+    missing = [c for c in ("property", "split", *OXIDES, "value") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}; expected the tidy schema {COLUMNS}")
+    for c in ("T_K", "wavelength_um"):
+        if c not in df:
+            df[c] = np.nan
+    ox = df.loc[:, list(OXIDES)].apply(pd.to_numeric, errors="coerce").astype(float)
+    total = ox.sum(axis=1)
+    pct = (total - 100.0).abs() < 100.0 * SUM_TOL
+    ox.loc[pct] = ox.loc[pct].div(total[pct], axis=0)
+    for o in OXIDES:
+        df[o] = ox[o].astype(float)
+    for c in ("T_K", "wavelength_um", "value"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    df["source"] = f"user:{path.name}"
+    df["source_row"] = np.arange(len(df))
+    df["row_id"] = np.arange(first_row_id, first_row_id + len(df), dtype=np.int64)
+    if "unit" in df:
+        bad_unit = [(i, u) for i, (p, u) in enumerate(zip(df["property"], df["unit"], strict=True))
+                    if p in PROPERTIES and str(u) != PROPERTIES[p]["unit"]]
+        if bad_unit:
+            i, u = bad_unit[0]
+            raise ValueError(f"{path}: row {i} unit {u!r} for {df['property'][i]!r}; expected "
+                             f"{PROPERTIES[df['property'][i]]['unit']!r}")
+    df["unit"] = [PROPERTIES.get(p, {}).get("unit", "") for p in df["property"]]
+    return df[COLUMNS]
+
+
+def validate(df: pd.DataFrame, tol: float = SUM_TOL) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split ``df`` into (good rows, rejected rows with a ``reason`` column)."""
+    reasons = pd.Series("", index=df.index, dtype=object)
+
+    def flag(mask, why):
+        mask = pd.Series(mask, index=df.index).fillna(True).astype(bool)
+        fresh = mask & (reasons == "")
+        reasons[fresh] = why
+
+    flag(~df["property"].isin(list(PROPERTIES)), "unknown property")
+    flag(~df["split"].isin(list(SPLITS)), "split not in train/valid/test")
+    ox = df.loc[:, list(OXIDES)].astype(float)
+    flag(~np.isfinite(ox).all(axis=1), "oxide fraction is NaN/inf")
+    flag(((ox < -tol) | (ox > 1 + tol)).any(axis=1), "oxide fraction outside [0, 1]")
+    flag((ox.sum(axis=1) - 1.0).abs() > tol, f"oxide fractions do not sum to 1 (tol {tol})")
+    flag(~np.isfinite(df["value"].astype(float)), "value is NaN/inf")
+    needs = df["property"].map(lambda p: PROPERTIES.get(p, {}).get("needs"))
+    T = df["T_K"].astype(float)
+    flag((needs == "T_K") & ~(T > 0), "temperature missing or not positive")
+    lbd = df["wavelength_um"].astype(float)
+    flag((needs == "wavelength_um") & ~(lbd > 0), "wavelength missing or not positive")
+    bad = reasons != ""
+    rejected = df.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
+    for (prop, why), n in rejected.groupby(["property", "reason"]).size().items():
+        log.warning("rejected %d %s row(s): %s", n, prop, why)
+    return df.loc[~bad].reset_index(drop=True), rejected
+
+
+def ingest(user_csvs=(), data_dir: str | os.PathLike | None = None):
+    """Load i-Melt + user CSVs, validate; returns (good, rejected, provenance dict)."""
+    df = load_imelt(data_dir)
+    frames = [df]
+    for p in user_csvs:
+        frames.append(read_user_csv(p, first_row_id=int(sum(len(f) for f in frames))))
+    raw = pd.concat(frames, ignore_index=True)
+    good, rejected = validate(raw)
+    files = imelt_files(data_dir) + [Path(p) for p in user_csvs]
+    from vitriflow.io import sha256_file
+
+    prov = {
+        "source": "imelt NKCMAS database",
+        "imelt_version": metadata.version("imelt"),
+        "files": {f.name: sha256_file(f) for f in files},
+        "units": {p: s["unit"] for p, s in PROPERTIES.items()},
+        "n_rows": int(len(raw)), "n_rejected": int(len(rejected)),
+        "counts": {f"{p}/{s}": int(n) for (p, s), n in good.groupby(["property", "split"]).size().items()},
+    }
+    return good, rejected, prov

@@ -1,0 +1,1 @@
+"""Physics-guided melt/glass property surrogate (features, equations, network, estimator, report)."""

@@ -1,0 +1,82 @@
+"""Tidy property table -> tensors grouped by unique composition, ready for training.
+
+The network is evaluated once per unique composition and its parameters are gathered onto the
+measurement rows (a viscosity series of 10 temperatures costs one forward pass, not ten).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vitriflow.surrogates.melt.features import OXIDES, descriptors
+
+# property name in the tidy table -> what the network predicts for it
+PROPERTIES: dict[str, dict] = {
+    "viscosity": {"unit": "log10 Pa s", "needs": "T_K"},
+    "tg": {"unit": "K"},
+    "sconf_tg": {"unit": "J/mol/K"},
+    "density": {"unit": "g/cm3"},
+    "refractive_index": {"unit": "1", "needs": "wavelength_um"},
+    "liquidus": {"unit": "K"},
+    "elastic_modulus": {"unit": "GPa"},
+    "cte": {"unit": "1e-6/K"},
+    "abbe_number": {"unit": "1"},
+    "cp_liquid": {"unit": "J/mol/K", "needs": "T_K"},
+}
+# noise scale per task (same units as the property): the loss is sum_task MSE / sigma^2
+DEFAULT_SIGMAS: dict[str, float] = {
+    "viscosity": 0.25, "tg": 10.0, "sconf_tg": 0.5, "density": 0.02, "refractive_index": 0.004,
+    "liquidus": 40.0, "elastic_modulus": 6.0, "cte": 2.0, "abbe_number": 3.0, "cp_liquid": 4.0,
+}
+
+
+@dataclass
+class TaskRows:
+    comp: torch.Tensor  # index into the unique-composition table
+    y: torch.Tensor  # (n, 1)
+    T: torch.Tensor | None = None
+    lbd: torch.Tensor | None = None
+    row_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def to(self, device):
+        return TaskRows(self.comp.to(device), self.y.to(device),
+                        None if self.T is None else self.T.to(device),
+                        None if self.lbd is None else self.lbd.to(device), self.row_id)
+
+
+@dataclass
+class MeltData:
+    x: torch.Tensor  # (N, 6) unique mole-fraction vectors
+    feats: np.ndarray  # (N, 39) unscaled descriptors
+    tasks: dict[str, dict[str, TaskRows]]  # split -> property -> rows
+
+
+def _col(df: pd.DataFrame, name: str, idx) -> torch.Tensor:
+    return torch.tensor(df.loc[idx, name].to_numpy(dtype=np.float32).reshape(-1, 1))
+
+
+def build(table: pd.DataFrame, splits=("train", "valid", "test")) -> MeltData:
+    """Group a validated tidy table by composition. Unknown properties are ignored."""
+    table = table.reset_index(drop=True)
+    comp = table.loc[:, list(OXIDES)].to_numpy(dtype=float)
+    uniq, inverse = np.unique(np.round(comp, 9), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    tasks: dict[str, dict[str, TaskRows]] = {}
+    for split in splits:
+        tasks[split] = {}
+        for prop, spec in PROPERTIES.items():
+            idx = np.flatnonzero((table["split"] == split).to_numpy() & (table["property"] == prop).to_numpy())
+            if idx.size == 0:
+                continue
+            rows = TaskRows(torch.tensor(inverse[idx], dtype=torch.long), _col(table, "value", idx),
+                            row_id=table.loc[idx, "row_id"].to_numpy() if "row_id" in table else idx)
+            if spec.get("needs") == "T_K":
+                rows.T = _col(table, "T_K", idx)
+            if spec.get("needs") == "wavelength_um":
+                rows.lbd = _col(table, "wavelength_um", idx)
+            tasks[split][prop] = rows
+    return MeltData(torch.tensor(uniq, dtype=torch.float32), descriptors(uniq), tasks)

@@ -1,0 +1,310 @@
+"""scikit-learn-shaped estimator: a bagged ensemble of physics-guided multitask networks.
+
+``MeltSurrogate().fit(table)`` trains on the rows of a tidy property table (see
+``vitriflow.ingest.imelt_data``) whose ``split`` is ``train``, early-stopping on ``valid``.
+Each ensemble member sees a bootstrap resample of the training *compositions* (all
+measurements of a melt stay together) and its own seed; predictions are the ensemble mean and
+the spread (standard deviation over members) is the uncertainty.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+
+from vitriflow.surrogates.melt import data as mdata
+from vitriflow.surrogates.melt import equations as eq
+from vitriflow.surrogates.melt.features import OXIDES, descriptors, oxide_matrix
+from vitriflow.surrogates.melt.network import MeltNet, heat_capacity, refractive_index, viscosity
+
+log = logging.getLogger("vitriflow.surrogates.melt")
+FORMAT = "vitriflow-melt-surrogate/1"
+SCALAR_OUTPUTS = ("tg", "sconf_tg", "fragility", "density", "liquidus", "elastic_modulus", "cte",
+                  "abbe_number")
+PARAMETER_OUTPUTS = ("ae", "a_am", "a_vft", "a_fv", "t0_vft", "t0_fv", "c_fv", "cp_a", "cp_b",
+                     "molar_volume")
+
+
+def _task_prediction(p, prop: str, rows: mdata.TaskRows, sel=None) -> dict[str, torch.Tensor]:
+    """Predictions for one property's rows: {'': y} or {equation: y} for viscosity."""
+    T = rows.T if sel is None or rows.T is None else rows.T[sel]
+    lbd = rows.lbd if sel is None or rows.lbd is None else rows.lbd[sel]
+    if prop == "viscosity":
+        return viscosity(p, T)
+    if prop == "refractive_index":
+        return {"": refractive_index(p, lbd)}
+    if prop == "cp_liquid":
+        return {"": heat_capacity(p, T)}
+    return {"": p[prop]}
+
+
+class MeltSurrogate(BaseEstimator):
+    """Bagged physics-guided network for NKCMAS melt and glass properties.
+
+    Parameters are explicit (sklearn style); ``sigmas`` overrides the per-task noise scales of
+    ``vitriflow.surrogates.melt.data.DEFAULT_SIGMAS`` that weight the multitask loss.
+    """
+
+    def __init__(self, n_models: int = 10, hidden: int = 256, layers: int = 3,
+                 dropout: float = 0.2, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 max_epochs: int = 1500, patience: int = 150, batch_size: int = 512,
+                 bootstrap: bool = True, seed: int = 0, device: str = "cpu",
+                 sigmas: dict[str, float] | None = None, min_epochs: int = 0):
+        self.n_models = n_models
+        self.hidden = hidden
+        self.layers = layers
+        self.dropout = dropout
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.batch_size = batch_size
+        self.bootstrap = bootstrap
+        self.seed = seed
+        self.device = device
+        self.sigmas = sigmas
+        self.min_epochs = min_epochs
+
+    # ------------------------------------------------------------------ training
+    def _sigmas(self) -> dict[str, float]:
+        s = dict(mdata.DEFAULT_SIGMAS)
+        for k, v in (self.sigmas or {}).items():
+            if k not in s:
+                raise ValueError(f"sigmas: unknown property {k!r}; expected one of {sorted(s)}")
+            if not v > 0:
+                raise ValueError(f"sigmas.{k}: expected a positive number, got {v!r}")
+            s[k] = float(v)
+        return s
+
+    def _scale(self, feats: np.ndarray) -> torch.Tensor:
+        # clipped: a few descriptors (NBO/T of Si-poor melts) have long tails
+        z = np.clip((feats - self.feature_mean_) / self.feature_std_, -8.0, 8.0)
+        return torch.tensor(z, dtype=torch.float32)
+
+    def _loss(self, p, tasks, sig, weights=None, mask=None, local=None):
+        total = 0.0
+        parts = {}
+        for prop, rows in tasks.items():
+            if mask is None:
+                sel, li = None, rows.comp
+            else:
+                sel = mask[rows.comp]
+                if not bool(sel.any()):
+                    continue
+                li = local[rows.comp[sel]]
+            pr = {k: v[li] for k, v in p.items()}
+            preds = _task_prediction(pr, prop, rows, sel)
+            y = rows.y if sel is None else rows.y[sel]
+            err2 = torch.stack([(v - y) ** 2 for v in preds.values()]).mean(dim=0)
+            if weights is not None:
+                w = weights[rows.comp if sel is None else rows.comp[sel]].unsqueeze(1)
+                mse = (w * err2).sum() / w.sum()
+            else:
+                mse = err2.mean()
+            parts[prop] = float(mse.detach())
+            total = total + mse / sig[prop] ** 2
+        return total, parts
+
+    def _fit_member(self, k: int, d: mdata.MeltData, feats: torch.Tensor, dev) -> dict[str, Any]:
+        torch.manual_seed(self.seed + k)
+        rng = np.random.default_rng(self.seed + k)
+        sig = self._sigmas()
+        net = MeltNet(feats.shape[1], self.hidden, self.layers, self.dropout).to(dev)
+        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        train = {p: r.to(dev) for p, r in d.tasks["train"].items()}
+        valid = {p: r.to(dev) for p, r in d.tasks.get("valid", {}).items()}
+        n = d.x.shape[0]
+        tc = np.unique(np.concatenate([r.comp.cpu().numpy() for r in train.values()]))
+        w = np.zeros(n, dtype=np.float32)
+        if self.bootstrap:
+            np.add.at(w, rng.choice(tc, size=tc.size, replace=True), 1.0)
+        else:
+            w[tc] = 1.0
+        active = np.flatnonzero(w > 0)
+        weights = torch.tensor(w, device=dev)
+        x, f = d.x.to(dev), feats.to(dev)
+        vc = torch.unique(torch.cat([r.comp for r in valid.values()])) if valid else None
+        vlocal = torch.full((n,), -1, dtype=torch.long, device=dev)
+        if vc is not None:
+            vlocal[vc] = torch.arange(vc.numel(), device=dev)
+            valid_l = {p: mdata.TaskRows(vlocal[r.comp], r.y, r.T, r.lbd) for p, r in valid.items()}
+        n_batches = 1 if self.batch_size <= 0 else max(1, int(np.ceil(active.size / self.batch_size)))
+        best, best_state, best_epoch, wait = np.inf, None, -1, 0
+        hist_train, hist_valid = [], []
+        for epoch in range(self.max_epochs):
+            net.train()
+            run = 0.0
+            for b in np.array_split(rng.permutation(active), n_batches):
+                bt = torch.as_tensor(b, device=dev)
+                mask = torch.zeros(n, dtype=torch.bool, device=dev)
+                mask[bt] = True
+                local = torch.full((n,), -1, dtype=torch.long, device=dev)
+                local[bt] = torch.arange(bt.numel(), device=dev)
+                p = net(f[bt], x[bt])
+                loss, _ = self._loss(p, train, sig, weights, mask, local)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                run += float(loss.detach()) / n_batches
+            hist_train.append(run)
+            if vc is None:
+                continue
+            net.eval()
+            with torch.no_grad():
+                vloss, _ = self._loss(net(f[vc], x[vc]), valid_l, sig)
+            vloss = float(vloss)
+            hist_valid.append(vloss)
+            if vloss < best:
+                best, best_epoch, wait = vloss, epoch, 0
+                best_state = copy.deepcopy(net.state_dict())
+            else:
+                wait += 1
+                if wait > self.patience and epoch >= self.min_epochs:
+                    break
+        if best_state is None:  # no validation split: keep the last state
+            best_state, best_epoch = copy.deepcopy(net.state_dict()), len(hist_train) - 1
+        state = {kk: v.detach().cpu() for kk, v in best_state.items()}
+        return {"state": state, "best_epoch": best_epoch, "best_valid_loss": float(best),
+                "epochs_run": len(hist_train), "train_loss": hist_train, "valid_loss": hist_valid}
+
+    def fit(self, table: pd.DataFrame, y=None) -> MeltSurrogate:
+        """Train on ``table`` rows with split 'train' (early stopping on 'valid')."""
+        if "split" not in table or not (table["split"] == "train").any():
+            raise ValueError("fit: table has no rows with split == 'train'")
+        dev = torch.device(self.device)
+        t0 = time.perf_counter()
+        d = mdata.build(table, splits=("train", "valid"))
+        tr = np.unique(np.concatenate([r.comp.numpy() for r in d.tasks["train"].values()]))
+        self.feature_mean_ = d.feats[tr].mean(axis=0)
+        self.feature_std_ = d.feats[tr].std(axis=0) + 1e-6
+        feats = self._scale(d.feats)
+        self.members_, self.history_ = [], []
+        for k in range(self.n_models):
+            t1 = time.perf_counter()
+            res = self._fit_member(k, d, feats, dev)
+            self.members_.append(res.pop("state"))
+            res["seconds"] = time.perf_counter() - t1
+            self.history_.append(res)
+            log.info("member %d/%d: best epoch %d of %d, valid loss %.4g, %.1f s", k + 1,
+                     self.n_models, res["best_epoch"], res["epochs_run"], res["best_valid_loss"],
+                     res["seconds"])
+        self.fit_seconds_ = time.perf_counter() - t0
+        self.n_features_in_ = int(d.feats.shape[1])
+        return self
+
+    # ---------------------------------------------------------------- prediction
+    def _nets(self):
+        from sklearn.exceptions import NotFittedError
+
+        if not hasattr(self, "members_"):
+            raise NotFittedError("MeltSurrogate is not fitted: call fit() or load() first")
+        for state in self.members_:
+            net = MeltNet(self.n_features_in_, self.hidden, self.layers, self.dropout)
+            net.load_state_dict(state)
+            net.eval()
+            yield net
+
+    def _member_params(self, x: np.ndarray):
+        xt = torch.tensor(x, dtype=torch.float32)
+        ft = self._scale(descriptors(x))
+        with torch.no_grad():
+            for net in self._nets():
+                yield net(ft, xt)
+
+    def predict(self, X, T=None, wavelength_um: float | np.ndarray = 0.5893,
+                return_std: bool = True) -> pd.DataFrame:
+        """Properties for compositions ``X`` (DataFrame with oxide columns or (n, 6) array).
+
+        ``T`` (K, scalar or one value per row) adds log10 viscosity from every equation and
+        liquid Cp; the refractive index is at ``wavelength_um``. Columns ``<name>_std`` hold the
+        ensemble spread.
+        """
+        x = oxide_matrix(X)
+        n = x.shape[0]
+        Tt = None if T is None else torch.tensor(np.broadcast_to(np.asarray(T, float), (n,)).reshape(-1, 1), dtype=torch.float32)
+        if Tt is not None and not bool((Tt > 0).all()):
+            raise ValueError("predict: temperatures T must be positive (K)")
+        lb = torch.tensor(np.broadcast_to(np.asarray(wavelength_um, float), (n,)).reshape(-1, 1), dtype=torch.float32)
+        cols: dict[str, list[np.ndarray]] = {}
+        for p in self._member_params(x):
+            out = {k: p[k] for k in SCALAR_OUTPUTS + PARAMETER_OUTPUTS}
+            out["refractive_index"] = refractive_index(p, lb)
+            if Tt is not None:
+                out.update({f"viscosity_{e}": v for e, v in viscosity(p, Tt).items()})
+                out["cp_liquid"] = heat_capacity(p, Tt)
+            for k, v in out.items():
+                cols.setdefault(k, []).append(v.numpy().reshape(-1))
+        res = pd.DataFrame({o: x[:, i] for i, o in enumerate(OXIDES)})
+        if T is not None:
+            res["T_K"] = Tt.numpy().reshape(-1)
+        res["wavelength_um"] = lb.numpy().reshape(-1)
+        for k, v in cols.items():
+            stack = np.stack(v)
+            res[k] = stack.mean(axis=0)
+            if return_std:
+                res[f"{k}_std"] = stack.std(axis=0)
+        return res
+
+    def predict_table(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Predict every row of a tidy table; long format with one row per (row, equation)."""
+        table = table.reset_index(drop=True)
+        if "row_id" not in table:
+            table = table.assign(row_id=np.arange(len(table)))
+        d = mdata.build(table, splits=tuple(table["split"].unique()))
+        xs = d.x.numpy().astype(float)
+        member_p = list(self._member_params(xs))
+        frames = []
+        for split, tasks in d.tasks.items():
+            for prop, rows in tasks.items():
+                per_member = []
+                for p in member_p:
+                    pr = {k: v[rows.comp] for k, v in p.items()}
+                    with torch.no_grad():
+                        per_member.append({k: v.numpy().reshape(-1) for k, v in _task_prediction(pr, prop, rows).items()})
+                for key in per_member[0]:
+                    stack = np.stack([m[key] for m in per_member])
+                    frames.append(pd.DataFrame({
+                        "row_id": rows.row_id, "property": prop, "equation": key, "split": split,
+                        "y_true": rows.y.numpy().reshape(-1), "y_pred": stack.mean(axis=0),
+                        "y_std": stack.std(axis=0)}))
+        out = pd.concat(frames, ignore_index=True)
+        extra = table.set_index("row_id")[["T_K", "wavelength_um", *OXIDES]]
+        return out.join(extra, on="row_id")
+
+    # --------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike, **meta: Any) -> None:
+        """Write the fitted ensemble (weights, scaler, hyper-parameters, history) to ``path``."""
+        from vitriflow.io import atomic_path
+
+        if not hasattr(self, "members_"):
+            raise ValueError("save: the surrogate is not fitted")
+        blob = {"format": FORMAT, "params": self.get_params(), "members": self.members_,
+                "feature_mean": self.feature_mean_.tolist(), "feature_std": self.feature_std_.tolist(),
+                "n_features_in": self.n_features_in_, "history": self.history_,
+                "fit_seconds": getattr(self, "fit_seconds_", None), "meta": meta,
+                "equations": list(eq.EQUATIONS)}
+        with atomic_path(path) as tmp:
+            torch.save(blob, tmp)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> MeltSurrogate:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a vitriflow melt surrogate (expected format {FORMAT})")
+        est = cls(**blob["params"])
+        est.members_ = blob["members"]
+        est.feature_mean_ = np.asarray(blob["feature_mean"])
+        est.feature_std_ = np.asarray(blob["feature_std"])
+        est.n_features_in_ = int(blob["n_features_in"])
+        est.history_ = blob["history"]
+        est.fit_seconds_ = blob.get("fit_seconds")
+        est.meta_ = blob.get("meta", {})
+        return est

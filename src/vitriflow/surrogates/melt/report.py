@@ -1,0 +1,162 @@
+"""Report section 60_viscosity: RMSE table, parity plots, residuals, viscosity-1/T curves."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from vitriflow.report import esc, figure_html, note_html, table_html, write_section  # noqa: E402
+from vitriflow.surrogates.melt.data import PROPERTIES  # noqa: E402
+from vitriflow.surrogates.melt.equations import EQUATION_NAMES  # noqa: E402
+from vitriflow.surrogates.melt.features import OXIDES  # noqa: E402
+
+BOUNDARY = 7.0  # log10 Pa s, split of the residuals as in Le Losq et al.
+
+
+def comparison_frame(rmse: pd.DataFrame, reported: dict[str, float]) -> pd.DataFrame:
+    df = rmse.copy()
+    df["i-Melt (issue, measured)"] = df["target"].map(reported)
+    if {"vitriflow", "i-Melt"} <= set(df.columns):
+        df["vitriflow better"] = np.where(df["vitriflow"] < df["i-Melt"], "yes", "no")
+    df["unit"] = [PROPERTIES[t.split(":")[0]]["unit"] for t in df["target"]]
+    return df
+
+
+def _parity(ax, g, name, color):
+    ax.scatter(g["y_true"], g["y_pred"], s=6, alpha=0.6, color=color, label=name)
+
+
+def parity_figures(preds: dict[str, pd.DataFrame], best_eq: str) -> list[str]:
+    parts = []
+    v = {k: p[p["split"] == "test"] for k, p in preds.items()}
+    props = [p for p in PROPERTIES if any(((q["property"] == p)).any() for q in v.values())]
+    n = len(props)
+    ncol = 4
+    fig, axes = plt.subplots(int(np.ceil(n / ncol)), ncol, figsize=(3.2 * ncol, 3.0 * np.ceil(n / ncol)))
+    colors = {"vitriflow": "tab:blue", "i-Melt": "tab:orange"}
+    for ax, prop in zip(np.ravel(axes), props, strict=False):
+        for name, q in v.items():
+            g = q[q["property"] == prop]
+            if prop == "viscosity":
+                g = g[g["equation"] == best_eq]
+            if len(g):
+                _parity(ax, g, name, colors.get(name, "gray"))
+        lo, hi = ax.get_xlim()
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.7)
+        title = prop if prop != "viscosity" else f"viscosity ({EQUATION_NAMES[best_eq]})"
+        ax.set_title(f"{title} [{PROPERTIES[prop]['unit']}]", fontsize=9)
+        ax.set_xlabel("measured", fontsize=8)
+        ax.set_ylabel("predicted", fontsize=8)
+        ax.legend(fontsize=7)
+    for ax in np.ravel(axes)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    parts.append(figure_html(fig, "Parity plots on the i-Melt test split, both models on the same rows."))
+    return parts
+
+
+def residual_figure(preds: dict[str, pd.DataFrame], eqs=("ag", "fv")) -> str:
+    fig, axes = plt.subplots(1, len(eqs), figsize=(5.5 * len(eqs), 3.6), squeeze=False)
+    for ax, e in zip(axes[0], eqs, strict=True):
+        for (name, p), c in zip(preds.items(), ("tab:blue", "tab:orange"), strict=False):
+            g = p[(p["split"] == "test") & (p["property"] == "viscosity") & (p["equation"] == e)]
+            r = g["y_pred"] - g["y_true"]
+            hi = g["y_true"] >= BOUNDARY
+            rm = lambda s: float(np.sqrt(np.mean(s**2))) if len(s) else float("nan")  # noqa: E731
+            ax.scatter(g["T_K"][~hi], r[~hi], s=6, marker="o", color=c, alpha=0.6,
+                       label=f"{name} < 10^7 (RMSE {rm(r[~hi]):.3f})")
+            ax.scatter(g["T_K"][hi], r[hi], s=8, marker="^", color=c, alpha=0.6,
+                       label=f"{name} >= 10^7 (RMSE {rm(r[hi]):.3f})", facecolors="none")
+        ax.axhline(0, color="k", lw=0.7)
+        ax.set_xlabel("T (K)")
+        ax.set_ylabel("predicted - measured (log10 Pa s)")
+        ax.set_title(EQUATION_NAMES[e])
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return figure_html(fig, "Viscosity residuals vs temperature on the test split, split at 10^7 Pa s "
+                            "(circles: low-viscosity domain, triangles: supercooled domain).")
+
+
+def reference_melts(table: pd.DataFrame, n: int = 4) -> pd.DataFrame:
+    """Alkali aluminosilicates at ~66 mol% SiO2 with varying Al/(Na+K) (seed paper Fig. 2A)."""
+    v = table[(table["property"] == "viscosity")]
+    ok = v[(v["sio2"].between(0.62, 0.70)) & (v["mgo"] + v["cao"] < 1e-6)]
+    g = ok.groupby(list(OXIDES)).size().reset_index(name="n_points")
+    g = g[g["n_points"] >= 5]
+    if g.empty:
+        return g
+    g["al_over_alk"] = g["al2o3"] / (g["na2o"] + g["k2o"])
+    g = g.sort_values("al_over_alk")
+    idx = np.unique(np.linspace(0, len(g) - 1, min(n, len(g))).round().astype(int))
+    return g.iloc[idx].reset_index(drop=True)
+
+
+def curves_figure(table: pd.DataFrame, model, imelt_model=None) -> str | None:
+    ref = reference_melts(table)
+    if ref.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(ref)))
+    v = table[table["property"] == "viscosity"]
+    for (_, r), c in zip(ref.iterrows(), colors, strict=True):
+        sel = np.all(np.isclose(v.loc[:, list(OXIDES)].to_numpy(float), r[list(OXIDES)].to_numpy(float)[None, :], atol=1e-9), axis=1)
+        pts = v[sel]
+        lab = f"Al/(Na+K)={r['al_over_alk']:.2f}, K/(Na+K)={r['k2o'] / max(r['na2o'] + r['k2o'], 1e-9):.2f}"
+        ax.scatter(1e4 / pts["T_K"], pts["value"], color=c, s=14, label=f"{lab} ({pts['split'].iloc[0]})")
+        T = np.linspace(pts["T_K"].min() * 0.95, pts["T_K"].max() * 1.05, 60)
+        X = np.repeat(r[list(OXIDES)].to_numpy(float)[None, :], T.size, axis=0)
+        pr = model.predict(X, T=T)
+        ax.plot(1e4 / T, pr["viscosity_ag"], color=c, lw=1.5)
+        ax.fill_between(1e4 / T, pr["viscosity_ag"] - 2 * pr["viscosity_ag_std"],
+                        pr["viscosity_ag"] + 2 * pr["viscosity_ag_std"], color=c, alpha=0.2)
+        if imelt_model is not None:
+            from vitriflow.surrogates.melt.features import descriptors
+
+            ip = imelt_model.predict(["ag"], descriptors(X), T=T)["ag"]
+            ax.plot(1e4 / T, ip, color=c, lw=1, ls="--")
+    ax.set_xlabel("10^4 / T (K^-1)")
+    ax.set_ylabel("log10 viscosity (Pa s)")
+    ax.legend(fontsize=7)
+    ax.set_title("~66 mol% SiO2 alkali aluminosilicates (Adam-Gibbs)")
+    return figure_html(fig, "Viscosity vs 1/T of reference melts: points measured, solid line vitriflow "
+                            "(band: +-2 ensemble std), dashed pretrained i-Melt; all Adam-Gibbs.")
+
+
+def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd.DataFrame,
+                 model, training: dict, ingest: dict, rejected: pd.DataFrame, imelt_model=None,
+                 reported: dict | None = None, predictions: pd.DataFrame | None = None) -> None:
+    parts = []
+    mode = training.get("mode", "?")
+    n_models = training.get("params", {}).get("n_models")
+    if mode == "demo":
+        parts.append(note_html(
+            f"Demo mode: a reduced ensemble ({n_models} small networks, few epochs) trained in "
+            f"{training.get('fit_seconds', float('nan')):.0f} s. Numbers below are NOT the "
+            "full-training results; set viscosity.mode: full to reproduce README."))
+    parts.append(f"<p>Physics-guided multitask network (Adam-Gibbs, MYEGA, Avramov-Milchev, VFT, free "
+                 f"volume; Tg, Sconf(Tg), fragility, density, Sellmeier refractive index, liquidus, "
+                 f"elastic modulus, CTE), bagged ensemble of {esc(n_models)} members, trained on "
+                 f"{esc(training.get('device'))} in {training.get('fit_seconds', float('nan')):.0f} s; "
+                 f"i-Melt {esc(ingest.get('imelt_version'))} data, {ingest.get('n_rows')} rows, "
+                 f"{ingest.get('n_rejected')} rejected.</p>")
+    cmp = comparison_frame(rmse, reported or {})
+    parts.append(table_html(cmp, "Test RMSE, vitriflow vs pretrained i-Melt, same rows for both models."))
+    if len(rejected):
+        parts.append(table_html(rejected.groupby(["property", "reason"]).size().reset_index(name="rows"),
+                                "Rows rejected at ingestion (excluded from training and evaluation)."))
+    vis = cmp[cmp["target"].str.startswith("viscosity:")]
+    best_eq = vis.sort_values("vitriflow")["target"].iloc[0].split(":")[1] if len(vis) else "ag"
+    parts += parity_figures(preds, best_eq)
+    parts.append(residual_figure(preds, eqs=tuple(dict.fromkeys(("ag", best_eq)))))
+    fig = curves_figure(table, model, imelt_model)
+    if fig:
+        parts.append(fig)
+    if predictions is not None and len(predictions):
+        cols = [c for c in ["label", "T_K", "viscosity_ag", "viscosity_ag_std", "viscosity_fv",
+                            "tg", "fragility", "density", "refractive_index", "liquidus"] if c in predictions]
+        parts.append(table_html(predictions[cols].head(40), "Predictions for the configured compositions."))
+    write_section(path, title, *parts)

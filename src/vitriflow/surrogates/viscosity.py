@@ -1,0 +1,121 @@
+"""Melt viscosity and glass property surrogate (issue 4): public API.
+
+The model lives in ``vitriflow.surrogates.melt`` (features, equations, network, estimator);
+this module adds the mode presets, the pretrained i-Melt baseline evaluated on the very same
+rows, the RMSE comparison table and the report section.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from vitriflow.surrogates.melt.equations import EQUATION_NAMES, EQUATIONS
+from vitriflow.surrogates.melt.estimator import MeltSurrogate
+from vitriflow.surrogates.melt.features import OXIDES, descriptors, oxide_matrix
+
+__all__ = ["MODES", "MeltSurrogate", "estimator_from_config", "imelt_predict_table",
+           "rmse_table", "prediction_grid", "EQUATIONS", "IMELT_REPORTED"]
+log = logging.getLogger("vitriflow.surrogates.viscosity")
+
+# presets; full = the configuration measured for README (2 CPU cores, < 30 min)
+MODES: dict[str, dict] = {
+    "demo": {"n_models": 3, "hidden": 64, "layers": 3, "dropout": 0.1, "lr": 1e-3,
+             "max_epochs": 300, "patience": 60, "batch_size": 0, "bootstrap": True},
+    "full": {"n_models": 10, "hidden": 128, "layers": 3, "dropout": 0.1, "lr": 1e-3,
+             "max_epochs": 3000, "patience": 300, "batch_size": 0, "bootstrap": False},
+}
+# i-Melt 2.2 pretrained ensemble on its own test split, measured 2026-11-22 (issue 4)
+IMELT_REPORTED = {"viscosity:ag": 0.385, "viscosity:vft": 0.352, "viscosity:myega": 0.346,
+                  "viscosity:am": 0.335, "viscosity:fv": 0.321, "tg": 11.9, "sconf_tg": 0.77,
+                  "density": 0.0225, "refractive_index": 0.0057, "liquidus": 59.8,
+                  "elastic_modulus": 5.8, "cte": 1.13}
+_IMELT_METHOD = {"tg": "tg", "sconf_tg": "sctg", "density": "density_glass",
+                 "refractive_index": "sellmeier", "liquidus": "liquidus",
+                 "elastic_modulus": "elastic_modulus", "cte": "cte", "abbe_number": "abbe",
+                 "cp_liquid": "cpl"}
+_IMELT_EQ = {"ag": "ag", "myega": "myega", "am": "am", "vft": "tvf", "fv": "cg"}
+
+
+def estimator_from_config(cfg: dict, device: str = "cpu") -> MeltSurrogate:
+    """A MeltSurrogate from the validated ``viscosity`` config block (mode preset + overrides)."""
+    mode = cfg.get("mode", "demo")
+    if mode not in MODES:
+        raise ValueError(f"viscosity.mode: expected one of {sorted(MODES)}, got {mode!r}")
+    params = dict(MODES[mode])
+    params.update(cfg.get("model") or {})
+    return MeltSurrogate(seed=int(cfg.get("seed", 0)), device=device, **params)
+
+
+def imelt_predict_table(table: pd.DataFrame, device: str = "cpu") -> pd.DataFrame:
+    """Pretrained i-Melt ensemble (median of its 10 networks) on every row of a tidy table.
+
+    Same long format as ``MeltSurrogate.predict_table``; the 39 input columns are rebuilt from
+    the oxides exactly as i-Melt builds them.
+    """
+    import imelt
+    import torch
+
+    model = imelt.load_pretrained_bagged(device=torch.device(device))
+    frames = []
+    for (split, prop), g in table.groupby(["split", "property"], sort=False):
+        X = descriptors(g.loc[:, list(OXIDES)].to_numpy(float))
+        base = {"row_id": g["row_id"].to_numpy(), "property": prop, "split": split,
+                "y_true": g["value"].to_numpy(float)}
+        if prop == "viscosity":
+            out = model.predict(list(_IMELT_EQ.values()), X, T=g["T_K"].to_numpy(float))
+            for e, m in _IMELT_EQ.items():
+                frames.append(pd.DataFrame({**base, "equation": e, "y_pred": out[m]}))
+        elif prop in _IMELT_METHOD:
+            m = _IMELT_METHOD[prop]
+            kw = {}
+            if prop == "refractive_index":
+                kw["lbd"] = g["wavelength_um"].to_numpy(float)
+            if prop == "cp_liquid":
+                kw["T"] = g["T_K"].to_numpy(float)
+            frames.append(pd.DataFrame({**base, "equation": "", "y_pred": model.predict([m], X, **kw)[m]}))
+    out = pd.concat(frames, ignore_index=True)
+    out["y_std"] = np.nan
+    return out.join(table.set_index("row_id")[["T_K", "wavelength_um", *OXIDES]], on="row_id")
+
+
+def target_name(prop: str, equation: str) -> str:
+    return f"{prop}:{equation}" if equation else prop
+
+
+def rmse_table(preds: dict[str, pd.DataFrame], split: str = "test") -> pd.DataFrame:
+    """RMSE per property/equation (rows) for each model (columns), on the rows all models share."""
+    rows = []
+    keyed = {name: p[p["split"] == split].set_index(["row_id", "equation"]) for name, p in preds.items()}
+    common = None
+    for p in keyed.values():
+        common = p.index if common is None else common.intersection(p.index)
+    for name, p in keyed.items():
+        q = p.loc[common].reset_index()
+        for (prop, e), g in q.groupby(["property", "equation"]):
+            rows.append({"target": target_name(prop, e), "model": name, "n": len(g),
+                         "rmse": float(np.sqrt(np.mean((g["y_pred"] - g["y_true"]) ** 2)))})
+    wide = pd.DataFrame(rows).pivot_table(index=["target", "n"], columns="model", values="rmse").reset_index()
+    wide.columns.name = None
+    return wide
+
+
+def prediction_grid(compositions: list[dict], temperatures) -> tuple[pd.DataFrame, np.ndarray]:
+    """(frame of label + oxides repeated over T, T array) for the predict rule."""
+    if not compositions:
+        return pd.DataFrame(columns=["label", *OXIDES]), np.zeros(0)
+    comp = pd.DataFrame([{o: float(c.get(o, 0.0)) for o in OXIDES} for c in compositions])
+    x = oxide_matrix(comp, name="viscosity.predict.compositions")
+    labels = [str(c["label"]) for c in compositions]
+    T = np.asarray(list(temperatures), float)
+    if T.size == 0 or not (T > 0).all():
+        raise ValueError("viscosity.predict.temperatures_K: expected a non-empty list of positive K")
+    frame = pd.DataFrame(np.repeat(x, T.size, axis=0), columns=list(OXIDES))
+    frame.insert(0, "label", np.repeat(labels, T.size))
+    return frame, np.tile(T, len(labels))
+
+
+def equation_label(e: str) -> str:
+    return EQUATION_NAMES.get(e, e)

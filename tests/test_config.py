@@ -1,0 +1,93 @@
+"""Bad configs are refused before any job runs, with one line naming the key and value."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vitriflow.config import ConfigError, check_config, expand_systems, structure_seed
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def with_system(**changes):
+    cfg = copy.deepcopy(DEMO)
+    cfg["references"]["on_missing_snapshot"] = "fallback"
+    cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48,
+                       "potential": "teter", "protocol": "demo_classical", **changes}]
+    return cfg
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"compositions": ["SiO2", "Qq2O"]}, r"systems\[0\] \(s\)\.compositions\[1\]: unknown element 'Qq'"),
+    ({"compositions": [{"SiO2": -10, "Na2O": 110}]}, "negative amount -10"),
+    ({"compositions": [{"SiO2": 60, "Na2O": 20}]}, "sum to 80"),
+    ({"compositions": ["Na2O-3SiO2"], "atoms_per_cell": 7}, r"atoms_per_cell: no cell of 7 atoms"),
+    ({"protocol": "nope"}, "unknown protocol 'nope'"),
+    ({"potential": "lj"}, "unknown potential 'lj'"),
+])
+def test_meaning_errors_name_the_key(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        check_config(with_system(**changes))
+
+
+def test_empty_grid_is_refused():
+    cfg = with_system()
+    del cfg["systems"][0]["compositions"]
+    cfg["systems"][0]["grid"] = {"endmembers": ["Na2O", "SiO2"], "step": 0.5,
+                                 "bounds": {"SiO2": [0.6, 0.7]}}
+    with pytest.raises(ConfigError, match="empty"):
+        check_config(cfg)
+
+
+def test_missing_snapshot_is_refused_unless_fallback(tmp_path):
+    cfg = with_system()
+    cfg["references"].update(snapshot_dir=str(tmp_path / "absent"), on_missing_snapshot="error")
+    with pytest.raises(ConfigError, match="references.snapshot_dir: folder .* does not exist"):
+        check_config(cfg)
+    cfg["references"]["on_missing_snapshot"] = "fallback"
+    assert "s" in check_config(cfg)
+
+
+def test_scan_expands_into_batched_systems():
+    cfg = {"protocols": DEMO["protocols"], "scans": [{
+        "name": "mm", "elements": ["Cu", "Zr", "Ni", "Al"], "step": 0.1, "potential": "sevennet-0",
+        "protocol": "paper", "compositions_per_job": 18, "exclude_pairs": [["Ni", "Al"]]}]}
+    systems = expand_systems(cfg)
+    assert list(systems) == ["mm_0000", "mm_0001", "mm_0002"]  # 5 pairs, 2 pairs (18 comps) a job
+    assert sum(len(s.compositions()) for s in systems.values()) == 5 * 9
+    assert ("Al", "Ni") not in {p for s in systems.values() for p in s.pairs}
+
+
+def test_structure_seeds_are_stable_and_distinct():
+    a = structure_seed(1, "silica", 0, 0)
+    assert a == structure_seed(1, "silica", 0, 0)
+    assert len({structure_seed(1, "silica", c, r) for c in range(10) for r in range(3)}) == 30
+
+
+def _dry_run(tmp_path, cfg):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile",
+                           str(path)], cwd=REPO, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c["systems"][0].update(potential="lj"), "systems.0.potential: 'lj' is not one of"),
+    (lambda c: c["systems"][0].update(compositions=["SiO2", "Xx2O"]), "unknown element 'Xx'"),
+    (lambda c: c["systems"][0].update(replicas=0), "systems.0.replicas: 0 is less than the minimum"),
+])
+def test_snakemake_refuses_bad_config_in_one_line(tmp_path, mutate, message):
+    cfg = with_system()
+    for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf"):
+        cfg.pop(stage, None)
+    mutate(cfg)
+    proc = _dry_run(tmp_path, cfg)
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if "vitriflow config error" in ln]
+    assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
+    assert not (REPO / "results" / "structures" / "s").exists()

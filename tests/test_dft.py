@@ -1,0 +1,300 @@
+"""DFT stage: selection, backends (GPAW run, VASP inputs, user tables) and comparison maths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from ase import Atoms
+from ase.build import bulk
+
+from vitriflow.dft.chemistry import classify
+from vitriflow.dft.compare import (
+    affine_correction,
+    compute_energies,
+    error_table,
+    merge_energies,
+    summarize,
+)
+from vitriflow.dft.selection import (
+    build_selection,
+    molecule_in_box,
+    select_amorphous,
+    selection_table,
+)
+from vitriflow.dft.table_backend import energies_from_table
+
+DATA = Path(__file__).parent / "data" / "dft"
+
+
+def _quenched(n_comp=5, n_rep=3, failed=()):
+    frames = []
+    for ci in range(n_comp):
+        for r in range(n_rep):
+            a = Atoms("Si2O4", positions=np.random.default_rng(ci * 10 + r).random((6, 3)) * 4, cell=[5, 5, 5], pbc=True)
+            sid = f"SiO2-c{ci:04d}-r{r:02d}"
+            a.info = {"structure_id": sid, "composition_index": ci, "replica": r, "label": f"c{ci}",
+                      "status": "failed" if sid in failed else "ok", "potential": "sevennet-0",
+                      "energy_per_atom_eV": -7.0}
+            frames.append(a)
+    return frames
+
+
+# ---------------------------------------------------------------- selection
+def test_selection_is_deterministic_and_stratified():
+    q = _quenched()
+    ids = lambda sel: [a.info["structure_id"] for a, _ in sel]  # noqa: E731
+    a = ids(select_amorphous(q, 4, seed=7))
+    assert a == ids(select_amorphous(list(reversed(q)), 4, seed=7))
+    assert len(a) == 4
+    comps = [int(s.split("-c")[1][:4]) for s in a]
+    assert comps == [0, 1, 3, 4]  # evenly spaced over 5 compositions, one each
+    seven = ids(select_amorphous(q, 7, seed=7))  # all compositions once, then further replicas
+    assert sorted({int(s.split("-c")[1][:4]) for s in seven[:5]}) == [0, 1, 2, 3, 4] and len(set(seven)) == 7
+    assert len(set(ids(select_amorphous(q, 15, seed=7)))) == 15
+    seeds = {tuple(ids(select_amorphous(q, 4, seed=s))) for s in range(6)}
+    assert len(seeds) > 1  # replica choice follows the seed
+
+
+def test_selection_failures_and_neighbours():
+    q = _quenched(failed={"SiO2-c0002-r00", "SiO2-c0002-r01", "SiO2-c0002-r02"})
+    base = select_amorphous(q, 1, seed=1)
+    assert len(base) == 1
+    sel = select_amorphous(q, 1, seed=1, failure_neighbours=True, include_failed=True)
+    why = {a.info["structure_id"]: w for a, w in sel}
+    comps = {int(s.split("-c")[1][:4]) for s in why}
+    assert {1, 2, 3} <= comps
+    assert sum(w == "md failed" for w in why.values()) == 3
+    assert not any(a.info["status"] != "ok" for a, w in sel if w == "stratified")
+
+
+def test_build_selection_adds_crystals_and_elements():
+    q = _quenched(n_comp=2, n_rep=1)
+    quartz = bulk("Si", "diamond", a=5.43)  # stand-in cell, relabelled as SiO2 phase
+    xtal = Atoms("Si3O6", positions=np.random.default_rng(0).random((9, 3)) * 4, cell=[5, 5, 5], pbc=True)
+    xtal.info = {"material_id": "mp-7000", "role": "phase", "formula": "SiO2"}
+    si = quartz.copy()
+    si.info = {"material_id": "mp-149", "role": "element", "mp_energy_per_atom_eV": -5.42}
+    si_bad = quartz.copy()
+    si_bad.info = {"material_id": "mp-999", "role": "element", "mp_energy_per_atom_eV": -5.0}
+    refs = pd.DataFrame({"composition_index": [0, 1],
+                         "decomposition": [json.dumps([{"material_id": "mp-7000", "formula": "SiO2", "fraction": 1.0}])] * 2})
+    frames, warnings = build_selection("SiO2", q, refs, [si_bad, xtal, si], n_per_system=2, seed=0, molecule_box_A=8.0)
+    t = selection_table(frames)
+    assert list(t["role"]) == ["amorphous", "amorphous", "crystal", "element", "element"]
+    assert set(t.loc[t["role"] == "element", "source_id"]) == {"mp-149", "molecule:O2"}
+    o2 = frames[-2] if frames[-2].get_chemical_symbols() == ["O", "O"] else frames[-1]
+    assert np.allclose(o2.cell.lengths(), 8.0) and o2.get_distance(0, 1) == pytest.approx(1.2, abs=0.05)
+    assert json.loads(t.iloc[0]["composition"]) == {"O": 4, "Si": 2}
+    assert warnings == []
+    with pytest.raises(ValueError, match="too small"):
+        molecule_in_box("O", 3.0)
+
+
+# ---------------------------------------------------------------- chemistry classes
+@pytest.mark.parametrize("formula,cls", [
+    ("SiO2", "oxides"), ("Na2O2SiO2", "oxides"), ("GeTe", "tellurides"), ("CuZr2", "alloys"),
+    ("SiC", "carbides"), ("Li3N", "nitrides"), ("FeB", "borides"), ("NaCl", "chlorides"),
+    ("CaF2", "fluorides"), ("Mg2Si", "silicides"), ("Si", "elements"), ("InSb", "antimonides"),
+])
+def test_chemistry_classes(formula, cls):
+    assert classify(formula) == cls
+
+
+# ---------------------------------------------------------------- comparison bookkeeping
+def _synthetic():
+    """System A-B with exact energies: mu_A=-1, mu_B=-2 (mlip), -3, -5 (dft); crystal AB; two amorphous AB."""
+    sel = pd.DataFrame([
+        ("X-el-A", "X", "element", {"A": 2}), ("X-el-B", "X", "element", {"B": 1}),
+        ("X-xtal-AB", "X", "crystal", {"A": 2, "B": 2}),
+        ("X-am-1", "X", "amorphous", {"A": 4, "B": 4}), ("X-am-2", "X", "amorphous", {"A": 2, "B": 6}),
+        ("X-am-3", "X", "amorphous", {"A": 4, "B": 4}),
+    ], columns=["structure_id", "system", "role", "comp"])
+    # element symbols A,B are not real: map to Cu, Zr for pymatgen
+    sel["composition"] = [json.dumps({{"A": "Cu", "B": "Zr"}[k]: v for k, v in c.items()}) for c in sel["comp"]]
+    sel["n_atoms"] = [sum(c.values()) for c in sel["comp"]]
+    sel = sel.drop(columns="comp")
+    mlip_epa = {"X-el-A": -1.0, "X-el-B": -2.0, "X-xtal-AB": -1.9, "X-am-1": -1.7, "X-am-2": -1.95, "X-am-3": -1.8}
+    dft_epa = {"X-el-A": -3.0, "X-el-B": -5.0, "X-xtal-AB": -4.5, "X-am-1": -4.2, "X-am-2": -4.9, "X-am-3": np.nan}
+    n = dict(zip(sel["structure_id"], sel["n_atoms"], strict=True))
+    mlip = pd.DataFrame({"structure_id": list(mlip_epa), "energy_eV": [v * n[k] for k, v in mlip_epa.items()], "status": "ok"})
+    dft = pd.DataFrame({"structure_id": list(dft_epa), "energy_eV": [v * n[k] for k, v in dft_epa.items()],
+                        "status": ["ok"] * 5 + ["failed"], "reason": [""] * 5 + ["SCF not converged"]})
+    return sel, mlip, dft
+
+
+def test_formation_energy_bookkeeping_is_exact():
+    sel, mlip, dft = _synthetic()
+    df = compute_energies(merge_energies(sel, mlip, dft)).set_index("structure_id")
+    # AB (x_A = 0.5): E_f = E - (0.5 mu_A + 0.5 mu_B)
+    assert df.at["X-xtal-AB", "mlip_e_form"] == pytest.approx(-1.9 - (-1.5), abs=1e-12)
+    assert df.at["X-xtal-AB", "dft_e_form"] == pytest.approx(-4.5 - (-4.0), abs=1e-12)
+    assert df.at["X-am-1", "mlip_e_form"] == pytest.approx(-0.2, abs=1e-12)
+    assert df.at["X-am-1", "dft_e_form"] == pytest.approx(-0.2, abs=1e-12)
+    # A2B6 (x_A = 0.25)
+    assert df.at["X-am-2", "mlip_e_form"] == pytest.approx(-1.95 - (0.25 * -1 + 0.75 * -2), abs=1e-12)
+    assert df.at["X-am-2", "dft_e_form"] == pytest.approx(-4.9 - (0.25 * -3 + 0.75 * -5), abs=1e-12)
+    # ΔE_am on the hull through A, AB, B: at AB the crystal itself
+    assert df.at["X-am-1", "mlip_de_am"] == pytest.approx(0.2, abs=1e-12)
+    assert df.at["X-am-1", "dft_de_am"] == pytest.approx(0.3, abs=1e-12)
+    # at x_A=0.25: hull = half AB + half B
+    hull_m = 0.5 * -1.9 + 0.5 * -2.0
+    hull_d = 0.5 * -4.5 + 0.5 * -5.0
+    assert df.at["X-am-2", "mlip_de_am"] == pytest.approx(-1.95 - hull_m, abs=1e-12)
+    assert df.at["X-am-2", "dft_de_am"] == pytest.approx(-4.9 - hull_d, abs=1e-12)
+    assert df.at["X-am-1", "err_de_am_meV"] == pytest.approx(-100.0, abs=1e-9)
+    assert df.at["X-am-1", "chemistry"] == "alloys"
+    # elements have zero formation energy by construction
+    assert df.at["X-el-A", "dft_e_form"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_failed_dft_job_is_kept_and_listed():
+    sel, mlip, dft = _synthetic()
+    df = compute_energies(merge_energies(sel, mlip, dft))
+    s = summarize(df, include_total=False)
+    assert s["n_dft_failed"] == 1 and s["failed_ids"] == ["X-am-3"]
+    assert len(df) == 6 and np.isnan(df.set_index("structure_id").at["X-am-3", "dft_e_form"])
+    assert s["n_e_form"] == 2  # the two converged amorphous structures still compared
+    tab = error_table(df, include_total=False)
+    assert tab.iloc[-1]["chemistry"] == "overall" and tab.iloc[-1]["paper MAE (Table 1)"] == 38
+    assert "MAE E/atom" not in tab.columns
+
+
+def test_affine_correction_recovers_a_line():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 0, 40)
+    y = 1.1 * x + 0.05 + rng.normal(0, 0.002, 40)
+    r = affine_correction(x, y, seed=0)
+    assert r["slope"] == pytest.approx(1.1, abs=0.01) and r["intercept_eV"] == pytest.approx(0.05, abs=0.01)
+    assert r["cv_mae_corrected_meV"] < 3 < r["mae_raw_meV"]
+    assert "reason" in affine_correction(x[:3], y[:3])
+
+
+# ---------------------------------------------------------------- table backend
+def test_table_backend_validates_and_refuses_unknown_ids(tmp_path):
+    sel = pd.DataFrame({"structure_id": ["s1", "s2", "s3"], "n_atoms": [4, 8, 2]})
+    good = pd.DataFrame({"structure_id": ["s1", "s2"], "energy_per_atom_eV": [-3.0, -4.0], "status": ["ok", "ok"]})
+    out = energies_from_table(good, sel)
+    assert list(out["energy_eV"][:2]) == [-12.0, -32.0]
+    assert out.set_index("structure_id").at["s3", "status"] == "missing"
+    with pytest.raises(ValueError, match="unknown structure_id 'typo'"):
+        energies_from_table(pd.DataFrame({"structure_id": ["typo"], "energy_eV": [1.0]}), sel)
+    with pytest.raises(ValueError, match="appears more than once"):
+        energies_from_table(pd.DataFrame({"structure_id": ["s1", "s1"], "energy_eV": [1.0, 2.0]}), sel)
+    with pytest.raises(ValueError, match="needs a column"):
+        energies_from_table(pd.DataFrame({"structure_id": ["s1"], "E": [1.0]}), sel)
+    with pytest.raises(ValueError, match="n_atoms=5"):
+        energies_from_table(pd.DataFrame({"structure_id": ["s1"], "energy_eV": [1.0], "n_atoms": [5]}), sel)
+    with pytest.raises(ValueError, match="no finite energy"):
+        energies_from_table(pd.DataFrame({"structure_id": ["s1"], "energy_eV": [np.nan]}), sel)
+    failed = energies_from_table(pd.DataFrame({"structure_id": ["s1"], "energy_eV": [np.nan], "status": ["failed"]}), sel)
+    assert failed.at[0, "status"] == "failed"
+
+
+# ---------------------------------------------------------------- VASP inputs
+def test_vasp_inputs_are_mp_compatible(tmp_path):
+    from vitriflow.dft.vasp_backend import parse_jobs, run_jobs, write_jobs
+
+    feo = Atoms("FeO", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5]], cell=[4.3] * 3, pbc=True)
+    feo.info = {"structure_id": "Fe-O-c0000-r00", "role": "amorphous"}
+    si = bulk("Si", "diamond", a=5.43)
+    si.info = {"structure_id": "Fe-O-el-Si", "role": "element"}
+    jobs = write_jobs([feo, si], tmp_path, kind="static", potcar_spec=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Fe-O-c0000-r00", "Fe-O-el-Si"]
+    from pymatgen.io.vasp import Incar
+
+    inc = Incar.from_file(tmp_path / "Fe-O-c0000-r00" / "INCAR")
+    assert inc["ENCUT"] == 520 and inc["PREC"] == "Accurate" and inc["LASPH"] and inc["ISPIN"] == 2
+    assert inc["NSW"] == 0 and inc["LDAU"] and list(inc["LDAUU"]) == [5.3, 0]
+    assert (tmp_path / "Fe-O-c0000-r00" / "POTCAR.spec").read_text().split() == ["Fe_pv", "O"]
+    assert "LDAU" not in Incar.from_file(tmp_path / "Fe-O-el-Si" / "INCAR") or not Incar.from_file(tmp_path / "Fe-O-el-Si" / "INCAR").get("LDAU")
+    assert set(jobs["input_set"]) == {"MPStaticSet"}
+    relax = write_jobs([feo], tmp_path / "relax", kind="relax", potcar_spec=True)
+    assert relax.at[0, "input_set"] == "MPRelaxSet"
+    assert Incar.from_file(tmp_path / "relax" / "Fe-O-c0000-r00" / "INCAR")["ISIF"] == 3
+    # no VASP outputs: parsing marks every job failed instead of inventing energies
+    parsed = parse_jobs(tmp_path)
+    assert set(parsed["status"]) == {"failed"} and parsed["energy_eV"].isna().all()
+    ran = run_jobs(tmp_path, command="true")
+    assert set(ran["run_status"]) == {"failed"} and ran["reason"].str.contains("POTCAR").all()
+
+
+# ---------------------------------------------------------------- GPAW
+def _gpaw_or_skip():
+    from vitriflow.dft.gpaw_backend import gpaw_available
+
+    ok, why = gpaw_available()
+    if not ok:
+        pytest.skip(why)
+
+
+def test_gpaw_two_atom_single_point_matches_stored_value(tmp_path):
+    _gpaw_or_skip()
+    from vitriflow.dft.gpaw_backend import GpawSettings, run_batch
+
+    ref = json.loads((DATA / "gpaw_si2_reference.json").read_text())
+    si = bulk("Si", "diamond", a=5.43)
+    si.info = {"structure_id": "si2"}
+    s = GpawSettings(**ref["settings"])
+    df = run_batch([si], s, tmp_path)
+    assert df.at[0, "status"] == "ok"
+    assert json.loads(df.at[0, "kpts"]) == ref["kpts"]
+    assert abs(df.at[0, "energy_per_atom_eV"] - ref["energy_per_atom_eV"]) < 1e-3
+
+
+def test_gpaw_failing_job_is_marked_and_others_proceed(tmp_path):
+    _gpaw_or_skip()
+    from vitriflow.dft.gpaw_backend import GpawSettings, run_batch, run_one
+
+    good = bulk("Si", "diamond", a=5.43)
+    good.info = {"structure_id": "good"}
+    bad = Atoms("SiX", positions=[[0, 0, 0], [1.3, 1.3, 1.3]], cell=[5.43] * 3, pbc=True)  # no PAW setup for X
+    bad.info = {"structure_id": "bad"}
+    s = GpawSettings(ecut_eV=200, kpt_density=1.0)
+    df = run_batch([bad, good], s, tmp_path, workers=1).set_index("structure_id")
+    assert df.at["bad", "status"] == "failed" and df.at["bad", "reason"]
+    assert df.at["good", "status"] == "ok" and np.isfinite(df.at["good", "energy_eV"])
+    # SCF non-convergence is a status, not an exception
+    nc = run_one(good, GpawSettings(ecut_eV=200, kpt_density=1.0, maxiter=2))
+    assert nc["status"] == "failed" and "not converged" in nc["reason"] and np.isnan(nc["energy_eV"])
+
+
+# ---------------------------------------------------------------- stage + report fragment
+def _stage_cfg():
+    from snakemake.utils import validate
+
+    cfg = {"backend": "gpaw", "n_per_system": 2}
+    validate(cfg, str(Path(__file__).parents[1] / "workflow" / "schemas" / "dft.schema.yaml"), set_default=True)
+    return cfg
+
+
+def test_compare_stage_writes_report_with_failed_jobs(tmp_path):
+    from vitriflow.dft.stage import compare_stage
+    from vitriflow.io import provenance, read_table, write_table
+
+    sel, mlip, dft = _synthetic()
+    cfg = _stage_cfg()
+    assert cfg["gpaw"]["ecut_eV"] == 500 and cfg["molecule_box_A"] == 12.0  # schema defaults applied
+    paths = {k: tmp_path / f"{k}.parquet" for k in ("sel", "mlip", "dft")}
+    write_table(sel, paths["sel"], provenance(stage="t", warnings=["X: test warning"]))
+    write_table(mlip, paths["mlip"], provenance(stage="t"))
+    write_table(dft, paths["dft"], provenance(stage="t"))
+    out = tmp_path / "out"
+    compare_stage(["X"], [paths["sel"]], [paths["mlip"]], [paths["dft"]], out / "cmp.parquet",
+                  out / "summary.json", out / "50_dft.html", cfg, seed=1)
+    html = (out / "50_dft.html").read_text()
+    assert "X-am-3" in html and "SCF not converged" in html and "test warning" in html
+    assert "<img" in html and "Total energies per atom are not compared" in html
+    table, prov = read_table(out / "cmp.parquet")
+    assert len(table) == 6 and prov["stage"] == "dft.compare"
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    assert summary["n_dft_failed"] == 1 and summary["backend"] == "gpaw"
+    # a skipped backend (GPAW not importable) gives a fragment that says why
+    write_table(dft.assign(status="skipped", energy_eV=np.nan), paths["dft"],
+                provenance(stage="t", skipped="GPAW cannot be imported (test)"))
+    compare_stage(["X"], [paths["sel"]], [paths["mlip"]], [paths["dft"]], out / "cmp.parquet",
+                  out / "summary.json", out / "50_dft.html", cfg, seed=1)
+    assert "skipped: GPAW cannot be imported (test)" in (out / "50_dft.html").read_text()

@@ -1,0 +1,75 @@
+"""Ingestion of the i-Melt database: tidy schema, units, provenance, bad rows reported and excluded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vitriflow.ingest import imelt_data as im
+from vitriflow.surrogates.melt.features import OXIDES
+
+pytest.importorskip("imelt")
+
+
+@pytest.fixture(scope="module")
+def raw():
+    return im.load_imelt(properties=("viscosity", "density", "refractive_index", "cp_liquid"))
+
+
+def test_tidy_schema_and_split_sizes(raw):
+    assert list(raw.columns) == im.COLUMNS
+    n = raw.groupby(["property", "split"]).size()
+    assert (n["viscosity", "train"], n["viscosity", "valid"], n["viscosity", "test"]) == (5101, 552, 626)
+    assert (n["density", "train"], n["density", "valid"], n["density", "test"]) == (569, 71, 69)
+    assert set(raw.loc[raw.property == "viscosity", "unit"]) == {"log10 Pa s"}
+    assert raw["row_id"].is_unique
+    ri = raw[raw.property == "refractive_index"]
+    assert ri["wavelength_um"].between(0.2, 2.0).all()  # micrometres
+    assert np.allclose(raw.loc[:, list(OXIDES)].sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_corrupted_rows_are_excluded_and_reported(raw):
+    df = raw[raw.property == "viscosity"].head(50).copy()
+    df.loc[df.index[3], "sio2"] += 0.2  # fractions no longer sum to 1
+    df.loc[df.index[7], "T_K"] = -5.0  # negative temperature
+    df.loc[df.index[11], "value"] = np.nan  # missing measurement
+    good, bad = im.validate(df)
+    assert len(good) == 47 and len(bad) == 3
+    assert set(bad["row_id"]) == {df["row_id"].iloc[i] for i in (3, 7, 11)}
+    assert set(bad["reason"]) == {"oxide fractions do not sum to 1 (tol 0.001)",
+                                  "temperature missing or not positive", "value is NaN/inf"}
+    assert not set(bad["row_id"]) & set(good["row_id"])
+
+
+def test_shipped_cp_rows_at_zero_kelvin_are_rejected(raw):
+    good, bad = im.validate(raw)
+    assert len(bad) == 7 and set(bad["property"]) == {"cp_liquid"}
+    assert (good.loc[good.property == "cp_liquid", "T_K"] > 0).all()
+
+
+def test_ingest_provenance_has_version_and_checksums():
+    good, bad, prov = im.ingest()
+    assert prov["imelt_version"].startswith("2.")
+    assert "NKCMAS_viscosity.hdf5" in prov["files"] and len(prov["files"]["NKCMAS_viscosity.hdf5"]) == 64
+    assert prov["n_rejected"] == len(bad) and prov["n_rows"] == len(good) + len(bad)
+
+
+def test_user_csv_in_mol_percent_is_added_and_validated(tmp_path):
+    p = tmp_path / "mine.csv"
+    pd.DataFrame({"property": ["viscosity", "density", "viscosity"], "split": ["train"] * 3,
+                  "sio2": [75, 75, 75], "al2o3": [0, 0, 0], "na2o": [25, 25, 25], "k2o": 0,
+                  "mgo": 0, "cao": 0, "T_K": [1200, None, None], "value": [4.1, 2.4, 3.0]}
+                 ).to_csv(p, index=False)
+    df = im.read_user_csv(p, first_row_id=100)
+    assert df["sio2"].iloc[0] == pytest.approx(0.75)
+    assert list(df["row_id"]) == [100, 101, 102]
+    good, bad = im.validate(df)
+    assert len(good) == 2 and bad["reason"].tolist() == ["temperature missing or not positive"]
+
+
+def test_user_csv_missing_column_names_file(tmp_path):
+    p = tmp_path / "bad.csv"
+    pd.DataFrame({"property": ["tg"], "value": [900]}).to_csv(p, index=False)
+    with pytest.raises(ValueError, match="bad.csv: missing columns"):
+        im.read_user_csv(p)

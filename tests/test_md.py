@@ -1,0 +1,87 @@
+"""Melt-quench driver: schedule, stability guard, retries, resume (CPU, classical potential)."""
+
+import numpy as np
+import pytest
+
+from vitriflow.md import Protocol, prerelax, run_melt_quench
+from vitriflow.packing import PackingRequest, pack
+from vitriflow.potentials import load_model
+
+PROTO = {
+    "timestep_fs": 1.0,
+    "stages": [
+        {"name": "melt", "steps": 20, "temperature_K": 3000},
+        {"name": "quench", "steps": 20, "temperature_K": [3000, 300]},
+        {"name": "npt", "ensemble": "npt", "steps": 10, "temperature_K": 300},
+    ],
+    "checkpoint_every": 10,
+    "log_every": 5,
+    "prerelax_steps": 100,
+    "relax": {"max_steps": 10},
+}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("teter")
+
+
+@pytest.fixture(scope="module")
+def cells():
+    reqs = [PackingRequest({"Si": 8, "O": 16}, 17.0, 10 + i,
+                           {"structure_id": f"sio2-r{i}", "seed": 10 + i}) for i in range(3)]
+    return pack(reqs)
+
+
+def test_schedule_ramps_linearly_and_segments_stop_at_stage_edges():
+    p = Protocol.from_config(PROTO)
+    assert p.total_steps == 50
+    assert p.target_temperature(0) == 3000 and p.target_temperature(20) == 3000
+    assert p.target_temperature(39) == pytest.approx(300)
+    assert p.target_temperature(29) == pytest.approx(3000 - 2700 * 9 / 19)
+    assert [p.segment_end(s) for s in (0, 10, 20, 40)] == [10, 20, 30, 50]
+
+
+def test_protocol_defaults_follow_the_paper():
+    p = Protocol.from_config({"stages": [{"name": "melt", "steps": 1500, "temperature_K": 3000}]})
+    assert p.timestep_fs == 2.0 and p.thermostat_tau_fs == 100.0
+
+
+def test_unstable_structure_fails_alone(model, cells, tmp_path):
+    relaxed = prerelax(cells, model, 100, "cpu")
+    bad = relaxed[0].copy()
+    bad.info = dict(relaxed[0].info, structure_id="blow-up")
+    bad.positions[1] = bad.positions[0] + [0.3, 0, 0]  # two atoms 0.3 Å apart
+    proto = dict(PROTO, prerelax_steps=0)
+    final, trace = run_melt_quench([bad, *relaxed[1:]], model, Protocol.from_config(proto),
+                                   tmp_path / "ck.pt", progress=False)
+    status = {a.info["structure_id"]: a.info for a in final}
+    assert status["blow-up"]["status"] == "failed"
+    assert "step" in status["blow-up"]["reason"]
+    for sid in ("sio2-r1", "sio2-r2"):
+        assert status[sid]["status"] == "ok", status[sid]
+        assert np.isfinite(status[sid]["energy_eV"])
+    assert {r["structure_id"] for r in trace} >= {"sio2-r1", "sio2-r2"}
+
+
+def test_killed_run_resumes_to_identical_structures(model, cells, tmp_path):
+    p = Protocol.from_config(PROTO)
+    straight, trace_a = run_melt_quench(cells, model, p, tmp_path / "a.pt", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_melt_quench(cells, model, p, tmp_path / "b.pt", progress=False, stop_after_segments=3)
+    assert (tmp_path / "b.pt").is_file()
+    resumed, trace_b = run_melt_quench(cells, model, p, tmp_path / "b.pt", progress=False)
+    for a, b in zip(straight, resumed, strict=True):
+        np.testing.assert_array_equal(a.positions, b.positions)
+        np.testing.assert_array_equal(a.cell.array, b.cell.array)
+        assert a.info["energy_eV"] == b.info["energy_eV"]
+    assert [r["temperature_K"] for r in trace_a] == [r["temperature_K"] for r in trace_b]
+
+
+def test_quench_reaches_target_temperature_and_npt_changes_the_cell(model, cells, tmp_path):
+    final, trace = run_melt_quench(cells[:1], model, Protocol.from_config(PROTO),
+                                   tmp_path / "c.pt", progress=False)
+    assert final[0].info["status"] == "ok"
+    assert not np.allclose(final[0].cell.array, cells[0].cell.array)  # NPT relaxed the volume
+    hot = [r["temperature_K"] for r in trace if r["stage"] == "melt"]
+    assert 1000 < np.mean(hot) < 6000

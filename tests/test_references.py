@@ -1,0 +1,125 @@
+"""Reference selection from the three sources: live client (substituted), snapshot, estimate."""
+
+import logging
+
+import pytest
+from pymatgen.core import Lattice, Structure
+from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+from vitriflow import references
+from vitriflow.composition import parse_composition
+from vitriflow.references import (
+    ReferenceError,
+    build_snapshot_index,
+    serve_references,
+)
+
+SECRET = "sk-test-0123456789abcdef"
+
+
+def _entries():
+    """Real pymatgen entries for a small Si-O system (energies of MP's magnitude)."""
+    si = Structure(Lattice.cubic(5.43), ["Si"] * 8, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5],
+                   [0, 0.5, 0.5], [0.25, 0.25, 0.25], [0.75, 0.75, 0.25], [0.75, 0.25, 0.75],
+                   [0.25, 0.75, 0.75]])
+    o2 = Structure(Lattice.cubic(6.0), ["O", "O"], [[0, 0, 0], [0.2, 0, 0]])
+    quartz = Structure(Lattice.hexagonal(4.91, 5.40), ["Si"] * 3 + ["O"] * 6,
+                       [[0.47, 0, 2 / 3], [0, 0.47, 1 / 3], [0.53, 0.53, 0],
+                        [0.41, 0.27, 0.79], [0.73, 0.14, 0.45], [0.86, 0.59, 0.12],
+                        [0.27, 0.41, 0.21], [0.14, 0.73, 0.55], [0.59, 0.86, 0.88]])
+    return [
+        ComputedStructureEntry(si, -5.42 * 8, entry_id="mp-149"),
+        ComputedStructureEntry(o2, -4.95 * 2, entry_id="mp-12957"),
+        ComputedStructureEntry(quartz, -7.90 * 9, entry_id="mp-7000"),
+    ]
+
+
+class SubstituteMPRester:
+    """Stands in for mp_api.client.MPRester: same methods, real pymatgen entries."""
+
+    def __init__(self, api_key=None, **kwargs):
+        self.api_key = api_key
+        self.calls = []
+
+    def get_entries_in_chemsys(self, elements, **kwargs):
+        self.calls.append(sorted(elements))
+        return [e for e in _entries() if {el.symbol for el in e.composition} <= set(elements)]
+
+    def get_database_version(self):
+        return "2025.09.25"
+
+
+def test_live_source_is_used_and_labelled(monkeypatch, caplog, tmp_path):
+    import mp_api.client
+
+    monkeypatch.setenv("MP_API_KEY", SECRET)
+    monkeypatch.setattr(mp_api.client, "MPRester", SubstituteMPRester)
+    caplog.set_level(logging.INFO)
+    table, crystals = serve_references([parse_composition("SiO2"), parse_composition("Si2O3")])
+    assert set(table["source"]) == {"live"}
+    assert table["source_version"].iloc[0] == "MP database 2025.09.25"
+    quartz = table.iloc[0]
+    # quartz is on the hull: E_f = E(SiO2)/atom - (E(Si) + 2 E(O))/3
+    assert quartz["formation_energy_per_atom_eV"] == pytest.approx(-7.90 + (5.42 + 2 * 4.95) / 3)
+    assert "mp-7000" in quartz["decomposition"]
+    # Si2O3 lies between Si and SiO2 on the hull
+    assert "mp-149" in table.iloc[1]["decomposition"] and "mp-7000" in table.iloc[1]["decomposition"]
+    assert {a.info["material_id"] for a in crystals} >= {"mp-7000", "mp-149"}
+    from vitriflow.io import write_table
+
+    write_table(table, tmp_path / "t.parquet", {"stage": "test"})
+    dumped = (tmp_path / "t.parquet").read_bytes().decode("latin-1")
+    assert SECRET not in dumped and SECRET not in caplog.text
+
+
+def test_live_failure_falls_back_without_leaking_the_key(monkeypatch, caplog):
+    import mp_api.client
+
+    class Broken(SubstituteMPRester):
+        def get_database_version(self):
+            raise ConnectionError(f"could not reach api with key {SECRET}")
+
+    monkeypatch.setenv("MP_API_KEY", SECRET)
+    monkeypatch.setattr(mp_api.client, "MPRester", Broken)
+    caplog.set_level(logging.INFO)
+    table, _ = serve_references([parse_composition("SiO2")])
+    assert set(table["source"]) == {"estimate"}
+    assert "unavailable" in caplog.text and SECRET not in caplog.text
+
+
+def test_forced_live_without_key_is_an_error(monkeypatch):
+    monkeypatch.delenv("MP_API_KEY", raising=False)
+    with pytest.raises(ReferenceError, match="API is unavailable"):
+        serve_references([parse_composition("SiO2")], source="live")
+
+
+def test_estimate_is_labelled_and_has_no_energies():
+    table, crystals = serve_references([parse_composition("SiO2")], source="estimate")
+    row = table.iloc[0]
+    assert row["source"] == "estimate"
+    assert row["volume_per_atom_A3"] > 5
+    assert row["formation_energy_per_atom_eV"] != row["formation_energy_per_atom_eV"]  # NaN
+    assert crystals == []
+
+
+@pytest.fixture(scope="module")
+def snapshot(shared_data):
+    return build_snapshot_index(shared_data / "materials_project")
+
+
+def test_snapshot_gives_hull_volumes_and_checksums(snapshot):
+    index, checksums = snapshot
+    assert len(checksums) == len(references.SNAPSHOT_FILES)
+    table, crystals = serve_references([parse_composition("SiO2"), parse_composition("Na2O-3SiO2")],
+                                       source="snapshot", snapshot=index, snapshot_version="v")
+    assert set(table["source"]) == {"snapshot"}
+    silica = table.iloc[0]
+    assert 12 < silica["volume_per_atom_A3"] < 17  # crystalline SiO2 polymorphs (PBE volumes)
+    assert silica["formation_energy_per_atom_eV"] == pytest.approx(-3.28, abs=0.15)
+    assert {a.info["role"] for a in crystals} == {"phase", "element"}
+
+
+def test_snapshot_refuses_elements_it_lacks(snapshot):
+    index, _ = snapshot
+    with pytest.raises(ReferenceError, match="no elemental reference"):
+        references.snapshot_reference_set(index, ["Si", "Og"], "v")

@@ -1,0 +1,146 @@
+"""Physics-guided melt surrogate: equations' constraints, training, determinism, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vitriflow.surrogates.melt import equations as eq
+from vitriflow.surrogates.melt.features import OXIDES, descriptors, oxide_matrix
+from vitriflow.surrogates.melt.network import MeltNet, viscosity
+from vitriflow.surrogates.viscosity import MeltSurrogate, estimator_from_config, prediction_grid
+
+torch.set_num_threads(1)
+
+
+def _random_params(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.distributions.Dirichlet(torch.ones(6)).sample((n,))
+    net = MeltNet(39, hidden=16, layers=2, dropout=0.0).double()  # float64: exact identities
+    with torch.no_grad():
+        for prm in net.parameters():
+            prm.copy_(torch.randn(prm.shape, generator=g) * 0.15)
+    x = x.double()
+    feats = torch.tensor(descriptors(x.numpy()), dtype=torch.float64)
+    with torch.no_grad():
+        return net(feats, x)
+
+
+def test_all_equations_pass_through_1e12_at_tg():
+    p = _random_params()
+    out = viscosity(p, p["tg"])
+    for e in eq.EQUATIONS:
+        assert torch.allclose(out[e], torch.full_like(out[e], 12.0), atol=1e-9), e
+
+
+def test_viscosity_decreases_with_temperature_and_constraints_hold():
+    p = _random_params(seed=1)
+    Ts = [p["tg"] * f for f in (1.0, 1.1, 1.3, 1.6, 2.0, 2.5)]
+    vs = [viscosity(p, T) for T in Ts]
+    for e in eq.EQUATIONS:
+        for a, b in zip(vs, vs[1:], strict=False):
+            assert (b[e] < a[e]).all(), e
+    assert (p["sconf_tg"] > 0).all() and (p["cp_conf_a"] >= 0).all() and (p["cp_b"] >= 0).all()
+    assert (p["fragility"] >= 12 - torch.minimum(p["ae"], p["a_am"]) - 1e-4).all()
+    assert ((p["t0_vft"] > 0) & (p["t0_vft"] < p["tg"])).all()
+    S = eq.sconf_at(p["tg"] * 1.5, p["tg"], p["sconf_tg"], p["cp_conf_a"], p["cp_b"])
+    assert (S >= p["sconf_tg"]).all()  # entropy grows above Tg
+    assert (p["density"] > 0).all()
+    n = eq.sellmeier(torch.full((64, 1), 0.5893, dtype=torch.float64), p["sellmeier_B"], p["sellmeier_C"])
+    assert (n > 1).all()
+
+
+def test_oxide_matrix_normalises_and_rejects():
+    x = oxide_matrix(pd.DataFrame({o: [v] for o, v in zip(OXIDES, [75, 0, 25, 0, 0, 0], strict=True)}))
+    assert x[0, 0] == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="negative oxide"):
+        oxide_matrix(np.array([[1.0, -0.5, 0.5, 0, 0, 0]]))
+    with pytest.raises(ValueError, match="shape"):
+        oxide_matrix(np.ones((2, 5)))
+
+
+def _synthetic_table(seed=0, n_comp=40):
+    """Small table generated from known physics (VFT-like viscosity, linear density/Tg)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n_comp):
+        si = rng.uniform(0.55, 0.85)
+        na = rng.uniform(0, 1 - si)
+        x = dict(sio2=si, al2o3=0.0, na2o=na, k2o=1 - si - na, mgo=0.0, cao=0.0)
+        split = "train" if c < 28 else ("valid" if c < 34 else "test")
+        tg = 600 + 600 * si
+        for T in np.linspace(tg, tg + 700, 6):
+            rows.append({**x, "property": "viscosity", "split": split, "T_K": T,
+                         "value": -4 + 16 * (tg - 0.5 * tg) / (T - 0.5 * tg), "wavelength_um": np.nan})
+        rows.append({**x, "property": "tg", "split": split, "T_K": np.nan, "value": tg, "wavelength_um": np.nan})
+        rows.append({**x, "property": "density", "split": split, "T_K": np.nan,
+                     "value": 2.2 + 0.5 * (1 - si), "wavelength_um": np.nan})
+    df = pd.DataFrame(rows)
+    df["row_id"] = np.arange(len(df))
+    return df
+
+
+SMALL = dict(n_models=2, hidden=16, layers=2, dropout=0.0, lr=3e-3, batch_size=0, patience=1000)
+
+
+def test_short_training_reduces_validation_loss():
+    est = MeltSurrogate(max_epochs=60, **SMALL).fit(_synthetic_table())
+    for h in est.history_:
+        assert h["valid_loss"][-1] < 0.5 * h["valid_loss"][0]
+        assert h["best_valid_loss"] == pytest.approx(min(h["valid_loss"]))
+
+
+def test_fixed_seed_is_deterministic_on_cpu():
+    t = _synthetic_table()
+    a = MeltSurrogate(max_epochs=8, seed=3, **SMALL).fit(t)
+    b = MeltSurrogate(max_epochs=8, seed=3, **SMALL).fit(t)
+    X = t.loc[:5, list(OXIDES)]
+    pa, pb = a.predict(X, T=1200.0), b.predict(X, T=1200.0)
+    pd.testing.assert_frame_equal(pa, pb)
+    c = MeltSurrogate(max_epochs=8, seed=4, **SMALL).fit(t)
+    assert not np.allclose(c.predict(X, T=1200.0)["tg"], pa["tg"])
+
+
+def test_save_load_round_trip_gives_identical_predictions(tmp_path):
+    t = _synthetic_table()
+    est = MeltSurrogate(max_epochs=5, **SMALL).fit(t)
+    est.save(tmp_path / "m.pt", note="test")
+    back = MeltSurrogate.load(tmp_path / "m.pt")
+    assert back.get_params() == est.get_params()
+    X = t.loc[:10, list(OXIDES)]
+    pd.testing.assert_frame_equal(est.predict(X, T=1100.0), back.predict(X, T=1100.0))
+    pt_a, pt_b = est.predict_table(t), back.predict_table(t)
+    pd.testing.assert_frame_equal(pt_a, pt_b)
+    assert set(pt_a["equation"]) == {"", *eq.EQUATIONS}
+    assert (pt_a["y_std"] >= 0).all()
+
+
+def test_load_rejects_foreign_file(tmp_path):
+    torch.save({"format": "something-else"}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="not a vitriflow melt surrogate"):
+        MeltSurrogate.load(tmp_path / "x.pt")
+
+
+def test_config_presets_and_prediction_grid():
+    est = estimator_from_config({"mode": "demo", "seed": 7, "model": {"n_models": 2}})
+    assert est.n_models == 2 and est.seed == 7 and est.hidden == 64
+    with pytest.raises(ValueError, match="viscosity.mode"):
+        estimator_from_config({"mode": "huge"})
+    frame, T = prediction_grid([{"label": "NS3", "sio2": 75, "na2o": 25}], [1000, 1200])
+    assert list(frame["label"]) == ["NS3", "NS3"] and list(T) == [1000, 1200]
+    assert frame["sio2"].iloc[0] == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="temperatures_K"):
+        prediction_grid([{"label": "a", "sio2": 1}], [-3])
+
+
+def test_real_data_smoke_fit(tmp_path):
+    pytest.importorskip("imelt")
+    from vitriflow.ingest.imelt_data import ingest
+
+    good, _, _ = ingest()
+    sub = good[good.property.isin(["viscosity", "tg", "density"])]
+    est = MeltSurrogate(n_models=1, hidden=16, layers=2, max_epochs=3, batch_size=0).fit(sub)
+    out = est.predict_table(sub[sub.split == "test"])
+    assert len(out) == 5 * 626 + 15 + 69 and np.isfinite(out["y_pred"]).all()

@@ -1,0 +1,50 @@
+"""Snakemake adapter: analyse the quenched structures of one system (rule analyze_system)."""
+
+import json
+from pathlib import Path
+
+
+def main(smk) -> None:
+    from vitriflow.analysis import AnalysisSettings, analyze_system
+    from vitriflow.io import provenance, read_structures, read_table, sha256_file, write_table
+    from vitriflow.runtime import script_logger
+
+    log = script_logger("analyze_system", smk.log[0])
+    system = smk.wildcards.system
+    settings = AnalysisSettings.from_config(smk.params.analysis)
+    frames = read_structures(smk.input.structures)
+    log.info("%s: %d frames from %s", system, len(frames), smk.input.structures)
+
+    status = {}
+    if Path(smk.input.summary).is_file():
+        summary, _ = read_table(smk.input.summary)
+        if {"structure_id", "status"} <= set(summary.columns):
+            reasons = summary["reason"] if "reason" in summary else [""] * len(summary)
+            status = {str(s): (str(st), str(r or ""))
+                      for s, st, r in zip(summary["structure_id"], summary["status"], reasons,
+                                          strict=True)}
+    refs = None
+    if Path(smk.input.refs).is_file():
+        refs = json.loads(Path(smk.input.refs).read_text())
+        if not isinstance(refs, dict) or "energies_per_atom" not in refs:
+            raise ValueError(f"{smk.input.refs}: expected an object with keys potential, "
+                             "energies_per_atom, reason")
+
+    res = analyze_system(frames, settings, system, refs=refs, status_override=status)
+    extra = {}
+    for key in ("scattering_lengths", "experimental_fq"):
+        path = getattr(settings, key)
+        extra[f"{key}_sha256"] = sha256_file(path) if path and Path(path).is_file() else None
+    prov = provenance(stage="analysis", config=smk.params.analysis,
+                      inputs=[smk.input.structures, smk.input.summary, smk.input.refs],
+                      system=system, **res.notes, **extra)
+    for name in ("rdf", "properties", "distributions", "sq"):
+        write_table(getattr(res, name), smk.output[name], prov)
+    p = res.properties
+    log.info("%s: %d structures analysed, %d not ok; scattering lengths from %s",
+             system, int((p["status"] == "ok").sum()), int((p["status"] != "ok").sum()),
+             res.notes["scattering_lengths_source"])
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821

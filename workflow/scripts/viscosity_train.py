@@ -1,0 +1,26 @@
+"""Snakemake adapter: train the bagged physics-guided surrogate (GPU if present, else CPU)."""
+
+import torch
+
+from vitriflow.io import read_table, write_json
+from vitriflow.runtime import pick_device, script_logger, seed_everything
+from vitriflow.surrogates.viscosity import estimator_from_config
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+log = script_logger("viscosity_train", sm.log[0])
+cfg = dict(sm.params.cfg)
+torch.set_num_threads(int(sm.threads))
+seed_everything(int(cfg["seed"]))
+device = pick_device(cfg["device"])
+table, prov = read_table(sm.input.table)
+est = estimator_from_config(cfg, device=device)
+log.info("mode %s on %s (%d threads): %s", cfg["mode"], device, sm.threads, est.get_params())
+est.fit(table)
+summary = {"mode": cfg["mode"], "device": device, "threads": int(sm.threads),
+           "params": est.get_params(), "fit_seconds": est.fit_seconds_,
+           "members": [{k: v for k, v in h.items() if k not in ("train_loss", "valid_loss")}
+                       for h in est.history_],
+           "data_provenance": {k: prov.get(k) for k in ("imelt_version", "files", "created_utc")}}
+est.save(sm.output.model, mode=cfg["mode"], device=device, data_files=prov.get("files"))
+write_json(summary, sm.output.summary)
+log.info("trained %d members in %.1f s", est.n_models, est.fit_seconds_)
