@@ -47,6 +47,7 @@ class SystemSpec:
     grid: Mapping[str, Any] | None = None
     pairs: tuple[tuple[str, str], ...] = ()
     step: float | None = None
+    potential_options: Mapping[str, Any] | None = None
 
     def elements(self) -> set[str]:
         """Elements present in any composition (cheap for scans: read off the pairs)."""
@@ -117,6 +118,7 @@ def expand_systems(config: Mapping[str, Any]) -> dict[str, SystemSpec]:
             name=s["name"], potential=s["potential"], protocol=s["protocol"],
             atoms_per_cell=s.get("atoms_per_cell", 100), replicas=s.get("replicas", 1),
             where=where, compositions_cfg=tuple(s.get("compositions", ())), grid=s.get("grid"),
+            potential_options=dict(s.get("potential_options") or {}),
         )
         _add(systems, spec)
     for i, scan in enumerate(config.get("scans", [])):

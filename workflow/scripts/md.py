@@ -15,7 +15,7 @@ device = pick_device(p.device)
 dtype = torch.float64 if p.dtype == "float64" else torch.float32
 structures = read_structures(snakemake.input.structures)  # noqa: F821
 protocol = Protocol.from_config(p.protocol)
-model = load_model(p.spec.potential, device=device, dtype=dtype)
+model = load_model(p.spec.potential, device=device, dtype=dtype, **(p.spec.potential_options or {}))
 log.info("%s: %d structures, potential %s on %s, %d steps of %.2f fs", p.spec.name,
          len(structures), p.spec.potential, device, protocol.total_steps, protocol.timestep_fs)
 final, trace = run_melt_quench(structures, model, protocol, p.checkpoint, device=device)
