@@ -1,5 +1,6 @@
 """Reference selection from the three sources: live client (substituted), snapshot, estimate."""
 
+import json
 import logging
 
 import pytest
@@ -65,6 +66,7 @@ def test_live_source_is_used_and_labelled(monkeypatch, caplog, tmp_path):
     # Si2O3 lies between Si and SiO2 on the hull
     assert "mp-149" in table.iloc[1]["decomposition"] and "mp-7000" in table.iloc[1]["decomposition"]
     assert {a.info["material_id"] for a in crystals} >= {"mp-7000", "mp-149"}
+    assert json.loads(quartz["elemental_reference_energies"]) == pytest.approx({"O": -4.95, "Si": -5.42})
     from vitriflow.io import write_table
 
     write_table(table, tmp_path / "t.parquet", {"stage": "test"})

@@ -314,6 +314,7 @@ def serve_references(
             cache[chemsys] = _first_source(chemsys.split("-"), source, snapshot, snapshot_version, client)
         refs = cache[chemsys]
         info = composition_reference(refs, comp, e_above_hull_max)
+        info["elemental_reference_energies"] = json.dumps(elemental_energies(refs))
         rows.append({"composition_index": idx, "label": gc.label, "formula": comp.reduced_formula,
                      "chemsys": chemsys, "source": refs.source, "source_version": refs.source_version,
                      **info})
@@ -322,6 +323,16 @@ def serve_references(
                 seen_ids.add(atoms.info["material_id"])
                 crystals.append(atoms)
     return pd.DataFrame(rows), crystals
+
+
+def elemental_energies(refs: ReferenceSet) -> dict[str, float]:
+    """Lowest known total energy per atom of each element's phases (MP-compatible; {} if unknown)."""
+    out: dict[str, float] = {}
+    for e in refs.entries:
+        if len(e.composition.elements) == 1 and np.isfinite(e.energy_per_atom):
+            el = e.composition.elements[0].symbol
+            out[el] = min(out.get(el, np.inf), float(e.energy_per_atom))
+    return dict(sorted(out.items()))
 
 
 def _first_source(elements, source, snapshot, snapshot_version, client) -> ReferenceSet:

@@ -27,6 +27,8 @@ if "analysis" in config:
         resources:
             mem_mb=4000,
             runtime=30,
+        conda:
+            "../../envs/vitriflow.yaml"
         script:
             "../scripts/analyze_system.py"
 
@@ -53,6 +55,8 @@ if "analysis" in config:
         resources:
             mem_mb=4000,
             runtime=20,
+        conda:
+            "../../envs/vitriflow.yaml"
         script:
             "../scripts/report_analysis.py"
 

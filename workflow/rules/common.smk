@@ -14,7 +14,8 @@ def _one_line_schema_error(exc, where):
     if hasattr(cause, "absolute_path") and hasattr(cause, "message"):
         key = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
         return f"vitriflow config error: {where}{key}: {cause.message}"
-    return "vitriflow config error: " + where + " ".join(str(exc).split())
+    message = " ".join(str(exc).split())
+    return f"vitriflow config error: {where}{message}"
 
 
 def _validate(data, schema, where=""):

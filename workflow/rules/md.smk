@@ -22,6 +22,8 @@ rule md:
     resources:
         mem_mb=8000,
         runtime=240,
+    conda:
+        "../../envs/vitriflow.yaml"
     script:
         "../scripts/md.py"
 
@@ -42,6 +44,8 @@ rule elemental_references:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/vitriflow.yaml"
     script:
         "../scripts/elemental_refs.py"
 

@@ -14,6 +14,8 @@ rule snapshot_index:
     resources:
         mem_mb=4000,
         runtime=15,
+    conda:
+        "../../envs/vitriflow.yaml"
     script:
         "../scripts/snapshot_index.py"
 
@@ -34,5 +36,7 @@ rule references:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/vitriflow.yaml"
     script:
         "../scripts/references.py"

@@ -22,6 +22,8 @@ rule report_overview:
     resources:
         mem_mb=4000,
         runtime=20,
+    conda:
+        "../../envs/vitriflow.yaml"
     script:
         "../scripts/report_overview.py"
 
@@ -50,5 +52,7 @@ rule report:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        "../../envs/vitriflow.yaml"
     script:
         "../scripts/report.py"

@@ -18,5 +18,7 @@ rule structures:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/vitriflow.yaml"
     script:
         "../scripts/structures.py"
