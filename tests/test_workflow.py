@@ -66,3 +66,15 @@ def test_single_target_is_rebuilt_by_name(run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     after, _ = read_table(target)
     assert before.equals(after)  # deterministic: same seed, same cells
+
+
+def test_slurm_profile_asks_for_a_gpu_for_md(tmp_path):
+    """Up to the scheduler boundary: the SLURM profile's dry run gives md jobs gpu=1."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
+           str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--profile",
+           str(REPO / "profiles" / "slurm"), "-n", "results/md/tiny_silica/summary.parquet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    md_block = proc.stdout.split("rule md:")[1].split("\n\n")[0]
+    assert "gpu=1" in md_block and "slurm_partition=gpu" in md_block
