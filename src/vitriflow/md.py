@@ -65,7 +65,7 @@ class Protocol:
     relax_steps: int = 300
     checkpoint_every: int = 250
     log_every: int = 50
-    guard_min_distance_scale: float = 0.45
+    guard_min_distance_scale: float = 0.35
     guard_max_temperature_factor: float = 3.0
     max_batch_atoms: int = 20000
 
@@ -86,7 +86,7 @@ class Protocol:
             relax_enabled=relax.get("enabled", True), relax_fmax=relax.get("fmax_eV_A", 0.05),
             relax_steps=relax.get("max_steps", 300),
             checkpoint_every=cfg.get("checkpoint_every", 250), log_every=cfg.get("log_every", 50),
-            guard_min_distance_scale=guard.get("min_distance_scale", 0.45),
+            guard_min_distance_scale=guard.get("min_distance_scale", 0.35),
             guard_max_temperature_factor=guard.get("max_temperature_factor", 3.0),
             max_batch_atoms=cfg.get("max_batch_atoms", 20000),
         )

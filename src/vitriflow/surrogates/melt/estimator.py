@@ -57,7 +57,8 @@ class MeltSurrogate(BaseEstimator):
                  dropout: float = 0.2, lr: float = 1e-3, weight_decay: float = 1e-4,
                  max_epochs: int = 1500, patience: int = 150, batch_size: int = 512,
                  bootstrap: bool = True, seed: int = 0, device: str = "cpu",
-                 sigmas: dict[str, float] | None = None, min_epochs: int = 0):
+                 sigmas: dict[str, float] | None = None, min_epochs: int = 0,
+                 lr_schedule: str = "constant"):
         self.n_models = n_models
         self.hidden = hidden
         self.layers = layers
@@ -72,6 +73,7 @@ class MeltSurrogate(BaseEstimator):
         self.device = device
         self.sigmas = sigmas
         self.min_epochs = min_epochs
+        self.lr_schedule = lr_schedule
 
     # ------------------------------------------------------------------ training
     def _sigmas(self) -> dict[str, float]:
@@ -119,6 +121,12 @@ class MeltSurrogate(BaseEstimator):
         sig = self._sigmas()
         net = MeltNet(feats.shape[1], self.hidden, self.layers, self.dropout).to(dev)
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
+        # cosine: anneal to lr/100 over max_epochs, so a step-limited run still ends converged
+        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.max_epochs),
+                                                            eta_min=self.lr / 100)
+                 if self.lr_schedule == "cosine" else None)
         train = {p: r.to(dev) for p, r in d.tasks["train"].items()}
         valid = {p: r.to(dev) for p, r in d.tasks.get("valid", {}).items()}
         n = d.x.shape[0]
@@ -155,6 +163,8 @@ class MeltSurrogate(BaseEstimator):
                 opt.step()
                 run += float(loss.detach()) / n_batches
             hist_train.append(run)
+            if sched is not None:
+                sched.step()
             if vc is None:
                 continue
             net.eval()
