@@ -55,7 +55,8 @@ def md_section(path, systems, summaries, traces) -> None:
         failures.append(summ.loc[summ.status != "ok", ["structure_id", "formula", "reason"]])
         if trace.empty:
             continue
-        first = trace["structure_id"].iloc[0]
+        ok = summ.loc[summ.status == "ok", "structure_id"]
+        first = ok.iloc[0] if len(ok) else trace["structure_id"].iloc[0]
         tr = trace[trace.structure_id == first]
         fig, ax = plt.subplots(figsize=(6.5, 3.2))
         for stage, grp in tr.groupby("stage", sort=False):
