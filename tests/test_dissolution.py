@@ -164,3 +164,51 @@ def test_hamilton_table_groups_and_extrapolation_families(shared_data):
 def test_cli_descriptors(capsys):
     assert D.main(["descriptors", "--composition", "Na2O=12.5,Al2O3=12.5,SiO2=75"]) == 0
     assert '"n_c": 3.25' in capsys.readouterr().out
+
+
+def test_ridge_penalty_shrinks_and_is_chosen_inside_training_only(monkeypatch):
+    frame = D.describe(D.validate_table(_toy_table(n_glass=5)))
+    spec = D.BUILTIN_MODELS["IV-ridge"]
+    X = frame[list(spec.features)].to_numpy()
+    y = frame["log10_rate"].to_numpy()
+    free = D.PolynomialRateModel(spec, 2).fit_arrays(X, y)
+    stiff = D.PolynomialRateModel(spec, 2, alpha=10.0).fit_arrays(X, y)
+    assert np.linalg.norm(stiff.coef[1:]) < 0.2 * np.linalg.norm(free.coef[1:])
+    assert stiff.coef[0] == pytest.approx(y.mean(), abs=0.5)  # intercept is not shrunk to 0
+    # the inner CV may only ever see rows of the outer training set
+    seen = []
+    real = D.grouped_folds
+
+    def spy(groups, n):
+        seen.append(set(groups))
+        return real(groups, n)
+
+    monkeypatch.setattr(D, "grouped_folds", spy)
+    scores = D.evaluate_grouped(frame, [spec], n_splits=3, max_degree=2, cv_folds=4, alphas=[1e-6, 1e-2])
+    assert len(seen) == 3
+    for k, groups in enumerate(seen):
+        te = D.grouped_split(frame["group"].to_numpy(), 0.3, k)
+        assert groups == set(frame.loc[~te, "group"]) and not groups & set(frame.loc[te, "group"])
+    assert set(scores["alpha"]) <= {1e-6, 1e-2}
+    m, curve = D.fit_with_cv(frame, spec, 2, 4, [1e-3])
+    card = D.model_card(m, frame, curve, "initial")
+    again = D.model_from_card(card)
+    assert again.alpha == 1e-3 and np.allclose(again.predict(frame), D.model_from_card(card).predict(frame))
+
+
+def test_anova_gp_fits_smooth_law_round_trips_and_refuses_bad_specs():
+    frame = D.describe(D.validate_table(_toy_table(n_glass=4, reps=2)))
+    spec = D.BUILTIN_MODELS["IV-GP"]
+    model, curve = D.fit_with_cv(frame, spec)
+    assert curve["train_rrmse"].iloc[0] < 0.01  # noise 0.05 log on ~ -13
+    hp = model.hyperparameters()
+    assert 0.01 < hp["noise_sd_log10"] < 0.2
+    card = D.model_card(model, frame, curve, "initial")
+    assert np.allclose(D.model_from_card(card).predict(frame), model.predict(frame))
+    out = D.predict_inputs(card, [{"label": "in", "composition": {"Na2O": 25, "Al2O3": 5, "SiO2": 70},
+                                   "pH": [4.0]}])
+    assert out["status"].tolist() == ["ok"] and -16 < out["log10_rate"].iloc[0] < -10
+    with pytest.raises(D.DissolutionDataError, match="estimator 'gp' needs"):
+        D.ModelSpec("bad", ("n_c", "pH"), estimator="gp")
+    with pytest.raises(D.DissolutionDataError, match="estimator 'svm'"):
+        D.resolve_models(["X"], {"X": {"features": ["pH"], "estimator": "svm"}})

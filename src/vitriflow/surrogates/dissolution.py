@@ -54,6 +54,11 @@ class DissolutionDataError(ValueError):
 
 
 # ----------------------------------------------------------------------------- model specs
+ESTIMATORS = {
+    "poly": "least-squares polynomial, degree by grouped CV (thesis)",
+    "ridge": "ridge polynomial, degree and penalty by grouped CV (vitriflow extension)",
+    "gp": "ANOVA Gaussian process, hyper-parameters by marginal likelihood (vitriflow extension)",
+}
 @dataclass(frozen=True)
 class ModelSpec:
     """A named model: which descriptors go in and whether the target is the rate or its log10."""
@@ -62,8 +67,19 @@ class ModelSpec:
     features: tuple[str, ...]
     target: str = "log10_rate"  # or "rate"
     description: str = ""
+    estimator: str = "poly"  # "poly" (thesis), "ridge" or "gp" (vitriflow extensions)
 
     def __post_init__(self):
+        if self.estimator not in ESTIMATORS:
+            raise DissolutionDataError(
+                f"model {self.name}: estimator {self.estimator!r}, expected one of {list(ESTIMATORS)}"
+            )
+        if self.estimator == "gp" and (self.target != "log10_rate" or len(self.features) < 2
+                                       or self.features[0] not in ("pH", "pH_acid")):
+            raise DissolutionDataError(
+                f"model {self.name}: estimator 'gp' needs target log10_rate and features "
+                f"[pH or pH_acid(, pH_base), composition descriptor(s)], got {list(self.features)}"
+            )
         if self.target not in ("rate", "log10_rate"):
             raise DissolutionDataError(
                 f"model {self.name}: target {self.target!r}, expected 'rate' or 'log10_rate'"
@@ -87,6 +103,19 @@ BUILTIN_MODELS: dict[str, ModelSpec] = {
                   "log rate = f(pH_acid, pH_base, n_c_Si, n_c_Al), Eq. 5-15"),
         ModelSpec("V", ("pH_acid", "pH_base", "n_SiOSi", "f_NBO"), "log10_rate",
                   "vitriflow extension: Si-O-Si links per Si (Al avoidance) and NBO fraction"),
+        # vitriflow extensions: same descriptors, other estimators
+        ModelSpec("III-ridge", ("pH_acid", "pH_base", "x_Na2O", "x_Al2O3"), "log10_rate",
+                  "vitriflow extension: Model III descriptors, ridge polynomial", "ridge"),
+        ModelSpec("IV-ridge", ("pH_acid", "pH_base", "n_c", "modifier_frac"), "log10_rate",
+                  "vitriflow extension: Model IV descriptors, ridge polynomial", "ridge"),
+        ModelSpec("V-ridge", ("pH_acid", "pH_base", "n_SiOSi", "f_NBO"), "log10_rate",
+                  "vitriflow extension: Model V descriptors, ridge polynomial", "ridge"),
+        ModelSpec("III-GP", ("pH", "x_Na2O", "x_Al2O3"), "log10_rate",
+                  "vitriflow extension: ANOVA GP on pH and Na2O, Al2O3", "gp"),
+        ModelSpec("IV-GP", ("pH", "n_c", "modifier_frac"), "log10_rate",
+                  "vitriflow extension: ANOVA GP on pH and n_c, modifier fraction", "gp"),
+        ModelSpec("V-GP", ("pH", "n_SiOSi", "f_NBO"), "log10_rate",
+                  "vitriflow extension: ANOVA GP on pH and n_SiOSi, f_NBO", "gp"),
     )
 }
 
@@ -99,7 +128,7 @@ def resolve_models(names: Sequence[str], custom: Mapping[str, Mapping] | None = 
         if name in custom:
             c = custom[name]
             specs.append(ModelSpec(name, tuple(c["features"]), c.get("target", "log10_rate"),
-                                   c.get("description", "user-defined")))
+                                   c.get("description", "user-defined"), c.get("estimator", "poly")))
         elif name in BUILTIN_MODELS:
             specs.append(BUILTIN_MODELS[name])
         else:
@@ -315,6 +344,7 @@ class PolynomialRateModel:
     powers: np.ndarray | None = None
     y_scale: float = 1.0
     rate_floor: float | None = None
+    alpha: float = 0.0  # ridge penalty per sample on the normalised design; intercept unpenalised
     extra: dict = field(default_factory=dict)
 
     def _features(self, frame: pd.DataFrame) -> np.ndarray:
@@ -335,7 +365,11 @@ class PolynomialRateModel:
         if self.spec.target == "rate":  # keep the least squares well scaled (rates ~1e-13)
             self.y_scale = float(np.mean(np.abs(y)))
             self.rate_floor = float(y.min())
-        self.coef, *_ = np.linalg.lstsq(self._design(X), y / self.y_scale, rcond=None)
+        A = self._design(X)
+        if self.alpha > 0:
+            self.coef = _ridge_solve(A, y / self.y_scale, [self.alpha])[0]
+        else:
+            self.coef, *_ = np.linalg.lstsq(A, y / self.y_scale, rcond=None)
         return self
 
     def fit(self, frame: pd.DataFrame) -> PolynomialRateModel:
@@ -389,21 +423,23 @@ class PolynomialRateModel:
         return {
             "spec": {"name": self.spec.name, "features": list(self.spec.features),
                      "target": self.spec.target, "description": self.spec.description},
-            "degree": self.degree, "x_min": self.x_min.tolist(), "x_max": self.x_max.tolist(),
+            "estimator": self.spec.estimator, "degree": self.degree, "x_min": self.x_min.tolist(), "x_max": self.x_max.tolist(),
             "powers": self.powers.tolist(), "coef": self.coef.tolist(), "y_scale": self.y_scale,
-            "rate_floor": self.rate_floor, **self.extra,
+            "rate_floor": self.rate_floor, "alpha": self.alpha, **self.extra,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PolynomialRateModel:
         s = d["spec"]
-        m = cls(ModelSpec(s["name"], tuple(s["features"]), s["target"], s.get("description", "")),
-                int(d["degree"]))
+        m = cls(ModelSpec(s["name"], tuple(s["features"]), s["target"], s.get("description", ""),
+                          d.get("estimator", "poly")), int(d["degree"]))
         m.x_min, m.x_max = np.asarray(d["x_min"], float), np.asarray(d["x_max"], float)
         m.powers, m.coef = np.asarray(d["powers"], int), np.asarray(d["coef"], float)
         m.y_scale, m.rate_floor = float(d["y_scale"]), d.get("rate_floor")
+        m.alpha = float(d.get("alpha", 0.0))
         m.extra = {k: v for k, v in d.items() if k not in
-                   {"spec", "degree", "x_min", "x_max", "powers", "coef", "y_scale", "rate_floor"}}
+                   {"spec", "estimator", "degree", "x_min", "x_max", "powers", "coef", "y_scale", "rate_floor",
+                    "alpha"}}
         return m
 
 
@@ -427,31 +463,214 @@ def grouped_folds(groups: Sequence[str], n_folds: int) -> list[np.ndarray]:
     return out
 
 
+DEFAULT_RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-8, 0, 9))
+
+
+def _ridge_solve(A: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> list[np.ndarray]:
+    """Ridge coefficients for several penalties at once: min |A w - y|^2 / n + alpha |w[1:]|^2
+    (the intercept column, first, is not penalised)."""
+    n = len(y)
+    G, b = A.T @ A / n, A.T @ y / n
+    P = np.eye(A.shape[1])
+    P[0, 0] = 0.0
+    return [np.linalg.solve(G + a * P, b) for a in alphas]
+
+
 def select_degree(frame: pd.DataFrame, spec: ModelSpec, max_degree: int = 5,
-                  n_folds: int = 10) -> tuple[int, pd.DataFrame]:
-    """Degree with the lowest mean validation RRMSE (in the model's target space) under grouped
-    K-fold inside ``frame``; returns it with the train/validation curve (Figs. 5-1, 5-4, 5-6)."""
+                  n_folds: int = 10, alphas: Sequence[float] | None = None) -> tuple[int, pd.DataFrame]:
+    """Degree (and, for ridge specs, penalty) with the lowest mean validation RRMSE (in the model's
+    target space) under grouped K-fold inside ``frame`` only; returns the degree with the
+    train/validation curve (Figs. 5-1, 5-4, 5-6). For ridge the curve has the best penalty per
+    degree, and ``curve.attrs["alpha"]`` holds the chosen one."""
     folds = grouped_folds(frame["group"].to_numpy(), n_folds)
     X = frame[list(spec.features)].to_numpy(dtype=float)
     y = frame[spec.target].to_numpy(dtype=float)
+    grid = list(alphas or DEFAULT_RIDGE_ALPHAS) if spec.estimator == "ridge" else [0.0]
     rows = []
     with _one_thread():
         for deg in range(1, max_degree + 1):
-            tr_e, va_e = [], []
-            for va in folds:
-                m = PolynomialRateModel(spec, deg).fit_arrays(X[~va], y[~va])
-                tr_e.append(rrmse(m.predict_arrays(X[~va]), y[~va]))
-                va_e.append(rrmse(m.predict_arrays(X[va]), y[va]))
-            rows.append({"model": spec.name, "degree": deg, "train_rrmse": float(np.mean(tr_e)),
-                         "validation_rrmse": float(np.mean(va_e))})
+            tr_e, va_e = np.zeros((len(folds), len(grid))), np.zeros((len(folds), len(grid)))
+            for i, va in enumerate(folds):
+                m = PolynomialRateModel(spec, deg)
+                if spec.estimator == "ridge":
+                    m.x_min, m.x_max = X[~va].min(axis=0), X[~va].max(axis=0)
+                    m.powers = _powers(X.shape[1], deg)
+                    A_tr, A_va = m._design(X[~va]), m._design(X[va])
+                    for j, w in enumerate(_ridge_solve(A_tr, y[~va], grid)):
+                        tr_e[i, j], va_e[i, j] = rrmse(A_tr @ w, y[~va]), rrmse(A_va @ w, y[va])
+                else:
+                    m.fit_arrays(X[~va], y[~va])
+                    tr_e[i, 0] = rrmse(m.predict_arrays(X[~va]), y[~va])
+                    va_e[i, 0] = rrmse(m.predict_arrays(X[va]), y[va])
+            j = int(np.argmin(va_e.mean(axis=0)))
+            rows.append({"model": spec.name, "degree": deg, "alpha": grid[j],
+                         "train_rrmse": float(tr_e[:, j].mean()), "validation_rrmse": float(va_e[:, j].mean())})
     curve = pd.DataFrame(rows)
-    best = int(curve.loc[curve["validation_rrmse"].idxmin(), "degree"])
-    return best, curve
+    i = curve["validation_rrmse"].idxmin()
+    curve.attrs["alpha"] = float(curve.loc[i, "alpha"])
+    return int(curve.loc[i, "degree"]), curve
 
 
-def fit_with_cv(frame: pd.DataFrame, spec: ModelSpec, max_degree: int = 5, cv_folds: int = 10):
-    deg, curve = select_degree(frame, spec, max_degree, cv_folds)
-    return PolynomialRateModel(spec, deg).fit(frame), curve
+def fit_with_cv(frame: pd.DataFrame, spec: ModelSpec, max_degree: int = 5, cv_folds: int = 10,
+                alphas: Sequence[float] | None = None):
+    """Fit ``spec`` on ``frame`` with its hyper-parameters chosen on ``frame`` alone."""
+    if spec.estimator == "gp":
+        model = AnovaGPRateModel(spec).fit(frame)
+        curve = pd.DataFrame([{"model": spec.name, "degree": 0, "alpha": np.nan,
+                               "train_rrmse": rrmse(model.predict(frame), frame["log10_rate"]),
+                               "validation_rrmse": np.nan}])
+        return model, curve
+    deg, curve = select_degree(frame, spec, max_degree, cv_folds, alphas)
+    return PolynomialRateModel(spec, deg, alpha=curve.attrs.get("alpha", 0.0)).fit(frame), curve
+
+
+def fit_fixed_degree(frame: pd.DataFrame, spec: ModelSpec, degree: int, cv_folds: int = 10,
+                     alphas: Sequence[float] | None = None):
+    """Fixed degree; a ridge spec still picks its penalty by grouped CV inside ``frame``; a GP has
+    no degree and is fitted as usual."""
+    if spec.estimator == "gp":
+        return fit_with_cv(frame, spec)[0]
+    if spec.estimator == "ridge":
+        _, curve = select_degree(frame, spec, degree, cv_folds, alphas)
+        alpha = float(curve.loc[curve["degree"] == degree, "alpha"].iloc[0])
+        return PolynomialRateModel(spec, degree, alpha=alpha).fit(frame)
+    return PolynomialRateModel(spec, degree).fit(frame)
+
+
+# ----------------------------------------------------------------------------- Gaussian process
+def _sqdist(A: np.ndarray, B: np.ndarray, ls: np.ndarray) -> np.ndarray:
+    A, B = A / ls, B / ls
+    return ((A[:, None, :] - B[None, :, :]) ** 2).sum(-1)
+
+
+@dataclass
+class AnovaGPRateModel:
+    """Gaussian process on (pH part, composition part) with an ANOVA kernel (vitriflow extension):
+
+    k = s1 RBF_pH + s2 RBF_comp + s3 RBF_pH * RBF_comp + noise,
+
+    i.e. log rate = f(pH) + g(composition) + h(pH, composition) + noise. That mirrors the data:
+    the (glass x pH) table of group means is additive plus one interaction (acid-branch
+    sensitivity) to 0.19 log units. ARD length scales on min-max normalised inputs, output
+    standardised, all hyper-parameters by maximum marginal likelihood on the training rows
+    only (two deterministic starts), so no validation or test data is involved. The pH part
+    is the leading ``pH`` or ``pH_acid, pH_base`` features."""
+
+    spec: ModelSpec
+    degree: int = 0  # no polynomial degree; kept for the tables
+    theta: np.ndarray | None = None
+    x_min: np.ndarray | None = None
+    x_max: np.ndarray | None = None
+    y_mean: float = 0.0
+    y_sd: float = 1.0
+    Z: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_ph(self) -> int:
+        return 2 if self.spec.features[:2] == ("pH_acid", "pH_base") else 1
+
+    def _kernel(self, th: np.ndarray, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        p = np.exp(th)
+        i, c = self.n_ph, len(self.spec.features) - self.n_ph
+        ls = np.split(p[3:], np.cumsum([i, c, i]))
+        Ap, Ac, Bp, Bc = A[:, :i], A[:, i:], B[:, :i], B[:, i:]
+        return (p[0] * np.exp(-0.5 * _sqdist(Ap, Bp, ls[0])) + p[1] * np.exp(-0.5 * _sqdist(Ac, Bc, ls[1]))
+                + p[2] * np.exp(-0.5 * _sqdist(Ap, Bp, ls[2]) - 0.5 * _sqdist(Ac, Bc, ls[3])))
+
+    def _nlml(self, th: np.ndarray, Z: np.ndarray, y: np.ndarray) -> float:
+        from scipy.linalg import cho_factor, cho_solve
+
+        K = self._kernel(th[:-1], Z, Z) + (np.exp(th[-1]) + 1e-8) * np.eye(len(y))
+        try:
+            c = cho_factor(K, lower=True)
+        except np.linalg.LinAlgError:
+            return 1e10
+        return float(0.5 * y @ cho_solve(c, y) + np.log(np.diag(c[0])).sum())
+
+    def _normalise(self, X: np.ndarray) -> np.ndarray:
+        span = np.where(self.x_max > self.x_min, self.x_max - self.x_min, 1.0)
+        return (X - self.x_min) / span
+
+    def fit(self, frame: pd.DataFrame) -> AnovaGPRateModel:
+        from scipy.linalg import cho_factor, cho_solve
+        from scipy.optimize import minimize
+
+        X = frame[list(self.spec.features)].to_numpy(dtype=float)
+        y = frame["log10_rate"].to_numpy(dtype=float)
+        self.x_min, self.x_max = X.min(axis=0), X.max(axis=0)
+        Z = self._normalise(X)
+        self.y_mean, self.y_sd = float(y.mean()), float(y.std()) or 1.0
+        yn = (y - self.y_mean) / self.y_sd
+        n_ls = 2 * len(self.spec.features)
+        noise0 = np.log((0.15 / self.y_sd) ** 2)  # start at the repeat-scatter floor
+        bounds = [(np.log(1e-3), np.log(10.0))] * 3 + [(np.log(0.03), np.log(10.0))] * n_ls \
+            + [(np.log(1e-4), np.log(0.5))]
+        best = None
+        with _one_thread():
+            for start in (np.log(0.3), 0.0):
+                th0 = np.r_[np.log([0.5, 0.5, 0.5]), np.full(n_ls, start), noise0]
+                r = minimize(self._nlml, th0, args=(Z, yn), method="L-BFGS-B", bounds=bounds)
+                if best is None or r.fun < best.fun:
+                    best = r
+            self.theta, self.Z = best.x, Z
+            K = self._kernel(self.theta[:-1], Z, Z) + (np.exp(self.theta[-1]) + 1e-8) * np.eye(len(y))
+            self.weights = cho_solve(cho_factor(K, lower=True), yn)
+        return self
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """log10 rate (mol SiO2 cm^-2 s^-1), the GP posterior mean."""
+        missing = [f for f in self.spec.features if f not in frame]
+        if missing:
+            raise DissolutionDataError(f"model {self.spec.name}: descriptor(s) {missing} unknown")
+        Z = self._normalise(frame[list(self.spec.features)].to_numpy(dtype=float))
+        return self.y_mean + self.y_sd * self._kernel(self.theta[:-1], Z, self.Z) @ self.weights
+
+    predict_target = predict
+
+    def hyperparameters(self) -> dict[str, float]:
+        p = np.exp(self.theta)
+        f = self.spec.features
+        i = self.n_ph
+        names = ["var_pH", "var_comp", "var_pH_x_comp"] + [f"ls_{x}" for x in f[:i]] + \
+            [f"ls_{x}" for x in f[i:]] + [f"ls_{x}_in_product" for x in f[:i]] + \
+            [f"ls_{x}_in_product" for x in f[i:]] + ["noise_var"]
+        out = dict(zip(names, p.tolist(), strict=True))
+        out["noise_sd_log10"] = float(np.sqrt(p[-1]) * self.y_sd)
+        return out
+
+    def coefficients(self) -> pd.DataFrame:
+        """Kernel hyper-parameters (a GP has no coefficients): variances in units of the
+        standardised log10 rate, length scales in units of the min-max normalised input."""
+        return pd.DataFrame([{"model": self.spec.name, "term": k, "coef_normalised": v,
+                              "unit_normalised": "GP hyper-parameter", "coef_physical": np.nan,
+                              "unit_physical": ("log10 rate" if k == "noise_sd_log10" else "")}
+                             for k, v in self.hyperparameters().items()])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spec": {"name": self.spec.name, "features": list(self.spec.features),
+                     "target": self.spec.target, "description": self.spec.description},
+            "estimator": "gp", "degree": 0, "theta": self.theta.tolist(), "x_min": self.x_min.tolist(),
+            "x_max": self.x_max.tolist(), "y_mean": self.y_mean, "y_sd": self.y_sd,
+            "Z": self.Z.tolist(), "weights": self.weights.tolist(),
+            "hyperparameters": self.hyperparameters(), **self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AnovaGPRateModel:
+        s = d["spec"]
+        m = cls(ModelSpec(s["name"], tuple(s["features"]), s["target"], s.get("description", ""), "gp"))
+        m.theta, m.x_min, m.x_max = (np.asarray(d[k], float) for k in ("theta", "x_min", "x_max"))
+        m.y_mean, m.y_sd = float(d["y_mean"]), float(d["y_sd"])
+        m.Z, m.weights = np.asarray(d["Z"], float), np.asarray(d["weights"], float)
+        return m
+
+
+def model_from_card(card: Mapping[str, Any]):
+    """The fitted model of a card (polynomial/ridge or GP)."""
+    return (AnovaGPRateModel if card.get("estimator") == "gp" else PolynomialRateModel).from_dict(card)
 
 
 # ----------------------------------------------------------------------------- protocols
@@ -481,7 +700,8 @@ def _score(model: PolynomialRateModel, frame: pd.DataFrame) -> dict[str, float]:
 
 def evaluate_grouped(frame: pd.DataFrame, specs: Sequence[ModelSpec], *, n_splits: int = 20,
                      seed: int = 0, test_fraction: float = 0.3, max_degree: int = 5,
-                     cv_folds: int = 10, ph_measure: str = "initial") -> pd.DataFrame:
+                     cv_folds: int = 10, ph_measure: str = "initial",
+                     alphas: Sequence[float] | None = None) -> pd.DataFrame:
     """Protocol (a): one row per (model, split) with the chosen degree and train/test metrics."""
     rows = []
     for k in range(n_splits):
@@ -490,11 +710,12 @@ def evaluate_grouped(frame: pd.DataFrame, specs: Sequence[ModelSpec], *, n_split
         train, test = frame[~te], frame[te]
         assert not set(train["group"]) & set(test["group"])
         for spec in specs:
-            model, _ = fit_with_cv(train, spec, max_degree, cv_folds)
+            model, _ = fit_with_cv(train, spec, max_degree, cv_folds, alphas)  # sees train only
             tr, ts = _score(model, train), _score(model, test)
             rows.append({"protocol": "grouped_random", "ph_measure": ph_measure, "model": spec.name,
                      "degree_rule": "cv",
                          "split_seed": split_seed, "degree": model.degree,
+                         "alpha": getattr(model, "alpha", np.nan),
                          "n_train": len(train), "n_test": len(test),
                          "test_point_fraction": len(test) / len(frame),
                          **{f"train_{a}": b for a, b in tr.items()},
@@ -524,7 +745,8 @@ def family_masks(frame: pd.DataFrame, train_query: str, test_query: str) -> tupl
 
 def evaluate_extrapolation(frame: pd.DataFrame, specs: Sequence[ModelSpec], *, train_query: str,
                            test_query: str, max_degree: int = 5, cv_folds: int = 10,
-                           ph_measure: str = "initial", degree: int | str = "cv"):
+                           ph_measure: str = "initial", degree: int | str = "cv",
+                           alphas: Sequence[float] | None = None):
     """Protocol (b): train on one family, test on another. Returns (scores, predictions).
 
     ``degree`` is "cv" (grouped K-fold inside the training family) or a fixed integer."""
@@ -532,9 +754,9 @@ def evaluate_extrapolation(frame: pd.DataFrame, specs: Sequence[ModelSpec], *, t
     rows, preds = [], []
     for spec in specs:
         if degree == "cv":
-            model, _ = fit_with_cv(frame[tr], spec, max_degree, cv_folds)
+            model, _ = fit_with_cv(frame[tr], spec, max_degree, cv_folds, alphas)
         else:
-            model = PolynomialRateModel(spec, int(degree)).fit(frame[tr])
+            model = fit_fixed_degree(frame[tr], spec, int(degree), cv_folds, alphas)
         s_tr, s_te = _score(model, frame[tr]), _score(model, frame[te])
         rows.append({"protocol": "extrapolation", "ph_measure": ph_measure, "model": spec.name,
                      "degree_rule": str(degree),
@@ -560,7 +782,8 @@ def summary_table(scores: pd.DataFrame, target_rrmse_pct: float = 3.76) -> pd.Da
               grouped_rmse=("test_rmse", "mean"),
               grouped_splits=("test_rrmse", "size"),
               splits_at_or_below_target=("test_rrmse", lambda s: int((100 * s <= target_rrmse_pct).sum())),
-              grouped_degrees=("degree", lambda s: ",".join(f"{d}x{n}" for d, n in sorted(s.value_counts().items()))))
+              grouped_degrees=("degree", lambda s: ",".join(("GP" if d == 0 else f"{d}") + f"x{n}"
+                                                            for d, n in sorted(s.value_counts().items()))))
     e = scores[scores.protocol == "extrapolation"]
     for rule, sub in e.groupby("degree_rule", sort=False):
         sub = sub.set_index(["model", "ph_measure"])
@@ -582,7 +805,7 @@ def markdown_table(summary: pd.DataFrame) -> str:
         cells = [r["model"], r["ph_measure"], f"{r['grouped_rrmse_pct']:.2f} ± {r['grouped_rrmse_sd_pct']:.2f}",
                  f"{r['grouped_rmse']:.3f}", r["grouped_degrees"]]
         for tag in ab:
-            deg = "" if tag != "AB_cv" else f" (p={int(r[tag + '_degree'])})"
+            deg = "" if tag != "AB_cv" or r[tag + "_degree"] == 0 else f" (p={int(r[tag + '_degree'])})"
             cells += [f"{r[tag + '_rrmse_pct']:.2f}{deg}", f"{r[tag + '_rmse']:.3f}"]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
@@ -610,7 +833,7 @@ def model_card(model: PolynomialRateModel, frame: pd.DataFrame, curve: pd.DataFr
 def predict_inputs(card: Mapping[str, Any], inputs: Sequence[Mapping[str, Any]],
                    tolerance: float = 1e-9) -> pd.DataFrame:
     """Rates for user compositions/pH values; each row says ok / out_of_range / refused and why."""
-    model = PolynomialRateModel.from_dict(card)
+    model = model_from_card(card)
     rng = card["training_range"]
     rows = []
     for i, item in enumerate(inputs):
@@ -652,7 +875,8 @@ def run_evaluation(table_path: str | Path, cfg: Mapping[str, Any]) -> dict[str, 
                     log10_rate_range=tuple(checks.get("log10_rate_range", (-20.0, -5.0))))
     specs = resolve_models(cfg.get("models", list(BUILTIN_MODELS)), cfg.get("custom_models"))
     ext = cfg.get("extrapolation", {})
-    kw = {"max_degree": cfg.get("max_degree", 5), "cv_folds": cfg.get("cv_folds", 10)}
+    kw = {"max_degree": cfg.get("max_degree", 5), "cv_folds": cfg.get("cv_folds", 10),
+          "alphas": cfg.get("ridge_alphas") or None}
     scores, preds, frames, curves, cards, coefs = [], [], {}, [], {}, []
     for ph_measure in cfg.get("ph_measures", ["initial"]):
         frame = describe(df, ph_measure)
@@ -675,7 +899,7 @@ def run_evaluation(table_path: str | Path, cfg: Mapping[str, Any]) -> dict[str, 
             c = model.coefficients()
             c["ph_measure"], c["degree"], c["fit"] = ph_measure, model.degree, "cv_degree"
             coefs.append(c)
-            if model.degree != 1:  # the interpretable linear fit (thesis Figs. 5-14c, 5-15c)
+            if spec.estimator == "poly" and model.degree != 1:  # the interpretable linear fit (thesis Figs. 5-14c, 5-15c)
                 c = PolynomialRateModel(spec, 1).fit(frame).coefficients()
                 c["ph_measure"], c["degree"], c["fit"] = ph_measure, 1, "linear"
                 coefs.append(c)
@@ -762,7 +986,8 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
     fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.6), squeeze=False)
     lo, hi = frame["log10_rate"].min() - 0.5, frame["log10_rate"].max() + 0.5
     for ax, spec in zip(axes[0], specs, strict=True):
-        m, _ = fit_with_cv(frame[~te], spec, cfg.get("max_degree", 5), cfg.get("cv_folds", 10))
+        m, _ = fit_with_cv(frame[~te], spec, cfg.get("max_degree", 5), cfg.get("cv_folds", 10),
+                           cfg.get("ridge_alphas") or None)
         for mask, lab, mk in ((~te, "train", "o"), (te, "test", "s")):
             ax.plot(frame.loc[mask, "log10_rate"], m.predict(frame[mask]), mk, ms=3, alpha=0.6, label=lab)
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
@@ -790,7 +1015,7 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
         comp = {c[2:]: float(sub[c].iloc[0]) for c in sub if c.startswith("x_") and sub[c].iloc[0] > 0}
         desc = composition_descriptors(comp, grid)
         for key in show:
-            m = PolynomialRateModel.from_dict(cards[key])
+            m = model_from_card(cards[key])
             ax.plot(grid, m.predict(desc), lw=1, label=f"{key.split('@')[0]} (p={m.degree})")
         ax.set_title(f"{gl}  n_c={sub['n_c'].iloc[0]:.3f}", fontsize=7)
         ax.set_xlabel("pH")
