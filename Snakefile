@@ -19,6 +19,7 @@ include: "workflow/rules/md.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/dft.smk"
 include: "workflow/rules/pcf.smk"
+include: "workflow/rules/viscosity.smk"
 include: "workflow/rules/dissolution.smk"
 include: "workflow/rules/report.smk"
 

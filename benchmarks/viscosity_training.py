@@ -31,7 +31,10 @@ def main() -> None:
     est = MeltSurrogate(seed=a.seed, **MODES[a.mode]).fit(good)
     print(f"fit: {time.perf_counter() - t0:.1f} s on {a.threads} threads, mode {a.mode}")
     for i, h in enumerate(est.history_):
-        print(f"  member {i}: {h['seconds']:.1f} s, {h['epochs_run']} epochs, best {h['best_epoch']}")
+        print(f"  member {i} (candidate {h.get('candidate', i)}): {h['seconds']:.1f} s, "
+              f"{h['epochs_run']} epochs, best {h['best_epoch']}, valid {h['best_valid_loss']:.4g}")
+    for h in getattr(est, "rejected_candidates_", []):
+        print(f"  rejected candidate {h['candidate']}: {h['seconds']:.1f} s, valid {h['best_valid_loss']:.4g}")
     if a.save:
         est.save(a.save, mode=a.mode)
     rows = good[good["split"] == "test"]

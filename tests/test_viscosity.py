@@ -117,6 +117,26 @@ def test_save_load_round_trip_gives_identical_predictions(tmp_path):
     assert (pt_a["y_std"] >= 0).all()
 
 
+def test_candidate_selection_keeps_lowest_validation_loss():
+    t = _synthetic_table()
+    sel = MeltSurrogate(max_epochs=20, n_candidates=4, **SMALL).fit(t)
+    everyone = MeltSurrogate(max_epochs=20, **{**SMALL, "n_models": 4}).fit(t)
+    losses = [h["best_valid_loss"] for h in everyone.history_]  # same seeds: same 4 candidates
+    kept = [h["candidate"] for h in sel.history_]
+    assert len(sel.members_) == 2 and kept == sorted(np.argsort(losses)[:2].tolist())
+    assert {h["candidate"] for h in sel.rejected_candidates_} == set(range(4)) - set(kept)
+    assert max(h["best_valid_loss"] for h in sel.history_) <= min(
+        h["best_valid_loss"] for h in sel.rejected_candidates_)
+
+
+def test_cosine_schedule_and_bad_schedule():
+    t = _synthetic_table()
+    est = MeltSurrogate(max_epochs=40, lr_schedule="cosine", **SMALL).fit(t)
+    assert est.history_[0]["valid_loss"][-1] < 0.5 * est.history_[0]["valid_loss"][0]
+    with pytest.raises(ValueError, match="lr_schedule"):
+        MeltSurrogate(max_epochs=2, lr_schedule="step", **SMALL).fit(t)
+
+
 def test_load_rejects_foreign_file(tmp_path):
     torch.save({"format": "something-else"}, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="not a vitriflow melt surrogate"):

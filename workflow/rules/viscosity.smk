@@ -26,6 +26,8 @@ if "viscosity" in config:
         resources:
             mem_mb=1000,
             runtime=5,
+        conda:
+            "../../envs/vitriflow.yaml"
         script:
             "../scripts/viscosity_ingest.py"
 
@@ -45,6 +47,8 @@ if "viscosity" in config:
         resources:
             mem_mb=3000,
             runtime=45,
+        conda:
+            "../../envs/vitriflow.yaml"
         script:
             "../scripts/viscosity_train.py"
 
@@ -66,6 +70,8 @@ if "viscosity" in config:
         resources:
             mem_mb=3000,
             runtime=10,
+        conda:
+            "../../envs/vitriflow.yaml"
         script:
             "../scripts/viscosity_evaluate.py"
 
@@ -84,6 +90,8 @@ if "viscosity" in config:
         resources:
             mem_mb=1000,
             runtime=5,
+        conda:
+            "../../envs/vitriflow.yaml"
         script:
             "../scripts/viscosity_predict.py"
 
@@ -109,5 +117,7 @@ if "viscosity" in config:
         resources:
             mem_mb=2000,
             runtime=10,
+        conda:
+            "../../envs/vitriflow.yaml"
         script:
             "../scripts/viscosity_report.py"

@@ -20,6 +20,7 @@ summary = {"mode": cfg["mode"], "device": device, "threads": int(sm.threads),
            "params": est.get_params(), "fit_seconds": est.fit_seconds_,
            "members": [{k: v for k, v in h.items() if k not in ("train_loss", "valid_loss")}
                        for h in est.history_],
+           "rejected_candidates": getattr(est, "rejected_candidates_", []),
            "data_provenance": {k: prov.get(k) for k in ("imelt_version", "files", "created_utc")}}
 est.save(sm.output.model, mode=cfg["mode"], device=device, data_files=prov.get("files"))
 write_json(summary, sm.output.summary)

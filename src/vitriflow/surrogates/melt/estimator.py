@@ -51,6 +51,9 @@ class MeltSurrogate(BaseEstimator):
 
     Parameters are explicit (sklearn style); ``sigmas`` overrides the per-task noise scales of
     ``vitriflow.surrogates.melt.data.DEFAULT_SIGMAS`` that weight the multitask loss.
+    ``n_candidates`` > ``n_models`` trains that many members and keeps the ``n_models`` with the
+    lowest validation loss (i-Melt's own selection of its 10 pretrained networks);
+    ``lr_schedule="cosine"`` anneals the learning rate to lr/100 over ``max_epochs``.
     """
 
     def __init__(self, n_models: int = 10, hidden: int = 256, layers: int = 3,
@@ -58,7 +61,7 @@ class MeltSurrogate(BaseEstimator):
                  max_epochs: int = 1500, patience: int = 150, batch_size: int = 512,
                  bootstrap: bool = True, seed: int = 0, device: str = "cpu",
                  sigmas: dict[str, float] | None = None, min_epochs: int = 0,
-                 lr_schedule: str = "constant"):
+                 lr_schedule: str = "constant", n_candidates: int | None = None):
         self.n_models = n_models
         self.hidden = hidden
         self.layers = layers
@@ -74,6 +77,7 @@ class MeltSurrogate(BaseEstimator):
         self.sigmas = sigmas
         self.min_epochs = min_epochs
         self.lr_schedule = lr_schedule
+        self.n_candidates = n_candidates
 
     # ------------------------------------------------------------------ training
     def _sigmas(self) -> dict[str, float]:
@@ -196,16 +200,27 @@ class MeltSurrogate(BaseEstimator):
         self.feature_mean_ = d.feats[tr].mean(axis=0)
         self.feature_std_ = d.feats[tr].std(axis=0) + 1e-6
         feats = self._scale(d.feats)
-        self.members_, self.history_ = [], []
-        for k in range(self.n_models):
+        n_cand = max(self.n_models, int(self.n_candidates or 0))
+        states, hist = [], []
+        for k in range(n_cand):
             t1 = time.perf_counter()
             res = self._fit_member(k, d, feats, dev)
-            self.members_.append(res.pop("state"))
+            states.append(res.pop("state"))
             res["seconds"] = time.perf_counter() - t1
-            self.history_.append(res)
-            log.info("member %d/%d: best epoch %d of %d, valid loss %.4g, %.1f s", k + 1,
-                     self.n_models, res["best_epoch"], res["epochs_run"], res["best_valid_loss"],
+            res["candidate"] = k
+            hist.append(res)
+            log.info("candidate %d/%d: best epoch %d of %d, valid loss %.4g, %.1f s", k + 1,
+                     n_cand, res["best_epoch"], res["epochs_run"], res["best_valid_loss"],
                      res["seconds"])
+        # keep the n_models candidates with the lowest validation loss (stable: ties keep order)
+        keep = sorted(np.argsort([h["best_valid_loss"] for h in hist], kind="stable")[: self.n_models])
+        self.members_ = [states[i] for i in keep]
+        self.history_ = [hist[i] for i in keep]
+        self.rejected_candidates_ = [
+            {kk: v for kk, v in hist[i].items() if kk not in ("train_loss", "valid_loss")}
+            for i in range(n_cand) if i not in set(keep)]
+        if n_cand > self.n_models:
+            log.info("kept candidates %s of %d by validation loss", [int(i) for i in keep], n_cand)
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_features_in_ = int(d.feats.shape[1])
         return self
