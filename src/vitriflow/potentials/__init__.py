@@ -68,14 +68,5 @@ def single_points(model, atoms_list, dtype: torch.dtype | None = None) -> list[f
     if not atoms_list:
         return []
     state = ts.io.atoms_to_state(list(atoms_list), device=model.device, dtype=dtype or model.dtype)
-    with torch.no_grad() if not getattr(model, "_needs_grad", True) else _null():
-        out = model(state)
+    out = model(state)  # models take gradients for forces themselves: no torch.no_grad here
     return [float(e) for e in out["energy"].detach().cpu()]
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
