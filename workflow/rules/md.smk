@@ -18,7 +18,7 @@ rule md:
         "logs/md/{system}.log",
     benchmark:
         "logs/md/{system}.bench.tsv"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=240,
