@@ -137,6 +137,18 @@ def test_cosine_schedule_and_bad_schedule():
         MeltSurrogate(max_epochs=2, lr_schedule="step", **SMALL).fit(t)
 
 
+def test_early_stopping_on_viscosity_only():
+    t = _synthetic_table()
+    tot = MeltSurrogate(max_epochs=20, **SMALL).fit(t)
+    vis = MeltSurrogate(max_epochs=20, early_stopping_on="viscosity", **SMALL).fit(t)
+    for a, b in zip(tot.history_, vis.history_, strict=True):
+        # same seed, same training trajectory: the viscosity term alone is below the total
+        assert all(v < w for v, w in zip(b["valid_loss"], a["valid_loss"], strict=True))
+        assert b["best_valid_loss"] == pytest.approx(min(b["valid_loss"]))
+    with pytest.raises(ValueError, match="early_stopping_on"):
+        MeltSurrogate(max_epochs=2, early_stopping_on="colour", **SMALL).fit(t)
+
+
 def test_load_rejects_foreign_file(tmp_path):
     torch.save({"format": "something-else"}, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="not a vitriflow melt surrogate"):

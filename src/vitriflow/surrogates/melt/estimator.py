@@ -54,6 +54,8 @@ class MeltSurrogate(BaseEstimator):
     ``n_candidates`` > ``n_models`` trains that many members and keeps the ``n_models`` with the
     lowest validation loss (i-Melt's own selection of its 10 pretrained networks);
     ``lr_schedule="cosine"`` anneals the learning rate to lr/100 over ``max_epochs``.
+    ``early_stopping_on`` is "all" (the weighted multitask validation loss) or one property
+    (e.g. "viscosity"): its term alone drives early stopping and candidate selection.
     """
 
     def __init__(self, n_models: int = 10, hidden: int = 256, layers: int = 3,
@@ -61,7 +63,8 @@ class MeltSurrogate(BaseEstimator):
                  max_epochs: int = 1500, patience: int = 150, batch_size: int = 512,
                  bootstrap: bool = True, seed: int = 0, device: str = "cpu",
                  sigmas: dict[str, float] | None = None, min_epochs: int = 0,
-                 lr_schedule: str = "constant", n_candidates: int | None = None):
+                 lr_schedule: str = "constant", n_candidates: int | None = None,
+                 early_stopping_on: str = "all"):
         self.n_models = n_models
         self.hidden = hidden
         self.layers = layers
@@ -78,6 +81,7 @@ class MeltSurrogate(BaseEstimator):
         self.min_epochs = min_epochs
         self.lr_schedule = lr_schedule
         self.n_candidates = n_candidates
+        self.early_stopping_on = early_stopping_on
 
     # ------------------------------------------------------------------ training
     def _sigmas(self) -> dict[str, float]:
@@ -127,6 +131,9 @@ class MeltSurrogate(BaseEstimator):
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
+        stop_on = self.early_stopping_on
+        if stop_on != "all" and stop_on not in sig:
+            raise ValueError(f"early_stopping_on: expected 'all' or one of {sorted(sig)}, got {stop_on!r}")
         # cosine: anneal to lr/100 over max_epochs, so a step-limited run still ends converged
         sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.max_epochs),
                                                             eta_min=self.lr / 100)
@@ -173,8 +180,8 @@ class MeltSurrogate(BaseEstimator):
                 continue
             net.eval()
             with torch.no_grad():
-                vloss, _ = self._loss(net(f[vc], x[vc]), valid_l, sig)
-            vloss = float(vloss)
+                vloss, vparts = self._loss(net(f[vc], x[vc]), valid_l, sig)
+            vloss = float(vloss) if stop_on == "all" else vparts.get(stop_on, np.inf) / sig[stop_on] ** 2
             hist_valid.append(vloss)
             if vloss < best:
                 best, best_epoch, wait = vloss, epoch, 0
