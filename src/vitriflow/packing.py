@@ -73,7 +73,8 @@ def random_cell(req: PackingRequest) -> Atoms:
 
 
 def density_g_cm3(atoms: Atoms) -> float:
-    return float(atoms.get_masses().sum() / atoms.get_volume() * AMU_PER_A3_TO_G_CM3)
+    """Mass density of a periodic cell (g/cm^3)."""
+    return float(atoms.get_masses().sum() * AMU_PER_A3_TO_G_CM3 / abs(atoms.get_volume()))
 
 
 def pack(requests: Sequence[PackingRequest], min_distance_scale: float = 0.7,

@@ -155,7 +155,7 @@ def snapshot_reference_set(index: pd.DataFrame, elements: Sequence[str], version
     """The snapshot's entries inside the chemical system of ``elements`` (all subsystems)."""
     allowed = set(elements)
     sub = index[index["chemsys"].map(lambda cs: set(cs.split("-")) <= allowed)]
-    missing = allowed - {el for cs in sub.loc[sub.n_elements == 1, "chemsys"] for el in [cs]}
+    missing = allowed - set(sub.loc[sub.n_elements == 1, "chemsys"])
     if missing:
         raise ReferenceError(f"snapshot has no elemental reference for {sorted(missing)}")
     entries = []

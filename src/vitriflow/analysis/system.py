@@ -41,10 +41,10 @@ from vitriflow.analysis.scattering import (
     neutron_fq,
     r_chi,
 )
+from vitriflow.packing import density_g_cm3
 
 log = logging.getLogger("vitriflow.analysis")
 
-AMU_PER_A3_TO_G_CM3 = 1.66053906660  # 1 amu/Å^3 in g/cm^3
 
 __all__ = ["AnalysisResult", "AnalysisSettings", "analyze_system", "density_g_cm3",
            "formation_energy_per_atom", "is_silica", "replica_average"]
@@ -100,11 +100,6 @@ class AnalysisResult:
     distributions: pd.DataFrame
     sq: pd.DataFrame
     notes: dict[str, Any]
-
-
-def density_g_cm3(atoms) -> float:
-    """Mass density of a periodic cell (g/cm^3)."""
-    return float(atoms.get_masses().sum() * AMU_PER_A3_TO_G_CM3 / abs(atoms.get_volume()))
 
 
 def _energy_per_atom(atoms) -> float:
