@@ -385,7 +385,7 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
             group = [t for t in active if t.step == first]
             bins = _batches(group, model, protocol, device)
             _, stage, _ = protocol.stage_at(first)
-            if first == 0 or protocol.stage_at(first)[2] == 0:
+            if protocol.stage_at(first)[2] == 0:  # log once per stage
                 log.info("%s stage '%s' (%s, %d steps, %.0f->%.0f K) for %d structures in %d batch(es)",
                          phase, stage.name, stage.ensemble, stage.steps, stage.t_start, stage.t_end,
                          len(group), len(bins))

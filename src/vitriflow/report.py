@@ -57,13 +57,6 @@ def figure_html(fig, caption: str = "", dpi: int = 110) -> str:
     return f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}">{cap}</figure>'
 
 
-def image_file_html(path: str | os.PathLike, caption: str = "") -> str:
-    """Inline an existing PNG file."""
-    data = base64.b64encode(Path(path).read_bytes()).decode()
-    cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
-    return f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}">{cap}</figure>'
-
-
 def table_html(df: pd.DataFrame, caption: str = "", float_format: str = "{:.4g}") -> str:
     """A compact HTML table (floats formatted, index dropped)."""
     fmt = {c: float_format.format for c in df.select_dtypes("float").columns}

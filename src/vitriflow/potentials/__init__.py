@@ -56,11 +56,6 @@ def load_model(name: str, device: str = "cpu", dtype: torch.dtype = torch.float6
     raise ValueError(f"potential: unknown name {name!r}; expected one of {ALL}")
 
 
-def model_dtype(name: str, dtype: torch.dtype = torch.float64) -> torch.dtype:
-    """The dtype states must have for this potential."""
-    return torch.float32 if is_mlip(name) else dtype
-
-
 def single_points(model, atoms_list, dtype: torch.dtype | None = None) -> list[float]:
     """Total energies (eV) of ``atoms_list`` with a torch-sim model, in one batch."""
     import torch_sim as ts

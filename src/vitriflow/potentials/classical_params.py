@@ -150,21 +150,15 @@ SHIK = ParameterSet(
     ),
 )
 
+# Partial charges of the Cormack/Du family, shared by Teter (Du & Cormack) and Pedone (PMMCS)
+CORMACK_DU_CHARGES = {"O": -1.2, "Si": 2.4, "Al": 1.8, "Na": 0.6, "K": 0.6, "Li": 0.6,
+                      "Ca": 1.2, "Mg": 1.2, "P": 3.0}
+
 # Teter potential as published by Du & Cormack (Teter never published it); cation-O and O-O only.
 TETER = ParameterSet(
     name="teter",
     form="buckingham",
-    charges={
-        "O": -1.2,
-        "Si": 2.4,
-        "Al": 1.8,
-        "Na": 0.6,
-        "K": 0.6,
-        "Li": 0.6,
-        "Ca": 1.2,
-        "Mg": 1.2,
-        "P": 3.0,
-    },
+    charges=CORMACK_DU_CHARGES,
     pairs={
         "O-Si": _buck_rho(13702.905, 0.193817, 54.681),
         "O-O": _buck_rho(2029.2204, 0.343645, 192.58),
@@ -197,17 +191,7 @@ TETER = ParameterSet(
 PEDONE = ParameterSet(
     name="pedone",
     form="pedone",
-    charges={
-        "O": -1.2,
-        "Si": 2.4,
-        "Al": 1.8,
-        "Na": 0.6,
-        "K": 0.6,
-        "Li": 0.6,
-        "Ca": 1.2,
-        "Mg": 1.2,
-        "P": 3.0,
-    },
+    charges=CORMACK_DU_CHARGES,
     pairs={
         "O-Si": (0.340554, 2.006700, 2.100000, 1.0),
         "O-O": (0.042395, 1.379316, 3.618701, 22.0),
