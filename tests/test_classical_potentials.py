@@ -18,7 +18,8 @@ from vitriflow.potentials.classical_params import COULOMB_EV_A, PARAMETER_SETS
 
 torch.set_num_threads(1)
 
-MASS = {"Si": 28.0855, "O": 15.999, "Na": 22.98977, "Ca": 40.078, "Al": 26.98154}
+MASS = {"Si": 28.0855, "O": 15.999, "Na": 22.98977, "Ca": 40.078, "Al": 26.98154,
+        "Ba": 137.327, "Ti": 47.867, "Zn": 65.38}
 MIN_DIST = {"O-Si": 1.55, "O-O": 2.3, "Si-Si": 2.8}  # pairs not listed: 2.0 Å
 
 
@@ -180,6 +181,17 @@ def test_direct_sum_multicomponent(name, options):
     e_ref, f_ref = direct_sum(model, atoms)
     assert out["energy"].item() == pytest.approx(e_ref, rel=1e-10, abs=1e-8)
     np.testing.assert_allclose(out["forces"].numpy(), f_ref, atol=2e-6)
+
+
+def test_pedone_dopants_match_direct_pair_sum():
+    """Ba, Ti, Zn (Pedone 2006 table) enter with their charges and cation-O terms only."""
+    atoms = random_cell(["Ba", "Ti", "Zn", "Zn"] + ["Si"] * 8 + ["O"] * 21, seed=4)  # BaO TiO2 2ZnO 8SiO2
+    model = ClassicalPairModel("pedone")
+    out = model(state_of([atoms]))
+    e_ref, f_ref = direct_sum(model, atoms)
+    assert out["energy"].item() == pytest.approx(e_ref, rel=1e-10, abs=1e-8)
+    np.testing.assert_allclose(out["forces"].numpy(), f_ref, atol=2e-6)
+    assert sum(model.parameter_set.charges[s] for s in atoms.get_chemical_symbols()) == pytest.approx(0)
 
 
 @pytest.mark.parametrize("name", ["bks", "shik"])

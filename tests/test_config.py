@@ -91,3 +91,15 @@ def test_snakemake_refuses_bad_config_in_one_line(tmp_path, mutate, message):
     lines = [ln for ln in proc.stderr.splitlines() if "vitriflow config error" in ln]
     assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
     assert not (REPO / "results" / "structures" / "s").exists()
+
+
+@pytest.mark.parametrize("name", ["dft_validation", "pcf_validation", "pcf_validation_classical"])
+def test_shipped_validation_configs_build_their_dag(name):
+    """The documented command, target first: `--configfile` takes several files, so a target
+    written after it would be read as a second config file."""
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1",
+                           "results/report/index.html", "--configfile", f"config/{name}.yaml"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    header = (REPO / "config" / f"{name}.yaml").read_text()
+    assert f"--configfile config/{name}.yaml\n" in header

@@ -26,7 +26,7 @@ from vitriflow.composition import (
     parse_composition,
 )
 
-POTENTIALS = ("sevennet-0", "chgnet", "bks", "chik", "shik", "teter")
+POTENTIALS = ("sevennet-0", "chgnet", "bks", "chik", "shik", "teter", "pedone")  # = potentials.ALL (kept torch-free)
 
 
 class ConfigError(ValueError):

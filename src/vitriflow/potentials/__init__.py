@@ -19,7 +19,7 @@ import torch
 log = logging.getLogger("vitriflow.potentials")
 
 MLIPS = ("sevennet-0", "chgnet")
-CLASSICAL = ("bks", "chik", "shik", "teter")
+CLASSICAL = ("bks", "chik", "shik", "teter", "pedone")
 ALL = MLIPS + CLASSICAL
 
 

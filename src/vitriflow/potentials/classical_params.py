@@ -191,7 +191,9 @@ TETER = ParameterSet(
 PEDONE = ParameterSet(
     name="pedone",
     form="pedone",
-    charges=CORMACK_DU_CHARGES,
+    # Ba, Ti, Zn: the same 2006 table (not in PROVENANCE.md's excerpt), taken from amorphouspy
+    # 0.8.1 pmmcs_potential.py, the cross-check PROVENANCE.md names; used by the PCF dopant family
+    charges={**CORMACK_DU_CHARGES, "Ba": 1.2, "Ti": 2.4, "Zn": 1.2},
     pairs={
         "O-Si": (0.340554, 2.006700, 2.100000, 1.0),
         "O-O": (0.042395, 1.379316, 3.618701, 22.0),
@@ -202,6 +204,9 @@ PEDONE = ParameterSet(
         "K-O": (0.011612, 2.062605, 3.305308, 5.0),
         "Li-O": (0.001114, 3.429506, 2.681360, 1.0),
         "O-P": (0.831326, 2.585833, 1.800790, 1.0),
+        "Ba-O": (0.065011, 1.547596, 3.393410, 5.0),
+        "O-Ti": (0.024235, 2.254703, 2.708943, 1.0),
+        "O-Zn": (0.001221, 3.150679, 2.851850, 1.0),
     },
     citation=(
         "A. Pedone, G. Malavasi, M. C. Menziani, A. N. Cormack, U. Segre, J. Phys. Chem. B "
