@@ -212,3 +212,55 @@ def test_anova_gp_fits_smooth_law_round_trips_and_refuses_bad_specs():
         D.ModelSpec("bad", ("n_c", "pH"), estimator="gp")
     with pytest.raises(D.DissolutionDataError, match="estimator 'svm'"):
         D.resolve_models(["X"], {"X": {"features": ["pH"], "estimator": "svm"}})
+
+
+def _glass_offset_frame():
+    """Toy data with one glass far off the smooth law: a random intercept should absorb it."""
+    df = _toy_table(n_glass=5, reps=2)
+    odd = (df["Al2O3_mol_pct"] == df["Al2O3_mol_pct"].unique()[2]).to_numpy()
+    df.loc[odd, D.RATE_COLUMN] += 1.5
+    return D.describe(D.validate_table(df)), odd
+
+
+def test_mixed_model_random_effects_shrink_round_trip_and_fall_back_for_unseen_glasses():
+    frame, odd = _glass_offset_frame()
+    spec = D.BUILTIN_MODELS["IV-mixed"]
+    free = D.MixedRateModel(spec, 1, alpha=1e-6, alpha_glass=1e-6).fit(frame)
+    stiff = D.MixedRateModel(spec, 1, alpha=1e-6, alpha_glass=1e3).fit(frame)
+    assert free.effect_terms == ("1", "pH_acid") and free.glass_coef.shape == (5, 2)
+    assert np.abs(stiff.glass_coef).max() < 1e-2 < np.abs(free.glass_coef).max()
+    # the odd glass is fitted far better with its own intercept than by the population part
+    err = lambda m: np.sqrt(np.mean((m.predict(frame[odd]) - frame.loc[odd, "log10_rate"]) ** 2))  # noqa: E731
+    assert err(free) < 0.5 * err(stiff)
+    # unseen composition: population part only, i.e. the design without random effects
+    new = D.composition_descriptors({"Na2O": 20, "Al2O3": 7, "SiO2": 73}, [3.0, 10.0])
+    assert np.allclose(free.predict(new), free._design(free._features(new)) @ free.coef)
+    model, curve = D.fit_with_cv(frame, spec, 2, 4, [1e-4])
+    assert curve.attrs["alpha_glass"] in D.DEFAULT_GLASS_ALPHAS
+    card = D.model_card(model, frame, curve, "initial")
+    again = D.model_from_card(card)
+    assert isinstance(again, D.MixedRateModel) and np.array_equal(again.predict(frame), model.predict(frame))
+    coefs = model.coefficients()
+    assert coefs["term"].str.startswith("glass[").sum() == 10
+
+
+def test_ensemble_is_the_mean_of_members_and_reuses_their_fits():
+    frame, _ = _glass_offset_frame()
+    a = D.BUILTIN_MODELS["IV-ridge"]
+    spec = D.resolve_models(["E"], {"E": {"estimator": "ensemble", "members": ["IV-ridge", "IV-mixed"]}})[0]
+    assert spec.features == tuple(sorted(set(a.features)))
+    cache: dict = {}
+    ma, _ = D.fit_with_cv(frame, a, 2, 4, None, cache)
+    ens, curve = D.fit_with_cv(frame, spec, 2, 4, None, cache)
+    assert ens.members[0] is ma  # fitted once per training frame
+    mb = ens.members[1]
+    assert np.allclose(ens.predict(frame), (ma.predict(frame) + mb.predict(frame)) / 2)
+    assert set(curve["member"]) == {"IV-ridge", "IV-mixed"}
+    card = D.model_card(ens, frame, curve, "initial")
+    assert np.array_equal(D.model_from_card(card).predict(frame), ens.predict(frame))
+    fixed = D.fit_fixed_degree(frame, spec, 1, 4)
+    assert [m.degree for m in fixed.members] == [1, 1]
+    with pytest.raises(D.DissolutionDataError, match="'members'"):
+        D.ModelSpec("bad", ("pH",), estimator="ridge", members=(a,))
+    with pytest.raises(D.DissolutionDataError, match="'members'"):
+        D.ModelSpec("bad", ("pH",), estimator="ensemble")
