@@ -205,6 +205,26 @@ def test_fast_latent_prediction_matches_forest(family):
         m.predict_latent(X[:, :3])
 
 
+def test_per_pair_forests_predict_each_pair_from_its_own_curves(family):
+    fp = PCFFingerprint(tuple(family.components))
+    X, pairs = family.features(fp), family.meta["pair"].to_numpy()
+    block = (len(fp.components), len(fp.components) + len(fp.pairs))
+    m = PCFSurrogate("direct", forest={"n_estimators": 5}, pair_block=block).fit(X, family.y)
+    assert len(m.forests_) == len(set(pairs))
+    for pair in set(pairs):  # every forest was fitted on its own pair's rows only
+        rows = pairs == pair
+        forest = m.forests_[fp.pairs.index(pair)]
+        assert forest.n_features_in_ == X.shape[1]
+        pred = m.predict(X[rows])
+        lo, hi = family.y[rows].min(axis=0), family.y[rows].max(axis=0)
+        assert np.all(pred >= lo - 1e-9) and np.all(pred <= hi + 1e-9)  # averages of its own curves
+    unseen = X[:1].copy()
+    unseen[:, block[0]:block[1]] = 0.0
+    unseen[0, block[0] + [i for i, p in enumerate(fp.pairs) if p not in set(pairs)][0]] = 1.0
+    with pytest.raises(ValueError, match="not in training"):
+        m.predict(unseen)
+
+
 def _fit_all(ds, seed):
     settings = {"seed": seed, "models": ["autoencoder", "pca", "direct"], "test_fraction": 0.25,
                 "autoencoder": SMALL_AE, "forest": {"cv_folds": 3, "grid": SMALL_GRID}, "threads": 1}

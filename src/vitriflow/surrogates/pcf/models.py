@@ -248,16 +248,21 @@ class PCFSurrogate(RegressorMixin, BaseEstimator):
 
     ``forest``: keyword arguments of :class:`sklearn.ensemble.RandomForestRegressor` (the tuned
     hyper-parameters); ``autoencoder``: keyword arguments of :class:`ConvAutoencoder`.
+    ``pair_block``: (start, stop) columns of the pair one-hot in ``X``; when given, one forest
+    per pair is fitted on that pair's rows only (the reducer stays shared), so a rare pair's
+    prediction is never an average over other pairs' leaves.
     """
 
     def __init__(self, kind: str = "autoencoder", n_latent: int = 8, forest: dict | None = None,
-                 autoencoder: dict | None = None, random_state: int = 0, n_jobs: int = 1):
+                 autoencoder: dict | None = None, random_state: int = 0, n_jobs: int = 1,
+                 pair_block: tuple[int, int] | None = None):
         self.kind = kind
         self.n_latent = n_latent
         self.forest = forest
         self.autoencoder = autoencoder
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.pair_block = pair_block
 
     # -- reducer ------------------------------------------------------------------------
     def fit_reducer(self, y, groups=None):
@@ -307,11 +312,29 @@ class PCFSurrogate(RegressorMixin, BaseEstimator):
         if z is None:
             z = self.fit_reducer(y, groups)
         params = {"n_estimators": 100, **(self.forest or {})}
-        self.forest_ = RandomForestRegressor(random_state=self.random_state, n_jobs=self.n_jobs, **params)
-        self.forest_.fit(np.asarray(X, dtype=np.float64), z)
-        self.forest_.n_jobs = 1  # small prediction batches are faster without a worker pool
-        self.n_features_in_ = np.asarray(X).shape[1]
+        X = np.asarray(X, dtype=np.float64)
+        keys = self._pair_keys(X)
+        self.forests_ = {}
+        for key in np.unique(keys):
+            rows = keys == key
+            forest = RandomForestRegressor(random_state=self.random_state, n_jobs=self.n_jobs, **params)
+            forest.fit(X[rows], np.asarray(z)[rows])
+            forest.n_jobs = 1  # small prediction batches are faster without a worker pool
+            self.forests_[int(key)] = forest
+        self.n_features_in_ = X.shape[1]
         return self
+
+    def _pair_keys(self, X: np.ndarray) -> np.ndarray:
+        """Forest index of each row: its pair column with ``pair_block``, else 0 (one forest)."""
+        if self.pair_block is None:
+            return np.zeros(len(X), dtype=int)
+        a, b = self.pair_block
+        return np.argmax(X[:, a:b], axis=1)
+
+    @property
+    def forest_(self) -> RandomForestRegressor:
+        """The forest (the first one when there is one per pair)."""
+        return next(iter(self.forests_.values()))
 
     def predict_latent(self, X) -> np.ndarray:
         # Same average as RandomForestRegressor.predict, without its per-tree validation and
@@ -319,10 +342,17 @@ class PCFSurrogate(RegressorMixin, BaseEstimator):
         X32 = np.ascontiguousarray(np.asarray(X, dtype=np.float64), dtype=np.float32)
         if X32.ndim != 2 or X32.shape[1] != self.n_features_in_:
             raise ValueError(f"pcf model: X of shape {X32.shape}; expected (n, {self.n_features_in_})")
+        keys = self._pair_keys(X32)
         z = np.zeros((len(X32), self.forest_.n_outputs_))
-        for est in self.forest_.estimators_:
-            z += est.tree_.predict(X32).reshape(len(X32), -1)
-        return z / len(self.forest_.estimators_)
+        for key in np.unique(keys):
+            forest = self.forests_.get(int(key))
+            if forest is None:
+                raise ValueError(f"pcf model: no forest for pair column {int(key)}: that pair was not in training")
+            rows = np.flatnonzero(keys == key)
+            for est in forest.estimators_:
+                z[rows] += est.tree_.predict(X32[rows]).reshape(len(rows), -1)
+            z[rows] /= len(forest.estimators_)
+        return z
 
     def predict(self, X) -> np.ndarray:
         return self.decode(self.predict_latent(X))

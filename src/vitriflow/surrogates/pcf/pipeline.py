@@ -137,8 +137,11 @@ def train_and_evaluate(ds: PCFDataset, settings: dict[str, Any]) -> dict[str, An
         t0 = time.perf_counter()
         if kind == "autoencoder" and ae_cfg.get("representation") == "image" and "channels" not in ae_cfg:
             ae_cfg["channels"] = [64, 32, 32, 16, 16, 8][: int(np.log2(ae_cfg.get("image_size", 64)))]
+        per_pair = bool(forest_cfg.get("per_pair", False))
+        n_comp = len(fp.components)
         model = PCFSurrogate(kind=kind, n_latent=int(settings.get("n_latent", 8)), autoencoder=ae_cfg,
-                             random_state=seed, n_jobs=n_jobs)
+                             random_state=seed, n_jobs=n_jobs,
+                             pair_block=(n_comp, n_comp + len(fp.pairs)) if per_pair else None)
         z = model.fit_reducer(ds.y[train], groups[train])
         t_reducer = time.perf_counter() - t0
         best, cv = tune_forest(X[train], z, groups[train], grid, int(forest_cfg.get("cv_folds", 5)), seed, n_jobs)
