@@ -1,6 +1,8 @@
 """Benchmark: train the melt surrogate (mode preset) on i-Melt data and print time + test RMSE.
 
     .venv/bin/python benchmarks/viscosity_training.py --mode full --threads 2
+    .venv/bin/python benchmarks/viscosity_training.py --mode full --candidates 4 --set hidden=256 \
+        --set dropout=0.3 --no-imelt      # screen a setting: 4 candidates, all kept
 
 Prints per-member seconds/epochs, total fit time and the test RMSE table (vitriflow, and the
 pretrained i-Melt ensemble on the same rows unless --no-imelt).
@@ -9,6 +11,7 @@ pretrained i-Melt ensemble on the same rows unless --no-imelt).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
@@ -24,11 +27,21 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-imelt", action="store_true")
     ap.add_argument("--save", default=None, help="optional path for the fitted model")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a preset parameter (VALUE as JSON, e.g. lr=0.001)")
+    ap.add_argument("--candidates", type=int, default=None,
+                    help="train this many candidates and keep them all (quick screening)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    params = dict(MODES[a.mode])
+    for item in a.set:
+        key, _, value = item.partition("=")
+        params[key] = json.loads(value)
+    if a.candidates:
+        params["n_models"] = params["n_candidates"] = a.candidates
     good, _, _ = ingest()
     t0 = time.perf_counter()
-    est = MeltSurrogate(seed=a.seed, **MODES[a.mode]).fit(good)
+    est = MeltSurrogate(seed=a.seed, **params).fit(good)
     print(f"fit: {time.perf_counter() - t0:.1f} s on {a.threads} threads, mode {a.mode}")
     for i, h in enumerate(est.history_):
         print(f"  member {i} (candidate {h.get('candidate', i)}): {h['seconds']:.1f} s, "
