@@ -92,6 +92,19 @@ def test_short_training_reduces_validation_loss():
         assert h["best_valid_loss"] == pytest.approx(min(h["valid_loss"]))
 
 
+def test_learned_task_weights_train_and_change_the_fit():
+    t = _synthetic_table()
+    fixed = MeltSurrogate(max_epochs=40, **SMALL).fit(t)
+    learned = MeltSurrogate(max_epochs=40, learn_task_weights=True, **SMALL).fit(t)
+    hist = learned.history_[0]
+    assert hist["valid_loss"][-1] < hist["valid_loss"][0]
+    assert not np.array_equal(fixed.predict(t.iloc[:5][list(OXIDES)])["tg"],
+                              learned.predict(t.iloc[:5][list(OXIDES)])["tg"])
+    again = MeltSurrogate(max_epochs=40, learn_task_weights=True, **SMALL).fit(t)
+    assert np.array_equal(learned.predict(t.iloc[:5][list(OXIDES)])["tg"],
+                          again.predict(t.iloc[:5][list(OXIDES)])["tg"])
+
+
 def test_fixed_seed_is_deterministic_on_cpu():
     t = _synthetic_table()
     a = MeltSurrogate(max_epochs=8, seed=3, **SMALL).fit(t)

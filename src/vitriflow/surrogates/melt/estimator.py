@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
+from torch import nn
 
 from vitriflow.surrogates.melt import data as mdata
 from vitriflow.surrogates.melt import equations as eq
@@ -56,6 +57,9 @@ class MeltSurrogate(BaseEstimator):
     ``lr_schedule="cosine"`` anneals the learning rate to lr/100 over ``max_epochs``.
     ``early_stopping_on`` is "all" (the weighted multitask validation loss) or one property
     (e.g. "viscosity"): its term alone drives early stopping and candidate selection.
+    ``learn_task_weights``: the training loss weights each task by a learned precision,
+    exp(-s) * MSE + s with s starting at log(sigma^2) (Kendall et al. 2018; i-Melt's log_vars);
+    validation losses keep the fixed sigmas so that candidates stay comparable.
     """
 
     def __init__(self, n_models: int = 10, hidden: int = 256, layers: int = 3,
@@ -64,7 +68,7 @@ class MeltSurrogate(BaseEstimator):
                  bootstrap: bool = True, seed: int = 0, device: str = "cpu",
                  sigmas: dict[str, float] | None = None, min_epochs: int = 0,
                  lr_schedule: str = "constant", n_candidates: int | None = None,
-                 early_stopping_on: str = "all"):
+                 early_stopping_on: str = "all", learn_task_weights: bool = False):
         self.n_models = n_models
         self.hidden = hidden
         self.layers = layers
@@ -82,6 +86,7 @@ class MeltSurrogate(BaseEstimator):
         self.lr_schedule = lr_schedule
         self.n_candidates = n_candidates
         self.early_stopping_on = early_stopping_on
+        self.learn_task_weights = learn_task_weights
 
     # ------------------------------------------------------------------ training
     def _sigmas(self) -> dict[str, float]:
@@ -99,7 +104,7 @@ class MeltSurrogate(BaseEstimator):
         z = np.clip((feats - self.feature_mean_) / self.feature_std_, -8.0, 8.0)
         return torch.tensor(z, dtype=torch.float32)
 
-    def _loss(self, p, tasks, sig, weights=None, mask=None, local=None):
+    def _loss(self, p, tasks, sig, weights=None, mask=None, local=None, log_vars=None):
         total = 0.0
         parts = {}
         for prop, rows in tasks.items():
@@ -120,7 +125,10 @@ class MeltSurrogate(BaseEstimator):
             else:
                 mse = err2.mean()
             parts[prop] = float(mse.detach())
-            total = total + mse / sig[prop] ** 2
+            if log_vars is None:
+                total = total + mse / sig[prop] ** 2
+            else:
+                total = total + torch.exp(-log_vars[prop]) * mse + log_vars[prop]
         return total, parts
 
     def _fit_member(self, k: int, d: mdata.MeltData, feats: torch.Tensor, dev) -> dict[str, Any]:
@@ -128,7 +136,13 @@ class MeltSurrogate(BaseEstimator):
         rng = np.random.default_rng(self.seed + k)
         sig = self._sigmas()
         net = MeltNet(feats.shape[1], self.hidden, self.layers, self.dropout).to(dev)
-        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        params = [{"params": net.parameters()}]
+        log_vars = None
+        if self.learn_task_weights:
+            log_vars = nn.ParameterDict({k: nn.Parameter(torch.tensor(2.0 * np.log(v), device=dev))
+                                         for k, v in sig.items()})
+            params.append({"params": log_vars.parameters(), "weight_decay": 0.0})
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
         stop_on = self.early_stopping_on
@@ -168,7 +182,7 @@ class MeltSurrogate(BaseEstimator):
                 local = torch.full((n,), -1, dtype=torch.long, device=dev)
                 local[bt] = torch.arange(bt.numel(), device=dev)
                 p = net(f[bt], x[bt])
-                loss, _ = self._loss(p, train, sig, weights, mask, local)
+                loss, _ = self._loss(p, train, sig, weights, mask, local, log_vars)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
