@@ -24,6 +24,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", choices=sorted(MODES), default="demo")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=1, help="candidates trained in parallel processes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-imelt", action="store_true")
     ap.add_argument("--save", default=None, help="optional path for the fitted model")
@@ -39,10 +40,11 @@ def main() -> None:
         params[key] = json.loads(value)
     if a.candidates:
         params["n_models"] = params["n_candidates"] = a.candidates
+    params["n_jobs"] = a.jobs
     good, _, _ = ingest()
     t0 = time.perf_counter()
     est = MeltSurrogate(seed=a.seed, **params).fit(good)
-    print(f"fit: {time.perf_counter() - t0:.1f} s on {a.threads} threads, mode {a.mode}")
+    print(f"fit: {time.perf_counter() - t0:.1f} s on {a.threads} threads x {a.jobs} processes, mode {a.mode}")
     for i, h in enumerate(est.history_):
         print(f"  member {i} (candidate {h.get('candidate', i)}): {h['seconds']:.1f} s, "
               f"{h['epochs_run']} epochs, best {h['best_epoch']}, valid {h['best_valid_loss']:.4g}")

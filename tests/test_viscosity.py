@@ -105,6 +105,15 @@ def test_learned_task_weights_train_and_change_the_fit():
                           again.predict(t.iloc[:5][list(OXIDES)])["tg"])
 
 
+def test_parallel_candidates_match_sequential():
+    t = _synthetic_table()
+    seq = MeltSurrogate(max_epochs=8, n_candidates=3, **SMALL).fit(t)
+    par = MeltSurrogate(max_epochs=8, n_candidates=3, n_jobs=2, **SMALL).fit(t)
+    assert [h["candidate"] for h in seq.history_] == [h["candidate"] for h in par.history_]
+    x = t.iloc[:5][list(OXIDES)]
+    assert np.array_equal(seq.predict(x)["tg"], par.predict(x)["tg"])
+
+
 def test_fixed_seed_is_deterministic_on_cpu():
     t = _synthetic_table()
     a = MeltSurrogate(max_epochs=8, seed=3, **SMALL).fit(t)

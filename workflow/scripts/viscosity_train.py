@@ -14,6 +14,8 @@ seed_everything(int(cfg["seed"]))
 device = pick_device(cfg["device"])
 table, prov = read_table(sm.input.table)
 est = estimator_from_config(cfg, device=device)
+if device == "cpu" and "n_jobs" not in (cfg.get("model") or {}):
+    est.set_params(n_jobs=int(sm.threads))  # candidates in parallel processes, one thread each
 log.info("mode %s on %s (%d threads): %s", cfg["mode"], device, sm.threads, est.get_params())
 est.fit(table)
 summary = {"mode": cfg["mode"], "device": device, "threads": int(sm.threads),

@@ -47,6 +47,16 @@ def _task_prediction(p, prop: str, rows: mdata.TaskRows, sel=None) -> dict[str, 
     return {"": p[prop]}
 
 
+def _fit_candidate(est: MeltSurrogate, k: int, d, feats, dev, set_threads: bool = True) -> dict[str, Any]:
+    """One candidate network (module level so that joblib workers can run it)."""
+    if set_threads:
+        torch.set_num_threads(1)
+    t1 = time.perf_counter()
+    res = est._fit_member(k, d, feats, dev)
+    res["seconds"] = time.perf_counter() - t1
+    return res
+
+
 class MeltSurrogate(BaseEstimator):
     """Bagged physics-guided network for NKCMAS melt and glass properties.
 
@@ -60,6 +70,8 @@ class MeltSurrogate(BaseEstimator):
     ``learn_task_weights``: the training loss weights each task by a learned precision,
     exp(-s) * MSE + s with s starting at log(sigma^2) (Kendall et al. 2018; i-Melt's log_vars);
     validation losses keep the fixed sigmas so that candidates stay comparable.
+    ``n_jobs``: candidates trained in that many worker processes (one torch thread each); each
+    candidate has its own seed, so the result is the same as with ``n_jobs=1``.
     """
 
     def __init__(self, n_models: int = 10, hidden: int = 256, layers: int = 3,
@@ -68,7 +80,7 @@ class MeltSurrogate(BaseEstimator):
                  bootstrap: bool = True, seed: int = 0, device: str = "cpu",
                  sigmas: dict[str, float] | None = None, min_epochs: int = 0,
                  lr_schedule: str = "constant", n_candidates: int | None = None,
-                 early_stopping_on: str = "all", learn_task_weights: bool = False):
+                 early_stopping_on: str = "all", learn_task_weights: bool = False, n_jobs: int = 1):
         self.n_models = n_models
         self.hidden = hidden
         self.layers = layers
@@ -87,6 +99,7 @@ class MeltSurrogate(BaseEstimator):
         self.n_candidates = n_candidates
         self.early_stopping_on = early_stopping_on
         self.learn_task_weights = learn_task_weights
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ training
     def _sigmas(self) -> dict[str, float]:
@@ -222,12 +235,16 @@ class MeltSurrogate(BaseEstimator):
         self.feature_std_ = d.feats[tr].std(axis=0) + 1e-6
         feats = self._scale(d.feats)
         n_cand = max(self.n_models, int(self.n_candidates or 0))
+        if self.n_jobs > 1 and n_cand > 1:
+            from joblib import Parallel, delayed
+
+            results = Parallel(n_jobs=min(self.n_jobs, n_cand))(
+                delayed(_fit_candidate)(self, k, d, feats, dev) for k in range(n_cand))
+        else:
+            results = [_fit_candidate(self, k, d, feats, dev, set_threads=False) for k in range(n_cand)]
         states, hist = [], []
-        for k in range(n_cand):
-            t1 = time.perf_counter()
-            res = self._fit_member(k, d, feats, dev)
+        for k, res in enumerate(results):
             states.append(res.pop("state"))
-            res["seconds"] = time.perf_counter() - t1
             res["candidate"] = k
             hist.append(res)
             log.info("candidate %d/%d: best epoch %d of %d, valid loss %.4g, %.1f s", k + 1,
