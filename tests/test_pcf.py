@@ -257,12 +257,17 @@ def test_evaluation_metrics_and_models_learn(family, trained):
     assert not set(family.groups[test]) & set(family.groups[res["split"]["train"]])
 
 
-def test_save_load_round_trip_identical(tmp_path, family, trained):
-    res, settings = trained
+def _write_all(tmp_path, family, res, settings) -> dict[str, str]:
     out = {k: str(tmp_path / f"{k}.{ext}") for k, ext in
            [("dataset", "parquet"), ("predictions", "parquet"), ("metrics", "parquet"),
             ("training", "json"), ("model", "joblib")]}
     write_outputs(family, res, settings, ["syn"], out, {"stage": "test"})
+    return out
+
+
+def test_save_load_round_trip_identical(tmp_path, family, trained):
+    res, settings = trained
+    out = _write_all(tmp_path, family, res, settings)
     pred = res["predictors"][res["default_model"]]
     loaded = PCFPredictor.load(out["model"])
     glass = {"SiO2": 0.62, "Na2O": 0.28, "ZnO": 0.1}
@@ -282,10 +287,7 @@ def test_report_section(tmp_path, family, trained):
     from vitriflow.surrogates.pcf.report import build_section
 
     res, settings = trained
-    out = {k: str(tmp_path / f"{k}.{ext}") for k, ext in
-           [("dataset", "parquet"), ("predictions", "parquet"), ("metrics", "parquet"),
-            ("training", "json"), ("model", "joblib")]}
-    write_outputs(family, res, settings, ["syn"], out, {"stage": "test"})
+    out = _write_all(tmp_path, family, res, settings)
     html_path = tmp_path / "80_pcf.html"
     build_section(html_path, read_table(out["dataset"])[0], read_table(out["predictions"])[0],
                   read_table(out["metrics"])[0], json.loads(open(out["training"]).read()), n_examples=4)

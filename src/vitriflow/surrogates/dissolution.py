@@ -534,7 +534,8 @@ class MixedRateModel(PolynomialRateModel):
         with _one_thread():
             self.setup(frame)
             A, G = self.designs(frame)
-            w = _mixed_solve(A, G, frame["log10_rate"].to_numpy(dtype=float), self.alpha, self.alpha_glass)
+            pen = _mixed_penalty(A.shape[1], G.shape[1], self.alpha, self.alpha_glass)
+            w = _penalised_solves(np.hstack([A, G]), frame["log10_rate"].to_numpy(dtype=float), [pen])[0]
         self.coef, self.glass_coef = w[: A.shape[1]], w[A.shape[1]:].reshape(len(self.glass_x), -1)
         return self
 
@@ -575,12 +576,10 @@ class MixedRateModel(PolynomialRateModel):
 DEFAULT_GLASS_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
-def _mixed_solve(A: np.ndarray, G: np.ndarray, y: np.ndarray, alpha: float, alpha_glass: float) -> np.ndarray:
-    """min |[A G] w - y|^2 / n + alpha |w_A[1:]|^2 + alpha_glass |w_G|^2 (intercept unpenalised)."""
-    M = np.hstack([A, G])
-    n = len(y)
-    pen = np.r_[0.0, np.full(A.shape[1] - 1, alpha), np.full(G.shape[1], alpha_glass)]
-    return np.linalg.solve(M.T @ M / n + np.diag(pen) + 1e-12 * np.eye(M.shape[1]), M.T @ y / n)
+def _mixed_penalty(n_poly: int, n_effects: int, alpha: float, alpha_glass: float) -> np.ndarray:
+    """Diagonal penalty of [A G]: intercept free, polynomial terms alpha, random effects
+    alpha_glass (plus a 1e-12 jitter: glass intercepts sum to the intercept column)."""
+    return np.r_[0.0, np.full(n_poly - 1, alpha), np.full(n_effects, alpha_glass)] + 1e-12
 
 
 @dataclass
@@ -641,14 +640,16 @@ def grouped_folds(groups: Sequence[str], n_folds: int) -> list[np.ndarray]:
 DEFAULT_RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-8, 0, 9))
 
 
-def _ridge_solve(A: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> list[np.ndarray]:
-    """Ridge coefficients for several penalties at once: min |A w - y|^2 / n + alpha |w[1:]|^2
-    (the intercept column, first, is not penalised)."""
+def _penalised_solves(M: np.ndarray, y: np.ndarray, penalties: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """min |M w - y|^2 / n + sum_k p_k w_k^2 for each diagonal penalty p (one Gram matrix)."""
     n = len(y)
-    G, b = A.T @ A / n, A.T @ y / n
-    P = np.eye(A.shape[1])
-    P[0, 0] = 0.0
-    return [np.linalg.solve(G + a * P, b) for a in alphas]
+    G, b = M.T @ M / n, M.T @ y / n
+    return [np.linalg.solve(G + np.diag(p), b) for p in penalties]
+
+
+def _ridge_solve(A: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> list[np.ndarray]:
+    """Ridge coefficients for several penalties at once (the intercept column, first, is free)."""
+    return _penalised_solves(A, y, [np.r_[0.0, np.full(A.shape[1] - 1, a)] for a in alphas])
 
 
 def select_degree(frame: pd.DataFrame, spec: ModelSpec, max_degree: int = 5,
@@ -675,10 +676,10 @@ def select_degree(frame: pd.DataFrame, spec: ModelSpec, max_degree: int = 5,
                 if spec.estimator == "mixed":
                     m = MixedRateModel(spec, deg).setup(frame[~va])
                     (A_tr, G_tr), (A_va, G_va) = m.designs(frame[~va]), m.designs(frame[va])
-                    for j, (a, g) in enumerate(grid):
-                        w = _mixed_solve(A_tr, G_tr, y[~va], a, g)
-                        tr_e[i, j] = rrmse(np.hstack([A_tr, G_tr]) @ w, y[~va])
-                        va_e[i, j] = rrmse(np.hstack([A_va, G_va]) @ w, y[va])
+                    M_tr, M_va = np.hstack([A_tr, G_tr]), np.hstack([A_va, G_va])
+                    pens = [_mixed_penalty(A_tr.shape[1], G_tr.shape[1], a, g) for a, g in grid]
+                    for j, w in enumerate(_penalised_solves(M_tr, y[~va], pens)):
+                        tr_e[i, j], va_e[i, j] = rrmse(M_tr @ w, y[~va]), rrmse(M_va @ w, y[va])
                 elif spec.estimator == "ridge":
                     m = PolynomialRateModel(spec, deg)
                     m.x_min, m.x_max = X[~va].min(axis=0), X[~va].max(axis=0)

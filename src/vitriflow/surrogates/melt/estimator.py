@@ -156,11 +156,7 @@ class MeltSurrogate(BaseEstimator):
                                          for k, v in sig.items()})
             params.append({"params": log_vars.parameters(), "weight_decay": 0.0})
         opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
         stop_on = self.early_stopping_on
-        if stop_on != "all" and stop_on not in sig:
-            raise ValueError(f"early_stopping_on: expected 'all' or one of {sorted(sig)}, got {stop_on!r}")
         # cosine: anneal to lr/100 over max_epochs, so a step-limited run still ends converged
         sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.max_epochs),
                                                             eta_min=self.lr / 100)
@@ -227,6 +223,12 @@ class MeltSurrogate(BaseEstimator):
         """Train on ``table`` rows with split 'train' (early stopping on 'valid')."""
         if "split" not in table or not (table["split"] == "train").any():
             raise ValueError("fit: table has no rows with split == 'train'")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
+        sig = self._sigmas()
+        if self.early_stopping_on != "all" and self.early_stopping_on not in sig:
+            raise ValueError(f"early_stopping_on: expected 'all' or one of {sorted(sig)}, "
+                             f"got {self.early_stopping_on!r}")
         dev = torch.device(self.device)
         t0 = time.perf_counter()
         d = mdata.build(table, splits=("train", "valid"))
@@ -254,9 +256,10 @@ class MeltSurrogate(BaseEstimator):
         keep = sorted(np.argsort([h["best_valid_loss"] for h in hist], kind="stable")[: self.n_models])
         self.members_ = [states[i] for i in keep]
         self.history_ = [hist[i] for i in keep]
+        kept = set(keep)
         self.rejected_candidates_ = [
             {kk: v for kk, v in hist[i].items() if kk not in ("train_loss", "valid_loss")}
-            for i in range(n_cand) if i not in set(keep)]
+            for i in range(n_cand) if i not in kept]
         if n_cand > self.n_models:
             log.info("kept candidates %s of %d by validation loss", [int(i) for i in keep], n_cand)
         self.fit_seconds_ = time.perf_counter() - t0
