@@ -105,6 +105,17 @@ def test_learned_task_weights_train_and_change_the_fit():
                           again.predict(t.iloc[:5][list(OXIDES)])["tg"])
 
 
+def test_gradient_clipping_bounds_each_step_and_still_trains():
+    t = _synthetic_table()
+    free = MeltSurrogate(max_epochs=30, **SMALL).fit(t)
+    clipped = MeltSurrogate(max_epochs=30, grad_clip=0.05, **SMALL).fit(t)
+    h = clipped.history_[0]
+    assert h["valid_loss"][-1] < h["valid_loss"][0]
+    # a norm of 0.05 binds on this problem: the clipped run takes different steps
+    assert h["train_loss"] != free.history_[0]["train_loss"]
+    assert clipped.get_params()["grad_clip"] == 0.05
+
+
 def test_parallel_candidates_match_sequential():
     t = _synthetic_table()
     seq = MeltSurrogate(max_epochs=8, n_candidates=3, **SMALL).fit(t)
@@ -169,6 +180,46 @@ def test_early_stopping_on_viscosity_only():
         assert b["best_valid_loss"] == pytest.approx(min(b["valid_loss"]))
     with pytest.raises(ValueError, match="early_stopping_on"):
         MeltSurrogate(max_epochs=2, early_stopping_on="colour", **SMALL).fit(t)
+
+
+GROUPS = [{"properties": ["viscosity", "tg", "sconf_tg", "cp_liquid"], "lr": 5e-3},
+          {"properties": ["density", "refractive_index", "liquidus", "elastic_modulus", "cte",
+                          "abbe_number"], "hidden": 8, "learn_task_weights": True}]
+
+
+def test_task_groups_train_one_network_per_group(tmp_path):
+    t = _synthetic_table()
+    est = MeltSurrogate(max_epochs=15, task_groups=GROUPS, **SMALL).fit(t)
+    visc = MeltSurrogate(max_epochs=15, **{**SMALL, "lr": 5e-3}).fit(t[t["property"] != "density"])
+    dens = MeltSurrogate(max_epochs=15, learn_task_weights=True, **{**SMALL, "hidden": 8}).fit(
+        t[t["property"] == "density"])
+    X = t.loc[:10, list(OXIDES)]
+    got = est.predict(X, T=1100.0)
+    # each column comes from the network of the group that owns it
+    for col, ref in (("viscosity_fv", visc), ("tg", visc), ("fragility", visc), ("density", dens),
+                     ("molar_volume", dens), ("density_std", dens)):
+        np.testing.assert_array_equal(got[col], ref.predict(X, T=1100.0)[col], err_msg=col)
+    assert {h["group"] for h in est.history_} == {0, 1}
+    est.save(tmp_path / "g.pt")
+    back = MeltSurrogate.load(tmp_path / "g.pt")
+    pd.testing.assert_frame_equal(est.predict(X, T=1100.0), back.predict(X, T=1100.0))
+    pt = back.predict_table(t)
+    assert sorted(pt["row_id"]) == sorted(t["row_id"].tolist() + 4 * t.loc[t["property"] == "viscosity", "row_id"].tolist())
+
+
+@pytest.mark.parametrize("groups, match", [
+    ([{"properties": ["viscosity", "tg", "sconf_tg", "cp_liquid"]}], "in no group"),
+    ([{"properties": ["viscosity", "tg", "sconf_tg"]},
+      {"properties": ["cp_liquid", "density", "refractive_index", "liquidus", "elastic_modulus",
+                      "cte", "abbe_number"]}], "must be in one group"),
+    ([{**GROUPS[0], "colour": 1}, GROUPS[1]], r"cannot override \['colour'\]"),
+    ([{**GROUPS[0], "seed": 1}, GROUPS[1]], r"cannot override \['seed'\]"),
+    ([GROUPS[0], {**GROUPS[1], "properties": [*GROUPS[1]["properties"], "tg"]}], "already in group 0"),
+    ([GROUPS[0], {"properties": ["visc"]}], "unknown property 'visc'"),
+])
+def test_task_groups_are_validated(groups, match):
+    with pytest.raises(ValueError, match=match):
+        MeltSurrogate(max_epochs=2, task_groups=groups, **SMALL).fit(_synthetic_table())
 
 
 def test_load_rejects_foreign_file(tmp_path):

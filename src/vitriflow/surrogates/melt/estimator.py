@@ -57,6 +57,22 @@ def _fit_candidate(est: MeltSurrogate, k: int, d, feats, dev, set_threads: bool 
     return res
 
 
+# properties whose values come from the viscosity equations' own parameters
+_VISCOSITY_GROUP = ("viscosity", "tg", "sconf_tg", "cp_liquid")
+_GROUP_KEYS_FIXED = ("task_groups", "seed", "device", "n_jobs")
+
+
+def _owned_columns(props) -> set[str]:
+    """Output columns of ``predict`` that a group with these properties provides."""
+    cols = set(props)
+    if "viscosity" in props:
+        cols |= {f"viscosity_{e}" for e in eq.EQUATIONS} | {
+            "fragility", "ae", "a_am", "a_vft", "a_fv", "t0_vft", "t0_fv", "c_fv", "cp_a", "cp_b"}
+    if "density" in props:
+        cols.add("molar_volume")
+    return cols
+
+
 class MeltSurrogate(BaseEstimator):
     """Bagged physics-guided network for NKCMAS melt and glass properties.
 
@@ -72,6 +88,14 @@ class MeltSurrogate(BaseEstimator):
     validation losses keep the fixed sigmas so that candidates stay comparable.
     ``n_jobs``: candidates trained in that many worker processes (one torch thread each); each
     candidate has its own seed, so the result is the same as with ``n_jobs=1``.
+    ``grad_clip``: clip the network's gradient norm to this value each step (None: off); keeps
+    wide nets at high learning rates out of the viscosity equations' singular regions.
+    ``task_groups``: train one network per group of properties instead of one for all, each
+    group a dict ``{"properties": [...], **overrides}`` of this estimator's parameters
+    (e.g. a wide, viscosity-weighted net for viscosity and the properties its equations use,
+    and a small one for the optical/mechanical/liquidus tasks). Groups partition the
+    properties; Tg, Sconf(Tg) and Cp must share the viscosity group so that every equation
+    still passes through 10^12 Pa s at the reported Tg.
     """
 
     def __init__(self, n_models: int = 10, hidden: int = 256, layers: int = 3,
@@ -80,7 +104,8 @@ class MeltSurrogate(BaseEstimator):
                  bootstrap: bool = True, seed: int = 0, device: str = "cpu",
                  sigmas: dict[str, float] | None = None, min_epochs: int = 0,
                  lr_schedule: str = "constant", n_candidates: int | None = None,
-                 early_stopping_on: str = "all", learn_task_weights: bool = False, n_jobs: int = 1):
+                 early_stopping_on: str = "all", learn_task_weights: bool = False, n_jobs: int = 1,
+                 grad_clip: float | None = None, task_groups: list[dict] | None = None):
         self.n_models = n_models
         self.hidden = hidden
         self.layers = layers
@@ -100,6 +125,8 @@ class MeltSurrogate(BaseEstimator):
         self.early_stopping_on = early_stopping_on
         self.learn_task_weights = learn_task_weights
         self.n_jobs = n_jobs
+        self.grad_clip = grad_clip
+        self.task_groups = task_groups
 
     # ------------------------------------------------------------------ training
     def _sigmas(self) -> dict[str, float]:
@@ -194,6 +221,8 @@ class MeltSurrogate(BaseEstimator):
                 loss, _ = self._loss(p, train, sig, weights, mask, local, log_vars)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if self.grad_clip:
+                    nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip)
                 opt.step()
                 run += float(loss.detach()) / n_batches
             hist_train.append(run)
@@ -219,10 +248,58 @@ class MeltSurrogate(BaseEstimator):
         return {"state": state, "best_epoch": best_epoch, "best_valid_loss": float(best),
                 "epochs_run": len(hist_train), "train_loss": hist_train, "valid_loss": hist_valid}
 
+    def _group_estimators(self) -> list[tuple[list[str], MeltSurrogate]]:
+        """Validated (properties, unfitted estimator) per entry of ``task_groups``."""
+        groups, seen = [], {}
+        base = {k: v for k, v in self.get_params().items() if k != "task_groups"}
+        for i, g in enumerate(self.task_groups):
+            if not isinstance(g, dict) or not g.get("properties"):
+                raise ValueError(f"task_groups[{i}]: expected a mapping with a non-empty 'properties' list")
+            props = list(g["properties"])
+            for prop in props:
+                if prop not in mdata.PROPERTIES:
+                    raise ValueError(f"task_groups[{i}].properties: unknown property {prop!r}; "
+                                     f"expected one of {sorted(mdata.PROPERTIES)}")
+                if prop in seen:
+                    raise ValueError(f"task_groups[{i}].properties: {prop!r} is already in group {seen[prop]}")
+                seen[prop] = i
+            over = {k: v for k, v in g.items() if k != "properties"}
+            bad = sorted(set(over) - set(base) | set(over) & set(_GROUP_KEYS_FIXED))
+            if bad:
+                raise ValueError(f"task_groups[{i}]: cannot override {bad}; expected any of "
+                                 f"{sorted(set(base) - set(_GROUP_KEYS_FIXED))}")
+            groups.append((props, MeltSurrogate(**{**base, **over})))
+        missing = sorted(set(mdata.PROPERTIES) - set(seen))
+        if missing:
+            raise ValueError(f"task_groups: properties {missing} are in no group; every property needs one")
+        owner = {seen[p] for p in _VISCOSITY_GROUP}
+        if len(owner) > 1:
+            raise ValueError(f"task_groups: {list(_VISCOSITY_GROUP)} must be in one group (the "
+                             "viscosity equations are parameterised by Tg, Sconf(Tg) and Cp)")
+        return groups
+
+    def _fit_groups(self, table: pd.DataFrame) -> MeltSurrogate:
+        t0 = time.perf_counter()
+        self.groups_, self.history_, self.rejected_candidates_ = [], [], []
+        for i, (props, est) in enumerate(self._group_estimators()):
+            sub = table[table["property"].isin(props)]
+            if not (sub["split"] == "train").any():
+                log.warning("task group %d %s: no training rows, not trained", i, props)
+                continue
+            log.info("task group %d: %s", i, props)
+            est.fit(sub)
+            self.groups_.append((props, est))
+            self.history_ += [{**h, "group": i} for h in est.history_]
+            self.rejected_candidates_ += [{**h, "group": i} for h in est.rejected_candidates_]
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
     def fit(self, table: pd.DataFrame, y=None) -> MeltSurrogate:
         """Train on ``table`` rows with split 'train' (early stopping on 'valid')."""
         if "split" not in table or not (table["split"] == "train").any():
             raise ValueError("fit: table has no rows with split == 'train'")
+        if self.task_groups:
+            return self._fit_groups(table)
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
         sig = self._sigmas()
@@ -293,6 +370,14 @@ class MeltSurrogate(BaseEstimator):
         liquid Cp; the refractive index is at ``wavelength_um``. Columns ``<name>_std`` hold the
         ensemble spread.
         """
+        if getattr(self, "groups_", None):
+            outs = [(props, est.predict(X, T, wavelength_um, return_std)) for props, est in self.groups_]
+            res = outs[0][1].loc[:, [c for c in outs[0][1].columns if c in (*OXIDES, "T_K", "wavelength_um")]]
+            for props, out in outs:
+                own = _owned_columns(props)
+                keep = [c for c in out.columns if c in own or c.removesuffix("_std") in own]
+                res = pd.concat([res, out[keep]], axis=1)
+            return res
         x = oxide_matrix(X)
         n = x.shape[0]
         Tt = None if T is None else torch.tensor(np.broadcast_to(np.asarray(T, float), (n,)).reshape(-1, 1), dtype=torch.float32)
@@ -324,6 +409,10 @@ class MeltSurrogate(BaseEstimator):
         table = table.reset_index(drop=True)
         if "row_id" not in table:
             table = table.assign(row_id=np.arange(len(table)))
+        if getattr(self, "groups_", None):
+            parts = [est.predict_table(table[table["property"].isin(props)])
+                     for props, est in self.groups_ if table["property"].isin(props).any()]
+            return pd.concat(parts, ignore_index=True)
         d = mdata.build(table, splits=tuple(table["split"].unique()))
         xs = d.x.numpy().astype(float)
         member_p = list(self._member_params(xs))
@@ -350,27 +439,40 @@ class MeltSurrogate(BaseEstimator):
         """Write the fitted ensemble (weights, scaler, hyper-parameters, history) to ``path``."""
         from vitriflow.io import atomic_path
 
-        if not hasattr(self, "members_"):
+        if not hasattr(self, "members_") and not getattr(self, "groups_", None):
             raise ValueError("save: the surrogate is not fitted")
-        blob = {"format": FORMAT, "params": self.get_params(), "members": self.members_,
-                "feature_mean": self.feature_mean_.tolist(), "feature_std": self.feature_std_.tolist(),
-                "n_features_in": self.n_features_in_, "history": self.history_,
+        with atomic_path(path) as tmp:
+            torch.save(self._blob(meta), tmp)
+
+    def _blob(self, meta: dict) -> dict:
+        blob = {"format": FORMAT, "params": self.get_params(), "history": self.history_,
                 "fit_seconds": getattr(self, "fit_seconds_", None), "meta": meta,
                 "equations": list(eq.EQUATIONS)}
-        with atomic_path(path) as tmp:
-            torch.save(blob, tmp)
+        if getattr(self, "groups_", None):
+            blob["groups"] = [{"properties": props, "blob": est._blob({})} for props, est in self.groups_]
+            return blob
+        blob.update(members=self.members_, feature_mean=self.feature_mean_.tolist(),
+                    feature_std=self.feature_std_.tolist(), n_features_in=self.n_features_in_)
+        return blob
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MeltSurrogate:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             raise ValueError(f"{path}: not a vitriflow melt surrogate (expected format {FORMAT})")
+        return cls._from_blob(blob)
+
+    @classmethod
+    def _from_blob(cls, blob: dict) -> MeltSurrogate:
         est = cls(**blob["params"])
+        est.history_ = blob["history"]
+        est.fit_seconds_ = blob.get("fit_seconds")
+        est.meta_ = blob.get("meta", {})
+        if "groups" in blob:
+            est.groups_ = [(list(g["properties"]), cls._from_blob(g["blob"])) for g in blob["groups"]]
+            return est
         est.members_ = blob["members"]
         est.feature_mean_ = np.asarray(blob["feature_mean"])
         est.feature_std_ = np.asarray(blob["feature_std"])
         est.n_features_in_ = int(blob["n_features_in"])
-        est.history_ = blob["history"]
-        est.fit_seconds_ = blob.get("fit_seconds")
-        est.meta_ = blob.get("meta", {})
         return est

@@ -131,7 +131,13 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
                  reported: dict | None = None, predictions: pd.DataFrame | None = None) -> None:
     parts = []
     mode = training.get("mode", "?")
-    n_models = training.get("params", {}).get("n_models")
+    params = training.get("params", {})
+    n_models = params.get("n_models")
+    groups = params.get("task_groups") or []
+    ensemble = (f"bagged ensemble of {esc(n_models)} members" if not groups else
+                "one bagged ensemble per task group (" + "; ".join(
+                    f"{esc(', '.join(g['properties']))}: {esc(g.get('n_models', n_models))} members"
+                    for g in groups) + ")")
     if mode == "demo":
         parts.append(note_html(
             f"Demo mode: a reduced ensemble ({n_models} small networks, few epochs) trained in "
@@ -139,7 +145,7 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
             "full-training results; set viscosity.mode: full to reproduce README."))
     parts.append(f"<p>Physics-guided multitask network (Adam-Gibbs, MYEGA, Avramov-Milchev, VFT, free "
                  f"volume; Tg, Sconf(Tg), fragility, density, Sellmeier refractive index, liquidus, "
-                 f"elastic modulus, CTE), bagged ensemble of {esc(n_models)} members, trained on "
+                 f"elastic modulus, CTE), {ensemble}, trained on "
                  f"{esc(training.get('device'))} in {training.get('fit_seconds', float('nan')):.0f} s; "
                  f"i-Melt {esc(ingest.get('imelt_version'))} data, {ingest.get('n_rows')} rows, "
                  f"{ingest.get('n_rejected')} rejected.</p>")
