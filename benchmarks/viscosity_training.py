@@ -40,6 +40,8 @@ def main() -> None:
         params[key] = json.loads(value)
     if a.candidates:
         params["n_models"] = params["n_candidates"] = a.candidates
+        params["task_groups"] = [{**g, "n_models": a.candidates, "n_candidates": a.candidates}
+                                 for g in params.get("task_groups") or []] or None
     params["n_jobs"] = a.jobs
     good, _, _ = ingest()
     t0 = time.perf_counter()

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
+from snakemake.utils import validate
 
 from vitriflow.surrogates.melt import equations as eq
 from vitriflow.surrogates.melt.features import OXIDES, descriptors, oxide_matrix
 from vitriflow.surrogates.melt.network import MeltNet, viscosity
-from vitriflow.surrogates.viscosity import MeltSurrogate, estimator_from_config, prediction_grid
+from vitriflow.surrogates.viscosity import (
+    MODES,
+    MeltSurrogate,
+    estimator_from_config,
+    prediction_grid,
+)
 
 torch.set_num_threads(1)
 
@@ -249,3 +260,21 @@ def test_real_data_smoke_fit(tmp_path):
     est = MeltSurrogate(n_models=1, hidden=16, layers=2, max_epochs=3, batch_size=0).fit(sub)
     out = est.predict_table(sub[sub.split == "test"])
     assert len(out) == 5 * 626 + 15 + 69 and np.isfinite(out["y_pred"]).all()
+
+
+def test_full_preset_and_documented_task_groups_are_valid():
+    """The full preset's groups and the config README's example pass the schema and the
+    estimator's own checks (a typo there would only surface after minutes of training)."""
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "config" / "README.md").read_text()
+    block = re.search(r"```yaml\n(\s*viscosity:\n\s+model:\n\s+task_groups:.*?)```", text, re.S)
+    assert block, "config/README.md: task_groups example not found"
+    cfg = yaml.safe_load(textwrap.dedent(block.group(1)))["viscosity"]
+    validate(cfg, schema=str(repo / "workflow" / "schemas" / "viscosity.schema.yaml"))
+    for groups in (cfg["model"]["task_groups"], MODES["full"]["task_groups"]):
+        est = MeltSurrogate(task_groups=groups)
+        props = [p for g, _ in est._group_estimators() for p in g]
+        assert sorted(props) == sorted(set(props)) and len(props) == 10
+    full = estimator_from_config({"mode": "full"})
+    assert [g.n_models for _, g in full._group_estimators()] == [
+        g.get("n_models", MODES["full"]["n_models"]) for g in MODES["full"]["task_groups"]]

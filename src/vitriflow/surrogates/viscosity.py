@@ -28,11 +28,12 @@ MODES: dict[str, dict] = {
     # 0.30 vs i-Melt's 0.22, and weighting viscosity up starved the optical/liquidus tasks):
     # - viscosity + the properties its equations use, + density (the 790 viscosity compositions
     #   help density extrapolate): 256 wide, lr 1e-3 with gradient clipping (wide nets at
-    #   lr 3e-3 diverged), fixed task weights with viscosity emphasised (sigma 0.05);
-    #   early stopping on the viscosity validation term;
+    #   lr 3e-3 diverged), fixed task weights with viscosity emphasised (sigma 0.05); early
+    #   stopping on the viscosity validation term; 16 members (about 27 s each on one core);
     # - refractive index, liquidus, modulus, CTE, Abbe number: the session-2 recipe (128 wide,
     #   lr 3e-3, learned task weights), 8 members.
-    # Every candidate kept (validation and test disagree on which networks are good).
+    # Every candidate kept (validation and test disagree on which networks are good). README
+    # lists the variants measured (Tg sigma 5 K with 32 + 16 members was not better on test).
     "full": {"n_models": 16, "hidden": 256, "layers": 3, "dropout": 0.1, "lr": 1e-3,
              "lr_schedule": "cosine", "max_epochs": 1000, "patience": 300, "batch_size": 0,
              "bootstrap": False, "early_stopping_on": "viscosity", "grad_clip": 1.0,
