@@ -78,3 +78,33 @@ def test_slurm_profile_asks_for_a_gpu_for_md(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     md_block = proc.stdout.split("rule md:")[1].split("\n\n")[0]
     assert "gpu=1" in md_block and "slurm_partition=gpu" in md_block
+
+
+def test_viscosity_chain_with_task_groups(tmp_path):
+    """ingest -> train (two task groups, tiny networks) -> evaluate against i-Melt -> predict ->
+    report section, through snakemake on the real i-Melt database."""
+    groups = [{"properties": ["viscosity", "tg", "sconf_tg", "cp_liquid", "density"]},
+              {"properties": ["refractive_index", "liquidus", "elastic_modulus", "cte",
+                              "abbe_number"], "hidden": 4}]
+    cfg = {**TINY, "viscosity": {
+        "mode": "demo", "device": "cpu", "threads": 1,
+        "model": {"n_models": 1, "hidden": 8, "max_epochs": 3, "task_groups": groups},
+        "predict": {"compositions": [{"label": "NS3", "sio2": 75, "na2o": 25}],
+                    "temperatures_K": [1000, 1400]}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    section = "results/report/sections/60_viscosity.html"
+    proc = snakemake(tmp_path, "results/viscosity/comparison.csv", "results/viscosity/predictions.parquet",
+                     section)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    import pandas as pd
+
+    from vitriflow.surrogates.viscosity import MeltSurrogate
+
+    cmp = pd.read_csv(tmp_path / "results/viscosity/comparison.csv")
+    assert {"viscosity:ag", "density", "refractive_index", "liquidus"} <= set(cmp["target"])
+    model = MeltSurrogate.load(tmp_path / "results/viscosity/model.pt")
+    assert [props for props, _ in model.groups_] == [g["properties"] for g in groups]
+    pred, _ = read_table(tmp_path / "results/viscosity/predictions.parquet")
+    assert len(pred) == 2 and pred[["viscosity_ag", "tg", "density", "refractive_index"]].notna().all().all()
+    assert pred["viscosity_ag"].iloc[0] > pred["viscosity_ag"].iloc[1]  # 1000 K is more viscous
+    assert "one bagged ensemble per task group" in (tmp_path / section).read_text()
