@@ -227,6 +227,7 @@ def test_task_groups_train_one_network_per_group(tmp_path):
     ([{**GROUPS[0], "seed": 1}, GROUPS[1]], r"cannot override \['seed'\]"),
     ([GROUPS[0], {**GROUPS[1], "properties": [*GROUPS[1]["properties"], "tg"]}], "already in group 0"),
     ([GROUPS[0], {"properties": ["visc"]}], "unknown property 'visc'"),
+    ([GROUPS[0], {**GROUPS[1], "lr_schedule": "step"}], r"task_groups\[1\]: lr_schedule"),
 ])
 def test_task_groups_are_validated(groups, match):
     with pytest.raises(ValueError, match=match):

@@ -248,6 +248,14 @@ class MeltSurrogate(BaseEstimator):
         return {"state": state, "best_epoch": best_epoch, "best_valid_loss": float(best),
                 "epochs_run": len(hist_train), "train_loss": hist_train, "valid_loss": hist_valid}
 
+    def _check_options(self) -> None:
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
+        sig = self._sigmas()
+        if self.early_stopping_on != "all" and self.early_stopping_on not in sig:
+            raise ValueError(f"early_stopping_on: expected 'all' or one of {sorted(sig)}, "
+                             f"got {self.early_stopping_on!r}")
+
     def _group_estimators(self) -> list[tuple[list[str], MeltSurrogate]]:
         """Validated (properties, unfitted estimator) per entry of ``task_groups``."""
         groups, seen = [], {}
@@ -268,7 +276,12 @@ class MeltSurrogate(BaseEstimator):
             if bad:
                 raise ValueError(f"task_groups[{i}]: cannot override {bad}; expected any of "
                                  f"{sorted(set(base) - set(_GROUP_KEYS_FIXED))}")
-            groups.append((props, MeltSurrogate(**{**base, **over})))
+            est = MeltSurrogate(**{**base, **over})
+            try:  # every group's options checked before any group trains
+                est._check_options()
+            except ValueError as exc:
+                raise ValueError(f"task_groups[{i}]: {exc}") from None
+            groups.append((props, est))
         missing = sorted(set(mdata.PROPERTIES) - set(seen))
         if missing:
             raise ValueError(f"task_groups: properties {missing} are in no group; every property needs one")
@@ -300,12 +313,7 @@ class MeltSurrogate(BaseEstimator):
             raise ValueError("fit: table has no rows with split == 'train'")
         if self.task_groups:
             return self._fit_groups(table)
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
-        sig = self._sigmas()
-        if self.early_stopping_on != "all" and self.early_stopping_on not in sig:
-            raise ValueError(f"early_stopping_on: expected 'all' or one of {sorted(sig)}, "
-                             f"got {self.early_stopping_on!r}")
+        self._check_options()
         dev = torch.device(self.device)
         t0 = time.perf_counter()
         d = mdata.build(table, splits=("train", "valid"))
