@@ -93,7 +93,8 @@ def test_snakemake_refuses_bad_config_in_one_line(tmp_path, mutate, message):
     assert not (REPO / "results" / "structures" / "s").exists()
 
 
-@pytest.mark.parametrize("name", ["dft_validation", "pcf_validation", "pcf_validation_classical"])
+@pytest.mark.parametrize("name", ["dft_validation", "pcf_validation", "pcf_validation_classical",
+                                  "viscosity_full"])
 def test_shipped_validation_configs_build_their_dag(name):
     """The documented command, target first: `--configfile` takes several files, so a target
     written after it would be read as a second config file."""
