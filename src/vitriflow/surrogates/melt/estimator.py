@@ -65,9 +65,9 @@ _GROUP_KEYS_FIXED = ("task_groups", "seed", "device", "n_jobs")
 def _owned_columns(props) -> set[str]:
     """Output columns of ``predict`` that a group with these properties provides."""
     cols = set(props)
-    if "viscosity" in props:
-        cols |= {f"viscosity_{e}" for e in eq.EQUATIONS} | {
-            "fragility", "ae", "a_am", "a_vft", "a_fv", "t0_vft", "t0_fv", "c_fv", "cp_a", "cp_b"}
+    if "viscosity" in props:  # every equation parameter except the density's molar volume
+        cols |= {f"viscosity_{e}" for e in eq.EQUATIONS} | {"fragility"} | (
+            set(PARAMETER_OUTPUTS) - {"molar_volume"})
     if "density" in props:
         cols.add("molar_volume")
     return cols
@@ -418,9 +418,9 @@ class MeltSurrogate(BaseEstimator):
         if "row_id" not in table:
             table = table.assign(row_id=np.arange(len(table)))
         if getattr(self, "groups_", None):
-            parts = [est.predict_table(table[table["property"].isin(props)])
-                     for props, est in self.groups_ if table["property"].isin(props).any()]
-            return pd.concat(parts, ignore_index=True)
+            masks = [(table["property"].isin(props), est) for props, est in self.groups_]
+            return pd.concat([est.predict_table(table[m]) for m, est in masks if m.any()],
+                             ignore_index=True)
         d = mdata.build(table, splits=tuple(table["split"].unique()))
         xs = d.x.numpy().astype(float)
         member_p = list(self._member_params(xs))
