@@ -21,6 +21,7 @@ from vitriflow.surrogates.viscosity import (
     MeltSurrogate,
     estimator_from_config,
     prediction_grid,
+    rmse_difference,
 )
 
 torch.set_num_threads(1)
@@ -250,6 +251,39 @@ def test_config_presets_and_prediction_grid():
     assert frame["sio2"].iloc[0] == pytest.approx(0.75)
     with pytest.raises(ValueError, match="temperatures_K"):
         prediction_grid([{"label": "a", "sio2": 1}], [-3])
+
+
+def _two_model_preds(err_a, err_b, rows_per_comp=3):
+    """Long-format predictions of two models on len(err_a) compositions x rows_per_comp rows."""
+    n = len(err_a)
+    comp = np.repeat(np.arange(n), rows_per_comp)
+    base = pd.DataFrame({"row_id": np.arange(comp.size), "property": "tg", "equation": "",
+                         "split": "test", "y_true": 1000.0})
+    base[list(OXIDES)] = 0.0
+    base["sio2"] = 0.5 + comp / (2.0 * n)
+    base["na2o"] = 1.0 - base["sio2"]
+    return {m: base.assign(y_pred=1000.0 + np.asarray(e, float)[comp]) for m, e in
+            (("vitriflow", err_a), ("i-Melt", err_b))}
+
+
+def test_rmse_difference_paired_bootstrap_over_compositions():
+    rng = np.random.default_rng(0)
+    # a better on every glass: the whole interval is below 0
+    out = rmse_difference(_two_model_preds(rng.normal(0, 5, 20), rng.normal(0, 15, 20)), n_boot=500)
+    row = out.set_index("target").loc["tg"]
+    assert row["n_compositions"] == 20 and row["diff_ci_high"] < 0 and row["p_vitriflow_lower"] > 0.99
+    # one glass decides the ranking: a is better on 19 of 20 glasses but loses on RMSE, and
+    # the interval must say the split cannot separate them
+    err_a, err_b = np.full(20, 4.0), np.full(20, 5.0)
+    err_a[0] = 40.0
+    preds = _two_model_preds(err_a, err_b)
+    plain = np.sqrt(np.mean(err_a ** 2)) - np.sqrt(np.mean(err_b ** 2))
+    row = rmse_difference(preds, n_boot=2000).set_index("target").loc["tg"]
+    assert plain > 0 and row["diff_ci_low"] < 0 < row["diff_ci_high"]
+    assert 0.2 < row["p_vitriflow_lower"] < 0.5  # resamples without that glass favour a
+    # same seed, same table; rows of a composition move together (3 rows count once)
+    again = rmse_difference(preds, n_boot=2000).set_index("target").loc["tg"]
+    assert row.equals(again)
 
 
 def test_real_data_smoke_fit(tmp_path):

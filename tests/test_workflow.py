@@ -102,9 +102,12 @@ def test_viscosity_chain_with_task_groups(tmp_path):
 
     cmp = pd.read_csv(tmp_path / "results/viscosity/comparison.csv")
     assert {"viscosity:ag", "density", "refractive_index", "liquidus"} <= set(cmp["target"])
+    assert {"n_compositions", "diff_ci_low", "diff_ci_high", "p_vitriflow_lower"} <= set(cmp.columns)
+    assert (cmp["diff_ci_low"] <= cmp["diff_ci_high"]).all()
     model = MeltSurrogate.load(tmp_path / "results/viscosity/model.pt")
     assert [props for props, _ in model.groups_] == [g["properties"] for g in groups]
     pred, _ = read_table(tmp_path / "results/viscosity/predictions.parquet")
     assert len(pred) == 2 and pred[["viscosity_ag", "tg", "density", "refractive_index"]].notna().all().all()
     assert pred["viscosity_ag"].iloc[0] > pred["viscosity_ag"].iloc[1]  # 1000 K is more viscous
-    assert "one bagged ensemble per task group" in (tmp_path / section).read_text()
+    html = (tmp_path / section).read_text()
+    assert "one bagged ensemble per task group" in html and "P(vitriflow lower)" in html

@@ -62,6 +62,7 @@ if "viscosity" in config:
             comparison="results/viscosity/comparison.csv",
         params:
             compare_imelt=VISC["compare_imelt"],
+            seed=VISC["seed"],
         threads: VISC["threads"]
         log:
             "logs/viscosity/evaluate.log",

@@ -1,11 +1,17 @@
-"""Snakemake adapter: vitriflow and pretrained i-Melt on the same valid/test rows; RMSE table."""
+"""Snakemake adapter: vitriflow and pretrained i-Melt on the same valid/test rows; RMSE table
+with a paired bootstrap (over compositions) of the RMSE difference."""
 
 import pandas as pd
 import torch
 
 from vitriflow.io import provenance, read_table, write_table
 from vitriflow.runtime import script_logger
-from vitriflow.surrogates.viscosity import MeltSurrogate, imelt_predict_table, rmse_table
+from vitriflow.surrogates.viscosity import (
+    MeltSurrogate,
+    imelt_predict_table,
+    rmse_difference,
+    rmse_table,
+)
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = script_logger("viscosity_evaluate", sm.log[0])
@@ -24,5 +30,7 @@ else:
     theirs = ours.iloc[0:0]
 write_table(theirs, sm.output.imelt, {**prov, "model": "imelt.load_pretrained_bagged()"})
 rmse = rmse_table(preds, split="test")
+if sm.params.compare_imelt:
+    rmse = rmse.merge(rmse_difference(preds, split="test", seed=int(sm.params.seed)), on="target")
 rmse.to_csv(sm.output.comparison, index=False, float_format="%.5g")
 log.info("test RMSE:\n%s", pd.DataFrame(rmse).to_string(index=False))

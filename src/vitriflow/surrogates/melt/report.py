@@ -22,6 +22,11 @@ def comparison_frame(rmse: pd.DataFrame, reported: dict[str, float]) -> pd.DataF
     df["i-Melt (issue, measured)"] = df["target"].map(reported)
     if {"vitriflow", "i-Melt"} <= set(df.columns):
         df["vitriflow better"] = np.where(df["vitriflow"] < df["i-Melt"], "yes", "no")
+    if {"diff_ci_low", "diff_ci_high"} <= set(df.columns):
+        # paired bootstrap over compositions: does the ranking survive resampling the test glasses?
+        df["vitriflow - i-Melt, 95% CI"] = [f"[{lo:.3g}, {hi:.3g}]" for lo, hi in
+                                           zip(df.pop("diff_ci_low"), df.pop("diff_ci_high"), strict=True)]
+        df["P(vitriflow lower)"] = df.pop("p_vitriflow_lower").round(2)
     df["unit"] = [PROPERTIES[t.split(":")[0]]["unit"] for t in df["target"]]
     return df
 
@@ -150,7 +155,11 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
                  f"i-Melt {esc(ingest.get('imelt_version'))} data, {ingest.get('n_rows')} rows, "
                  f"{ingest.get('n_rejected')} rejected.</p>")
     cmp = comparison_frame(rmse, reported or {})
-    parts.append(table_html(cmp, "Test RMSE, vitriflow vs pretrained i-Melt, same rows for both models."))
+    parts.append(table_html(cmp, "Test RMSE, vitriflow vs pretrained i-Melt, same rows for both models. "
+                            "The interval and probability come from a paired bootstrap over the test "
+                            "compositions (all rows of a melt resampled together, same draw for both "
+                            "models): an interval that contains 0 means the test split cannot tell "
+                            "the two models apart on that property."))
     if len(rejected):
         parts.append(table_html(rejected.groupby(["property", "reason"]).size().reset_index(name="rows"),
                                 "Rows rejected at ingestion (excluded from training and evaluation)."))
