@@ -73,3 +73,36 @@ def test_user_csv_missing_column_names_file(tmp_path):
     pd.DataFrame({"property": ["tg"], "value": [900]}).to_csv(p, index=False)
     with pytest.raises(ValueError, match="bad.csv: missing columns"):
         im.read_user_csv(p)
+
+
+@pytest.fixture(scope="module")
+def raman():
+    return im.load_imelt_raman()
+
+
+def test_raman_spectra_tidy_long_table(raman):
+    assert list(raman.columns) == im.RAMAN_COLUMNS
+    per_split = raman.groupby("split")["spectrum_id"].nunique()
+    assert (per_split["train"], per_split["valid"], per_split["test"]) == (206, 26, 26)
+    assert (raman.groupby("spectrum_id").size() == 850).all()
+    one = raman[raman.spectrum_id == 0]
+    assert one["wavenumber_cm1"].iloc[0] == 400.0 and one["wavenumber_cm1"].iloc[-1] == 1249.0
+    assert one["intensity"].max() == pytest.approx(1.0)  # i-Melt normalises each spectrum to max 1
+    assert np.allclose(raman.loc[:, list(OXIDES)].sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_raman_bad_spectrum_is_rejected_whole(raman):
+    df = raman[raman.spectrum_id < 4].copy()
+    df.loc[df.index[900], "intensity"] = np.nan  # one channel of spectrum 1
+    df.loc[df.spectrum_id == 3, "na2o"] += 0.1  # spectrum 3's composition no longer sums to 1
+    good, bad = im.validate_raman(df)
+    assert sorted(good["spectrum_id"].unique()) == [0, 2] and len(good) == 2 * 850
+    assert dict(zip(bad["spectrum_id"], bad["reason"], strict=True)) == {
+        1: "intensity is NaN/inf", 3: "oxide fractions do not sum to 1 (tol 0.001)"}
+
+
+def test_raman_ingest_provenance():
+    good, bad, prov = im.ingest_raman()
+    assert prov["n_spectra"] == 258 and prov["n_rejected"] == 0 and len(bad) == 0
+    assert prov["counts"] == {"test": 26, "train": 206, "valid": 26}
+    assert len(prov["files"][im.RAMAN_FILE]) == 64

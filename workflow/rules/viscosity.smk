@@ -19,6 +19,8 @@ if "viscosity" in config:
             table="results/viscosity/data/properties.parquet",
             rejected="results/viscosity/data/rejected.parquet",
             summary="results/viscosity/data/ingest.json",
+            raman="results/viscosity/data/raman.parquet",
+            raman_rejected="results/viscosity/data/raman_rejected.parquet",
         log:
             "logs/viscosity/ingest.log",
         benchmark:

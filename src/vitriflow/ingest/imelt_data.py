@@ -13,6 +13,11 @@ in [0, 1] summing to 1, positive temperature/wavelength where the property needs
 value) and returns the good rows and the rejected ones with a reason: bad rows are reported
 and excluded, never kept. Users add data through CSV files in the same schema
 (``read_user_csv``).
+
+The Raman spectra (``NKCMAS_Raman.hdf5``: 850 channels, 400-1249 cm^-1, each spectrum
+normalised to a maximum of 1) go to a second tidy table, one row per (spectrum, channel):
+``load_imelt_raman`` / ``validate_raman`` / ``ingest_raman``. A spectrum is kept or rejected
+as a whole.
 """
 
 from __future__ import annotations
@@ -47,6 +52,10 @@ _LAYOUT = {
     "abbe_number": ("NKCMAS_abbe.hdf5", "X_abbe_{s}", "y_abbe_{s}", None, None),
     "cp_liquid": ("NKCMAS_cp.hdf5", "X_cpl_{s}", "y_cpl_{s}", "T_cpl_{s}", None),
 }
+
+RAMAN_FILE = "NKCMAS_Raman.hdf5"
+RAMAN_COLUMNS = ["split", "source", "source_row", "spectrum_id", *OXIDES, "wavenumber_cm1", "intensity"]
+RAMAN_SHIFT_CM1 = np.arange(400.0, 1250.0, 1.0)  # i-Melt's channel axis (imelt.data.x_raman_shift)
 
 
 def imelt_data_dir() -> Path:
@@ -158,6 +167,74 @@ def validate(df: pd.DataFrame, tol: float = SUM_TOL) -> tuple[pd.DataFrame, pd.D
     for (prop, why), n in rejected.groupby(["property", "reason"]).size().items():
         log.warning("rejected %d %s row(s): %s", n, prop, why)
     return df.loc[~bad].reset_index(drop=True), rejected
+
+
+def load_imelt_raman(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Read i-Melt's Raman spectra into the long Raman schema (no validation yet)."""
+    import h5py
+
+    path = (Path(data_dir) if data_dir else imelt_data_dir()) / RAMAN_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: i-Melt Raman file not found (is imelt installed?)")
+    frames, first = [], 0
+    with h5py.File(path, "r") as h:
+        for s in SPLITS:
+            X = np.asarray(h[f"X_raman_{s}"][()], dtype=float)
+            y = np.asarray(h[f"y_raman_{s}"][()], dtype=float)
+            if y.shape[1] != RAMAN_SHIFT_CM1.size:
+                raise ValueError(f"{path}: y_raman_{s} has {y.shape[1]} channels; expected "
+                                 f"{RAMAN_SHIFT_CM1.size} (400-1249 cm^-1)")
+            n, m = y.shape
+            fr = pd.DataFrame(np.repeat(X[:, :6], m, axis=0), columns=list(OXIDES))
+            fr.insert(0, "split", s)
+            fr.insert(1, "source", f"imelt:{RAMAN_FILE}")
+            fr.insert(2, "source_row", np.repeat(np.arange(n), m))
+            fr.insert(3, "spectrum_id", np.repeat(np.arange(first, first + n, dtype=np.int64), m))
+            fr["wavenumber_cm1"] = np.tile(RAMAN_SHIFT_CM1, n)
+            fr["intensity"] = y.reshape(-1)
+            frames.append(fr)
+            first += n
+    return pd.concat(frames, ignore_index=True)[RAMAN_COLUMNS]
+
+
+def validate_raman(df: pd.DataFrame, tol: float = SUM_TOL) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(good rows, rejected spectra): one row per rejected spectrum with its first reason."""
+    ox = df.loc[:, list(OXIDES)].astype(float)
+    checks = [
+        (~df["split"].isin(list(SPLITS)), "split not in train/valid/test"),
+        (~np.isfinite(ox).all(axis=1), "oxide fraction is NaN/inf"),
+        (((ox < -tol) | (ox > 1 + tol)).any(axis=1), "oxide fraction outside [0, 1]"),
+        ((ox.sum(axis=1) - 1.0).abs() > tol, f"oxide fractions do not sum to 1 (tol {tol})"),
+        (~(df["wavenumber_cm1"].astype(float) > 0), "wavenumber missing or not positive"),
+        (~np.isfinite(df["intensity"].astype(float)), "intensity is NaN/inf"),
+    ]
+    reason = pd.Series("", index=df.index, dtype=object)
+    for mask, why in checks:
+        mask = pd.Series(mask, index=df.index).fillna(True).astype(bool)
+        reason[mask & (reason == "")] = why
+    bad_rows = df.assign(reason=reason)[reason != ""]
+    rejected = (bad_rows.drop_duplicates("spectrum_id")
+                .loc[:, ["spectrum_id", "split", "source", "source_row", *OXIDES, "reason"]]
+                .reset_index(drop=True))
+    for why, n in rejected.groupby("reason").size().items():
+        log.warning("rejected %d Raman spectrum/spectra: %s", n, why)
+    good = df[~df["spectrum_id"].isin(rejected["spectrum_id"])].reset_index(drop=True)
+    return good, rejected
+
+
+def ingest_raman(data_dir: str | os.PathLike | None = None):
+    """Load and validate i-Melt's Raman spectra; returns (good, rejected, provenance dict)."""
+    from vitriflow.io import sha256_file
+
+    raw = load_imelt_raman(data_dir)
+    good, rejected = validate_raman(raw)
+    path = (Path(data_dir) if data_dir else imelt_data_dir()) / RAMAN_FILE
+    prov = {"source": "imelt NKCMAS Raman spectra", "imelt_version": metadata.version("imelt"),
+            "files": {path.name: sha256_file(path)}, "units": {"wavenumber_cm1": "cm^-1",
+                                                                "intensity": "normalised to max 1"},
+            "n_spectra": int(raw["spectrum_id"].nunique()), "n_rejected": int(len(rejected)),
+            "counts": {s: int(n) for s, n in good.groupby("split")["spectrum_id"].nunique().items()}}
+    return good, rejected, prov
 
 
 def ingest(user_csvs=(), data_dir: str | os.PathLike | None = None):

@@ -131,6 +131,16 @@ def curves_figure(table: pd.DataFrame, model, imelt_model=None) -> str | None:
                             "(band: +-2 ensemble std), dashed pretrained i-Melt; all Adam-Gibbs.")
 
 
+def _raman_note(raman: dict | None) -> str:
+    if not raman:
+        return ""
+    c = raman.get("counts", {})
+    return (f"; {raman.get('n_spectra')} Raman spectra ({c.get('train', 0)}/{c.get('valid', 0)}/"
+            f"{c.get('test', 0)} train/valid/test, {raman.get('n_rejected')} rejected) ingested to "
+            "results/viscosity/data/raman.parquet, not a training task (as an auxiliary task of the "
+            "viscosity network they did not lower its validation error; docs/viscosity.md)")
+
+
 def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd.DataFrame,
                  model, training: dict, ingest: dict, rejected: pd.DataFrame, imelt_model=None,
                  reported: dict | None = None, predictions: pd.DataFrame | None = None) -> None:
@@ -153,7 +163,7 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
                  f"elastic modulus, CTE), {ensemble}, trained on "
                  f"{esc(training.get('device'))} in {training.get('fit_seconds', float('nan')):.0f} s; "
                  f"i-Melt {esc(ingest.get('imelt_version'))} data, {ingest.get('n_rows')} rows, "
-                 f"{ingest.get('n_rejected')} rejected.</p>")
+                 f"{ingest.get('n_rejected')} rejected{_raman_note(ingest.get('raman'))}.</p>")
     cmp = comparison_frame(rmse, reported or {})
     parts.append(table_html(cmp, "Test RMSE, vitriflow vs pretrained i-Melt, same rows for both models. "
                             "The interval and probability come from a paired bootstrap over the test "
