@@ -2,18 +2,14 @@
 
 from vitriflow.io import provenance, write_table
 from vitriflow.runtime import script_logger
-from vitriflow.surrogates.viscosity import MeltSurrogate, prediction_grid
+from vitriflow.surrogates.viscosity import MeltSurrogate, predict_compositions
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = script_logger("viscosity_predict", sm.log[0])
 cfg = dict(sm.params.predict)
-frame, T = prediction_grid(cfg.get("compositions", []), cfg.get("temperatures_K", []))
-model = MeltSurrogate.load(sm.input.model)
-if len(frame):
-    out = model.predict(frame.drop(columns="label"), T=T, wavelength_um=cfg.get("wavelength_um", 0.5893))
-    out.insert(0, "label", frame["label"].to_numpy())
-else:
-    out = frame
+out = predict_compositions(MeltSurrogate.load(sm.input.model), cfg.get("compositions", []),
+                           cfg.get("temperatures_K", []), cfg.get("wavelength_um", 0.5893))
+if not len(out):
     log.info("viscosity.predict.compositions is empty: writing an empty table")
 write_table(out, sm.output.parquet, provenance(stage="viscosity_predict", config=cfg, inputs=[sm.input.model]))
 out.to_csv(sm.output.csv, index=False, float_format="%.6g")

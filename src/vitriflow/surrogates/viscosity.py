@@ -17,7 +17,7 @@ from vitriflow.surrogates.melt.estimator import MeltSurrogate
 from vitriflow.surrogates.melt.features import OXIDES, descriptors, oxide_matrix
 
 __all__ = ["MODES", "MeltSurrogate", "estimator_from_config", "imelt_predict_table",
-           "rmse_table", "rmse_difference", "prediction_grid", "EQUATIONS", "IMELT_REPORTED"]
+           "rmse_table", "rmse_difference", "prediction_grid", "predict_compositions", "EQUATIONS", "IMELT_REPORTED"]
 log = logging.getLogger("vitriflow.surrogates.viscosity")
 
 # presets; full = the configuration measured for README (2 CPU cores, < 30 min)
@@ -164,6 +164,18 @@ def prediction_grid(compositions: list[dict], temperatures) -> tuple[pd.DataFram
     frame = pd.DataFrame(np.repeat(x, T.size, axis=0), columns=list(OXIDES))
     frame.insert(0, "label", np.repeat(labels, T.size))
     return frame, np.tile(T, len(labels))
+
+
+def predict_compositions(model: MeltSurrogate, compositions: list[dict], temperatures,
+                         wavelength_um: float = 0.5893) -> pd.DataFrame:
+    """Every property for each {label, oxide: amount} composition at every temperature (K);
+    the table of the predict rule and of ``vitriflow viscosity predict``."""
+    frame, T = prediction_grid(compositions, temperatures)
+    if not len(frame):
+        return frame
+    out = model.predict(frame.drop(columns="label"), T=T, wavelength_um=wavelength_um)
+    out.insert(0, "label", frame["label"].to_numpy())
+    return out
 
 
 def equation_label(e: str) -> str:

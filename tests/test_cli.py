@@ -1,0 +1,59 @@
+"""The ``vitriflow`` console script: predictions from a saved melt surrogate, errors that name the input."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.test_viscosity import _synthetic_table
+from vitriflow import cli
+from vitriflow.surrogates.viscosity import MeltSurrogate
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    est = MeltSurrogate(n_models=2, hidden=8, layers=1, max_epochs=3, batch_size=0).fit(_synthetic_table())
+    path = tmp_path_factory.mktemp("m") / "model.pt"
+    est.save(path)
+    return path
+
+
+def test_viscosity_predict_matches_the_estimator(model_path, tmp_path):
+    out = tmp_path / "p.csv"
+    rc = cli.main(["viscosity", "predict", "--model", str(model_path), "--composition", "SiO2=75,Na2O=25",
+                   "--composition", "sio2=0.7,cao=0.3", "--label", "NS3", "-T", "900", "1300", "--out", str(out)])
+    assert rc == 0
+    got = pd.read_csv(out)
+    assert list(got["label"]) == ["NS3", "NS3", "sio2=0.7,cao=0.3", "sio2=0.7,cao=0.3"]
+    assert list(got["T_K"]) == [900, 1300, 900, 1300]
+    ref = MeltSurrogate.load(model_path).predict(
+        pd.DataFrame([{"sio2": 0.75, "na2o": 0.25, "al2o3": 0, "k2o": 0, "mgo": 0, "cao": 0}]), T=900.0)
+    assert got["viscosity_ag"].iloc[0] == pytest.approx(ref["viscosity_ag"].iloc[0], rel=1e-5)
+    assert got["viscosity_ag"].iloc[0] > got["viscosity_ag"].iloc[1]  # hotter melt flows more
+
+
+def test_printed_table_and_version(model_path, capsys):
+    assert cli.main(["viscosity", "predict", "--model", str(model_path), "--composition", "SiO2=100", "-T", "2000"]) == 0
+    assert "viscosity_ag" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0 and "vitriflow" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--composition", "SiO2=75,FeO=25"], "'FeO=25' is not <oxide>=<amount>"),
+    (["--composition", "SiO2=lots"], "amount 'lots' of SiO2 is not a number"),
+    (["--composition", "SiO2=75", "--model", "missing.pt"], "--model missing.pt: file not found"),
+    (["--composition", "SiO2=75", "-T", "-5"], "-T/--temperatures [-5.0]: expected positive"),
+])
+def test_bad_input_is_one_line_naming_it(model_path, capsys, args, message):
+    base = ["viscosity", "predict", "--model", str(model_path), "-T", "1000"]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(base + args)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_dissolution_is_passed_through(capsys):
+    assert cli.main(["dissolution", "descriptors", "--composition", "Na2O=20,Al2O3=10,SiO2=70"]) == 0
+    assert '"n_c"' in capsys.readouterr().out
