@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from test_viscosity import _synthetic_table  # pytest puts tests/ (no __init__) on sys.path
 
-from tests.test_viscosity import _synthetic_table
 from vitriflow import cli
 from vitriflow.surrogates.viscosity import MeltSurrogate
 
