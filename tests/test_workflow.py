@@ -110,6 +110,6 @@ def test_viscosity_chain_with_task_groups(tmp_path):
     assert len(pred) == 2 and pred[["viscosity_ag", "tg", "density", "refractive_index"]].notna().all().all()
     assert pred["viscosity_ag"].iloc[0] > pred["viscosity_ag"].iloc[1]  # 1000 K is more viscous
     html = (tmp_path / section).read_text()
-    assert "one bagged ensemble per task group" in html and "P(vitriflow lower)" in html
+    assert "one bagged ensemble per task group" in html and "P(vitriflow lower)" in html and "Paired bootstrap over test compositions" in html
     raman, _ = read_table(tmp_path / "results/viscosity/data/raman.parquet")
     assert raman["spectrum_id"].nunique() == 258 and "258 Raman spectra" in html

@@ -131,6 +131,31 @@ def curves_figure(table: pd.DataFrame, model, imelt_model=None) -> str | None:
                             "(band: +-2 ensemble std), dashed pretrained i-Melt; all Adam-Gibbs.")
 
 
+def difference_figure(rmse: pd.DataFrame) -> str | None:
+    """Forest plot: RMSE(vitriflow) - RMSE(i-Melt) per target with its bootstrap 95 % interval,
+    in % of i-Melt's RMSE so that every property shares one axis."""
+    need = {"vitriflow", "i-Melt", "diff_ci_low", "diff_ci_high"}
+    if not need <= set(rmse.columns) or rmse.empty:
+        return None
+    d = rmse.sort_values("target", ascending=False).reset_index(drop=True)
+    scale = 100.0 / d["i-Melt"].to_numpy(float)
+    mid = (d["vitriflow"] - d["i-Melt"]).to_numpy(float) * scale
+    lo, hi = d["diff_ci_low"].to_numpy(float) * scale, d["diff_ci_high"].to_numpy(float) * scale
+    colors = np.where(hi < 0, "tab:blue", np.where(lo > 0, "tab:red", "0.4"))
+    fig, ax = plt.subplots(figsize=(6.5, 0.32 * len(d) + 1.0))
+    for i in range(len(d)):
+        ax.plot([lo[i], hi[i]], [i, i], color=colors[i], lw=2)
+        ax.plot(mid[i], i, "o", color=colors[i])
+    ax.axvline(0.0, color="k", lw=0.8)
+    ax.set_yticks(range(len(d)), [f"{t} (n={c})" for t, c in zip(d["target"], d["n_compositions"], strict=True)],
+                  fontsize=8)
+    ax.set_xlabel("RMSE(vitriflow) - RMSE(i-Melt), % of i-Melt's RMSE")
+    fig.tight_layout()
+    return figure_html(fig, "Paired bootstrap over test compositions (n = melts): point = observed "
+                            "difference, bar = 95 % interval. Left of 0 favours vitriflow; blue/red "
+                            "bars exclude 0, grey bars mean the test split cannot separate the models.")
+
+
 def _raman_note(raman: dict | None) -> str:
     if not raman:
         return ""
@@ -170,6 +195,9 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
                             "compositions (all rows of a melt resampled together, same draw for both "
                             "models): an interval that contains 0 means the test split cannot tell "
                             "the two models apart on that property."))
+    forest = difference_figure(rmse)
+    if forest:
+        parts.append(forest)
     if len(rejected):
         parts.append(table_html(rejected.groupby(["property", "reason"]).size().reset_index(name="rows"),
                                 "Rows rejected at ingestion (excluded from training and evaluation)."))
