@@ -25,8 +25,8 @@ import torch
 from sklearn.model_selection import GroupKFold
 
 from vitriflow.ingest.imelt_data import ingest
-from vitriflow.surrogates.melt.features import OXIDES
-from vitriflow.surrogates.viscosity import MODES, MeltSurrogate, rmse_table
+from vitriflow.surrogates.melt.features import composition_key
+from vitriflow.surrogates.viscosity import MODES, MeltSurrogate, rmse_table, screening_params
 
 
 def main() -> None:
@@ -42,20 +42,12 @@ def main() -> None:
     ap.add_argument("--drop-worst", type=int, default=10, help="also report RMSE without the k worst melts")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    params = dict(MODES[a.mode])
-    for item in a.set:
-        key, _, value = item.partition("=")
-        params[key] = json.loads(value)
-    if a.candidates:
-        params["n_models"] = params["n_candidates"] = a.candidates
-        params["task_groups"] = [{**g, "n_models": a.candidates, "n_candidates": a.candidates}
-                                 for g in params.get("task_groups") or []] or None
-    params["n_jobs"] = a.jobs
+    params = screening_params(a.mode, a.set, a.candidates, a.jobs)
     good, _, _ = ingest()
     dev = good[good["split"] != "test"]
     if a.properties:
         dev = dev[dev["property"].isin(a.properties)]
-    comp = dev.loc[:, list(OXIDES)].round(6).astype(str).agg("|".join, axis=1)
+    comp = composition_key(dev)
     t0 = time.perf_counter()
     frames = []
     for k, (_, held) in enumerate(GroupKFold(n_splits=a.folds).split(dev, groups=comp)):
@@ -68,7 +60,7 @@ def main() -> None:
     oof = pd.concat(frames, ignore_index=True)
     table = rmse_table({"cv": oof}, split="valid").set_index("target")
     oof["e2"] = (oof["y_pred"] - oof["y_true"]) ** 2
-    oof["composition"] = oof.loc[:, list(OXIDES)].round(6).astype(str).agg("|".join, axis=1)
+    oof["composition"] = composition_key(oof)
     trimmed = {}
     for (prop, eq), g in oof.groupby(["property", "equation"]):
         per = g.groupby("composition")["e2"].agg(["sum", "size"]).sort_values("sum", ascending=False)

@@ -11,13 +11,18 @@ pretrained i-Melt ensemble on the same rows unless --no-imelt).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
 
 from vitriflow.ingest.imelt_data import ingest
-from vitriflow.surrogates.viscosity import MODES, MeltSurrogate, imelt_predict_table, rmse_table
+from vitriflow.surrogates.viscosity import (
+    MODES,
+    MeltSurrogate,
+    imelt_predict_table,
+    rmse_table,
+    screening_params,
+)
 
 
 def main() -> None:
@@ -34,15 +39,7 @@ def main() -> None:
                     help="train this many candidates and keep them all (quick screening)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    params = dict(MODES[a.mode])
-    for item in a.set:
-        key, _, value = item.partition("=")
-        params[key] = json.loads(value)
-    if a.candidates:
-        params["n_models"] = params["n_candidates"] = a.candidates
-        params["task_groups"] = [{**g, "n_models": a.candidates, "n_candidates": a.candidates}
-                                 for g in params.get("task_groups") or []] or None
-    params["n_jobs"] = a.jobs
+    params = screening_params(a.mode, a.set, a.candidates, a.jobs)
     good, _, _ = ingest()
     t0 = time.perf_counter()
     est = MeltSurrogate(seed=a.seed, **params).fit(good)

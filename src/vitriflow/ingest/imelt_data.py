@@ -169,11 +169,15 @@ def validate(df: pd.DataFrame, tol: float = SUM_TOL) -> tuple[pd.DataFrame, pd.D
     return df.loc[~bad].reset_index(drop=True), rejected
 
 
+def _raman_path(data_dir) -> Path:
+    return (Path(data_dir) if data_dir else imelt_data_dir()) / RAMAN_FILE
+
+
 def load_imelt_raman(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """Read i-Melt's Raman spectra into the long Raman schema (no validation yet)."""
     import h5py
 
-    path = (Path(data_dir) if data_dir else imelt_data_dir()) / RAMAN_FILE
+    path = _raman_path(data_dir)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: i-Melt Raman file not found (is imelt installed?)")
     frames, first = [], 0
@@ -228,7 +232,7 @@ def ingest_raman(data_dir: str | os.PathLike | None = None):
 
     raw = load_imelt_raman(data_dir)
     good, rejected = validate_raman(raw)
-    path = (Path(data_dir) if data_dir else imelt_data_dir()) / RAMAN_FILE
+    path = _raman_path(data_dir)
     prov = {"source": "imelt NKCMAS Raman spectra", "imelt_version": metadata.version("imelt"),
             "files": {path.name: sha256_file(path)}, "units": {"wavenumber_cm1": "cm^-1",
                                                                 "intensity": "normalised to max 1"},

@@ -7,6 +7,7 @@ rows, the RMSE comparison table and the report section.
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -14,10 +15,10 @@ import pandas as pd
 
 from vitriflow.surrogates.melt.equations import EQUATION_NAMES, EQUATIONS
 from vitriflow.surrogates.melt.estimator import MeltSurrogate
-from vitriflow.surrogates.melt.features import OXIDES, descriptors, oxide_matrix
+from vitriflow.surrogates.melt.features import OXIDES, composition_key, descriptors, oxide_matrix
 
 __all__ = ["MODES", "MeltSurrogate", "estimator_from_config", "imelt_predict_table",
-           "rmse_table", "rmse_difference", "prediction_grid", "predict_compositions", "EQUATIONS", "IMELT_REPORTED"]
+           "rmse_table", "rmse_difference", "screening_params", "prediction_grid", "predict_compositions", "EQUATIONS", "IMELT_REPORTED"]
 log = logging.getLogger("vitriflow.surrogates.viscosity")
 
 # presets; full = the configuration measured for README (2 CPU cores, < 30 min)
@@ -67,6 +68,21 @@ def estimator_from_config(cfg: dict, device: str = "cpu") -> MeltSurrogate:
     params = dict(MODES[mode])
     params.update(cfg.get("model") or {})
     return MeltSurrogate(seed=int(cfg.get("seed", 0)), device=device, **params)
+
+
+def screening_params(mode: str, overrides=(), candidates: int | None = None, n_jobs: int = 1) -> dict:
+    """Estimator parameters of a mode preset for the benchmarks: ``overrides`` are KEY=JSON
+    strings; ``candidates`` trains that many members in every task group and keeps them all."""
+    params = dict(MODES[mode])
+    for item in overrides:
+        key, _, value = item.partition("=")
+        params[key] = json.loads(value)
+    if candidates:
+        params["n_models"] = params["n_candidates"] = candidates
+        params["task_groups"] = [{**g, "n_models": candidates, "n_candidates": candidates}
+                                 for g in params.get("task_groups") or []] or None
+    params["n_jobs"] = n_jobs
+    return params
 
 
 def imelt_predict_table(table: pd.DataFrame, device: str = "cpu") -> pd.DataFrame:
@@ -137,7 +153,7 @@ def rmse_difference(preds: dict[str, pd.DataFrame], a: str = "vitriflow", b: str
     qa, qb = keyed[a].loc[common].reset_index(), keyed[b].loc[common]
     qa["e2_b"] = ((qb["y_pred"] - qb["y_true"]) ** 2).to_numpy()
     qa["e2_a"] = (qa["y_pred"] - qa["y_true"]) ** 2
-    qa["composition"] = qa[list(OXIDES)].round(6).astype(str).agg("|".join, axis=1)
+    qa["composition"] = composition_key(qa)
     rng = np.random.default_rng(seed)
     rows = []
     for (prop, e), g in qa.groupby(["property", "equation"]):

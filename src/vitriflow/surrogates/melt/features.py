@@ -26,6 +26,11 @@ _OPTBAS = np.array([0.48, 0.59, 1.15, 1.36, 0.78, 0.99])
 N_FEATURES = 6 + 2 + 30 + 1
 
 
+def composition_key(df: pd.DataFrame) -> pd.Series:
+    """One string per row identifying its melt (oxide fractions to 1e-6), for grouping rows."""
+    return df.loc[:, list(OXIDES)].round(6).astype(str).agg("|".join, axis=1)
+
+
 def oxide_matrix(X, *, name: str = "compositions", tol: float = 1e-3) -> np.ndarray:
     """(n, 6) mole fractions from a DataFrame with oxide columns or an (n, 6) array.
 
