@@ -194,6 +194,34 @@ def test_early_stopping_on_viscosity_only():
         MeltSurrogate(max_epochs=2, early_stopping_on="colour", **SMALL).fit(t)
 
 
+def test_refit_retrains_on_train_plus_valid_for_the_early_stopped_epochs():
+    t = _synthetic_table()
+    base = MeltSurrogate(max_epochs=60, **{**SMALL, "patience": 15}).fit(t)
+    refit = MeltSurrogate(max_epochs=60, refit=True, **{**SMALL, "patience": 15}).fit(t)
+    for b, r in zip(base.history_, refit.history_, strict=True):
+        assert r["best_epoch"] == b["best_epoch"]  # selection unchanged by the refit
+        assert r["refit_epochs"] == b["best_epoch"] + 1
+    from vitriflow.surrogates.melt import data as mdata
+
+    d = mdata.build(t, splits=("train", "valid"))
+    pooled = mdata.merge_splits(d)
+    assert set(pooled.tasks) == {"train"}
+    for prop, rows in pooled.tasks["train"].items():
+        assert len(rows.y) == len(d.tasks["train"][prop].y) + len(d.tasks["valid"][prop].y)
+    # the refitted members have seen the validation melts: they fit them better
+    valid = t[t["split"] == "valid"]
+
+    def rmse(est):
+        p = est.predict_table(valid)
+        return float(np.sqrt(np.mean((p["y_pred"] - p["y_true"]) ** 2)))
+
+    assert rmse(refit) < rmse(base)
+    # without a validation split there is nothing to refit on: a plain fit
+    no_valid = t[t["split"] != "valid"]
+    again = MeltSurrogate(max_epochs=10, refit=True, **SMALL).fit(no_valid)
+    assert "refit_epochs" not in again.history_[0]
+
+
 GROUPS = [{"properties": ["viscosity", "tg", "sconf_tg", "cp_liquid"], "lr": 5e-3},
           {"properties": ["density", "refractive_index", "liquidus", "elastic_modulus", "cte",
                           "abbe_number"], "hidden": 8, "learn_task_weights": True}]

@@ -80,3 +80,21 @@ def build(table: pd.DataFrame, splits=("train", "valid", "test")) -> MeltData:
                 rows.lbd = _col(table, "wavelength_um", idx)
             tasks[split][prop] = rows
     return MeltData(torch.tensor(uniq, dtype=torch.float32), descriptors(uniq), tasks)
+
+
+def merge_splits(d: MeltData, sources=("train", "valid"), into: str = "train") -> MeltData:
+    """The same data with the rows of ``sources`` pooled into one split ``into`` (per property);
+    the other splits are dropped. Used to refit on train + valid once early stopping has fixed
+    the number of epochs."""
+    pooled: dict[str, TaskRows] = {}
+    for prop in PROPERTIES:
+        parts = [d.tasks[s][prop] for s in sources if prop in d.tasks.get(s, {})]
+        if not parts:
+            continue
+        pooled[prop] = TaskRows(*(_cat(parts, name) for name in ("comp", "y", "T", "lbd")),
+                                np.concatenate([r.row_id for r in parts]))
+    return MeltData(d.x, d.feats, {into: pooled})
+
+
+def _cat(parts: list[TaskRows], name: str) -> torch.Tensor | None:
+    return None if getattr(parts[0], name) is None else torch.cat([getattr(r, name) for r in parts])

@@ -47,12 +47,13 @@ def _task_prediction(p, prop: str, rows: mdata.TaskRows, sel=None) -> dict[str, 
     return {"": p[prop]}
 
 
-def _fit_candidate(est: MeltSurrogate, k: int, d, feats, dev, set_threads: bool = True) -> dict[str, Any]:
+def _fit_candidate(est: MeltSurrogate, k: int, d, feats, dev, set_threads: bool = True,
+                   epochs: int | None = None) -> dict[str, Any]:
     """One candidate network (module level so that joblib workers can run it)."""
     if set_threads:
         torch.set_num_threads(1)
     t1 = time.perf_counter()
-    res = est._fit_member(k, d, feats, dev)
+    res = est._fit_member(k, d, feats, dev, epochs)
     res["seconds"] = time.perf_counter() - t1
     return res
 
@@ -96,6 +97,10 @@ class MeltSurrogate(BaseEstimator):
     and a small one for the optical/mechanical/liquidus tasks). Groups partition the
     properties; Tg, Sconf(Tg) and Cp must share the viscosity group so that every equation
     still passes through 10^12 Pa s at the reported Tg.
+    ``refit``: once early stopping on 'valid' has chosen each kept member's number of epochs,
+    retrain that member from the same seed on train + valid for exactly that many epochs (the
+    usual last step of a train/valid/test protocol: the validation melts become training data;
+    the test split stays untouched). Doubles the training time.
     """
 
     def __init__(self, n_models: int = 10, hidden: int = 256, layers: int = 3,
@@ -105,7 +110,8 @@ class MeltSurrogate(BaseEstimator):
                  sigmas: dict[str, float] | None = None, min_epochs: int = 0,
                  lr_schedule: str = "constant", n_candidates: int | None = None,
                  early_stopping_on: str = "all", learn_task_weights: bool = False, n_jobs: int = 1,
-                 grad_clip: float | None = None, task_groups: list[dict] | None = None):
+                 grad_clip: float | None = None, task_groups: list[dict] | None = None,
+                 refit: bool = False):
         self.n_models = n_models
         self.hidden = hidden
         self.layers = layers
@@ -127,6 +133,7 @@ class MeltSurrogate(BaseEstimator):
         self.n_jobs = n_jobs
         self.grad_clip = grad_clip
         self.task_groups = task_groups
+        self.refit = refit
 
     # ------------------------------------------------------------------ training
     def _sigmas(self) -> dict[str, float]:
@@ -171,7 +178,10 @@ class MeltSurrogate(BaseEstimator):
                 total = total + torch.exp(-log_vars[prop]) * mse + log_vars[prop]
         return total, parts
 
-    def _fit_member(self, k: int, d: mdata.MeltData, feats: torch.Tensor, dev) -> dict[str, Any]:
+    def _fit_member(self, k: int, d: mdata.MeltData, feats: torch.Tensor, dev,
+                    epochs: int | None = None) -> dict[str, Any]:
+        """Train candidate ``k`` (seed ``seed + k``): early stopping on d's 'valid' split if it
+        has one, else ``epochs`` (default ``max_epochs``) epochs, keeping the last state."""
         torch.manual_seed(self.seed + k)
         rng = np.random.default_rng(self.seed + k)
         sig = self._sigmas()
@@ -208,7 +218,7 @@ class MeltSurrogate(BaseEstimator):
         n_batches = 1 if self.batch_size <= 0 else max(1, int(np.ceil(active.size / self.batch_size)))
         best, best_state, best_epoch, wait = np.inf, None, -1, 0
         hist_train, hist_valid = [], []
-        for epoch in range(self.max_epochs):
+        for epoch in range(self.max_epochs if epochs is None else epochs):
             net.train()
             run = 0.0
             for b in np.array_split(rng.permutation(active), n_batches):
@@ -347,9 +357,29 @@ class MeltSurrogate(BaseEstimator):
             for i in range(n_cand) if i not in kept]
         if n_cand > self.n_models:
             log.info("kept candidates %s of %d by validation loss", [int(i) for i in keep], n_cand)
+        if self.refit and d.tasks.get("valid"):
+            self._refit_members(keep, mdata.merge_splits(d, ("train", "valid")), feats, dev)
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_features_in_ = int(d.feats.shape[1])
         return self
+
+    def _refit_members(self, keep, pooled: mdata.MeltData, feats, dev) -> None:
+        """Retrain each kept candidate on train + valid for its early-stopped epoch count."""
+        epochs = [h["best_epoch"] + 1 for h in self.history_]
+        jobs = [(int(k), e) for k, e in zip(keep, epochs, strict=True)]
+        if self.n_jobs > 1 and len(jobs) > 1:
+            from joblib import Parallel, delayed
+
+            results = Parallel(n_jobs=min(self.n_jobs, len(jobs)))(
+                delayed(_fit_candidate)(self, k, pooled, feats, dev, epochs=e) for k, e in jobs)
+        else:
+            results = [_fit_candidate(self, k, pooled, feats, dev, set_threads=False, epochs=e)
+                       for k, e in jobs]
+        for h, res in zip(self.history_, results, strict=True):
+            h.update(refit_epochs=res["epochs_run"], refit_seconds=res["seconds"],
+                     refit_train_loss=res["train_loss"])
+        self.members_ = [res["state"] for res in results]
+        log.info("refitted %d members on train + valid (%s epochs)", len(jobs), epochs)
 
     # ---------------------------------------------------------------- prediction
     def _nets(self):
