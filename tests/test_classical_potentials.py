@@ -295,6 +295,34 @@ def test_neighbor_list_reuse_across_moves_and_wrapping():
     assert cached.n_neighbor_builds == 2
 
 
+def test_neighbor_list_follows_a_changing_cell():
+    """NPT: the list survives small cell changes (pair vectors carried by the affine map) with
+    the same energy, forces and stress as a rebuild; a large compression forces a rebuild."""
+    atoms = na_silicate(seed=8)
+    fresh = ClassicalPairModel("shik", skin=0.0)
+    cached = ClassicalPairModel("shik", skin=1.0)
+    cached(state_of([atoms]))
+    rng = np.random.default_rng(1)
+    strained = atoms.copy()
+    for _ in range(3):
+        # 0.5 % isotropic + a little shear, atoms carried along, thermal noise, then wrapped
+        F = np.eye(3) * 1.005 + rng.normal(scale=0.002, size=(3, 3))
+        strained.set_cell(strained.cell.array @ F, scale_atoms=True)
+        strained.positions += rng.normal(scale=0.03, size=strained.positions.shape)
+        wrapped = strained.copy()
+        wrapped.wrap()
+        a, b = fresh(state_of([wrapped])), cached(state_of([wrapped]))
+        assert a["energy"].item() == pytest.approx(b["energy"].item(), rel=1e-12)
+        torch.testing.assert_close(a["forces"], b["forces"])
+        torch.testing.assert_close(a["stress"], b["stress"])
+    assert cached.n_neighbor_builds == 1
+    squeezed = strained.copy()
+    squeezed.set_cell(squeezed.cell.array * 0.9, scale_atoms=True)  # pairs from beyond rc + skin come in
+    a, b = fresh(state_of([squeezed])), cached(state_of([squeezed]))
+    assert cached.n_neighbor_builds == 2
+    assert a["energy"].item() == pytest.approx(b["energy"].item(), rel=1e-12)
+
+
 @pytest.mark.parametrize("name", ["bks", "chik", "teter"])
 def test_walls_remove_the_buckingham_collapse(name):
     """Every wall makes short range + bare Coulomb free of a local maximum on 0.4-3.5 Å, and is

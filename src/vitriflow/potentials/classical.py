@@ -18,7 +18,10 @@ Short range is truncated at ``cutoff`` with ``truncation`` = ``"none"`` (LAMMPS 
 
 Speed: a Verlet (skin) half neighbour list from vesin (CPU or CUDA) is rebuilt only when an atom
 has moved more than skin/2 since the last build (periodic jumps of wrapped positions are
-recognised), or when the cell, the atoms or their order change.
+recognised), or when the atoms or their order change. Under a changing cell (NPT) the stored
+pair vectors are carried along with the cell (affine map F = h_ref^-1 h) and the list is kept
+while no pair outside it can have come within the cutoff: sigma_min(F) (rc + skin) - 2 max|u| > rc,
+u being each atom's displacement relative to the affinely mapped build positions.
 """
 
 from __future__ import annotations
@@ -316,9 +319,15 @@ class ClassicalPairModel(ModelInterface):
             and nl["cell"].shape == cell.shape
             and torch.equal(nl["z"], z)
             and torch.equal(nl["sys_idx"], sys_idx)
-            and torch.equal(nl["cell"], cell)
             and torch.equal(nl["pbc"], pbc)
         ):
+            if not torch.equal(nl["cell"], cell):
+                dr = self._strained_pair_vectors(nl, pos, cell, sys_idx)
+                if dr is not None:
+                    return nl, dr
+                nl = self._build_neighbors(pos, cell, pbc, z, sys_idx, n_systems)
+                self._nl = nl
+                return nl, nl["dr_ref"]
             # displacement since the build, with periodic jumps of wrapped positions removed
             d = pos - nl["pos_ref"]
             frac = torch.einsum("ak,akl->al", d, nl["inv_cell"][sys_idx])
@@ -337,6 +346,27 @@ class ClassicalPairModel(ModelInterface):
         nl = self._build_neighbors(pos, cell, pbc, z, sys_idx, n_systems)
         self._nl = nl
         return nl, nl["dr_ref"]
+
+    def _strained_pair_vectors(self, nl, pos, cell, sys_idx) -> torch.Tensor | None:
+        """Pair vectors (3, P) of the stored list under a changed cell, or None if it is stale."""
+        F = nl["inv_cell"] @ cell  # (S, 3, 3), row vectors: r = s h, so dr = dr_ref F
+        frac = torch.einsum("ak,akl->al", pos, torch.linalg.inv(cell)[sys_idx])
+        ds = frac - torch.einsum("ak,akl->al", nl["pos_ref"], nl["inv_cell"][sys_idx])
+        ds = ds - torch.where(nl["pbc"][sys_idx], torch.round(ds), torch.zeros_like(ds))
+        u = torch.einsum("ak,akl->al", ds, cell[sys_idx])
+        shrink = torch.linalg.svdvals(F).min()  # the most any distance can have shrunk
+        reach = self.max_cutoff + self.skin
+        if float(shrink) * reach - 2.0 * float(torch.linalg.vector_norm(u, dim=1).max()) <= self.max_cutoff:
+            return None
+        Fp = F[nl["psys"]]  # (P, 3, 3)
+        u = u.t().contiguous()
+        i, j = nl["i"], nl["j"]
+        return torch.stack(
+            [
+                (nl["dr_ref"] * Fp[:, :, c].t()).sum(0) + u[c].index_select(0, j) - u[c].index_select(0, i)
+                for c in range(3)
+            ]
+        )
 
     def reset_cache(self) -> None:
         """Forget the cached neighbour list (the MD driver calls this at every segment start so
