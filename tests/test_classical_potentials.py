@@ -274,20 +274,30 @@ def test_unknown_element_and_missing_pair_errors():
         ClassicalPairModel("bks", coulomb="ewald")
 
 
-def test_neighbor_list_reuse_across_moves_and_wrapping():
-    atoms = na_silicate(seed=8)
+def _reuse_check(move, n_moves=3, seed=0):
+    """Apply ``move(atoms, rng)`` n times to a cell; after each (wrapped: periodic jumps must not
+    break a reused list) a skin-1 model must agree with one that rebuilds at every call."""
     fresh = ClassicalPairModel("shik", skin=0.0)
     cached = ClassicalPairModel("shik", skin=1.0)
+    atoms = na_silicate(seed=8)
     cached(state_of([atoms]))
-    rng = np.random.default_rng(0)
-    moved = atoms.copy()
-    for _ in range(3):
-        moved.positions += rng.normal(scale=0.05, size=moved.positions.shape)
-        wrapped = moved.copy()
-        wrapped.wrap()  # periodic jumps must not break the reused list
+    rng = np.random.default_rng(seed)
+    for _ in range(n_moves):
+        move(atoms, rng)
+        wrapped = atoms.copy()
+        wrapped.wrap()
         a, b = fresh(state_of([wrapped])), cached(state_of([wrapped]))
         assert a["energy"].item() == pytest.approx(b["energy"].item(), rel=1e-12)
         torch.testing.assert_close(a["forces"], b["forces"])
+        torch.testing.assert_close(a["stress"], b["stress"])
+    return atoms, fresh, cached
+
+
+def test_neighbor_list_reuse_across_moves_and_wrapping():
+    def jiggle(atoms, rng):
+        atoms.positions += rng.normal(scale=0.05, size=atoms.positions.shape)
+
+    moved, _, cached = _reuse_check(jiggle)
     assert cached.n_neighbor_builds == 1
     far = moved.copy()
     far.positions[0] += 0.6  # beyond skin/2: must rebuild
@@ -298,27 +308,16 @@ def test_neighbor_list_reuse_across_moves_and_wrapping():
 def test_neighbor_list_follows_a_changing_cell():
     """NPT: the list survives small cell changes (pair vectors carried by the affine map) with
     the same energy, forces and stress as a rebuild; a large compression forces a rebuild."""
-    atoms = na_silicate(seed=8)
-    fresh = ClassicalPairModel("shik", skin=0.0)
-    cached = ClassicalPairModel("shik", skin=1.0)
-    cached(state_of([atoms]))
-    rng = np.random.default_rng(1)
-    strained = atoms.copy()
-    for _ in range(3):
-        # 0.5 % isotropic + a little shear, atoms carried along, thermal noise, then wrapped
+
+    def strain(atoms, rng):  # 0.5 % isotropic + a little shear, atoms carried along, + noise
         F = np.eye(3) * 1.005 + rng.normal(scale=0.002, size=(3, 3))
-        strained.set_cell(strained.cell.array @ F, scale_atoms=True)
-        strained.positions += rng.normal(scale=0.03, size=strained.positions.shape)
-        wrapped = strained.copy()
-        wrapped.wrap()
-        a, b = fresh(state_of([wrapped])), cached(state_of([wrapped]))
-        assert a["energy"].item() == pytest.approx(b["energy"].item(), rel=1e-12)
-        torch.testing.assert_close(a["forces"], b["forces"])
-        torch.testing.assert_close(a["stress"], b["stress"])
+        atoms.set_cell(atoms.cell.array @ F, scale_atoms=True)
+        atoms.positions += rng.normal(scale=0.03, size=atoms.positions.shape)
+
+    strained, fresh, cached = _reuse_check(strain, seed=1)
     assert cached.n_neighbor_builds == 1
-    squeezed = strained.copy()
-    squeezed.set_cell(squeezed.cell.array * 0.9, scale_atoms=True)  # pairs from beyond rc + skin come in
-    a, b = fresh(state_of([squeezed])), cached(state_of([squeezed]))
+    strained.set_cell(strained.cell.array * 0.9, scale_atoms=True)  # pairs from beyond rc + skin come in
+    a, b = fresh(state_of([strained])), cached(state_of([strained]))
     assert cached.n_neighbor_builds == 2
     assert a["energy"].item() == pytest.approx(b["energy"].item(), rel=1e-12)
 
