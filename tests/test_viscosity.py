@@ -341,3 +341,15 @@ def test_full_preset_and_documented_task_groups_are_valid():
     full = estimator_from_config({"mode": "full"})
     assert [g.n_models for _, g in full._group_estimators()] == [
         g.get("n_models", MODES["full"]["n_models"]) for g in MODES["full"]["task_groups"]]
+
+
+def test_report_says_which_splits_trained_the_model():
+    from vitriflow.surrogates.melt.report import _protocol_note
+
+    assert "early-stopped on the validation split" in _protocol_note(MODES["full"])
+    assert "refitted" not in _protocol_note(MODES["full"])
+    assert "then refitted on train + valid" in _protocol_note({**MODES["full"], "refit": True})
+    one = {**MODES["full"], "task_groups": [{**MODES["full"]["task_groups"][0], "refit": True},
+                                            *MODES["full"]["task_groups"][1:]]}
+    assert "groups with refit: true" in _protocol_note(one)
+    assert "refitted" in _protocol_note({"refit": True})

@@ -156,6 +156,18 @@ def difference_figure(rmse: pd.DataFrame) -> str | None:
                             "bars exclude 0, grey bars mean the test split cannot separate the models.")
 
 
+def _protocol_note(params: dict) -> str:
+    """Which splits the members learned from: the test split is never one of them."""
+    groups = params.get("task_groups") or [{}]
+    refit = [bool(g.get("refit", params.get("refit", False))) for g in groups]
+    if all(refit):
+        return "early-stopped on the validation split, then refitted on train + valid"
+    if any(refit):
+        return ("early-stopped on the validation split (groups with refit: true then refitted "
+                "on train + valid)")
+    return "trained on the training split, early-stopped on the validation split"
+
+
 def _raman_note(raman: dict | None) -> str:
     if not raman:
         return ""
@@ -185,7 +197,7 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
             "full-training results; set viscosity.mode: full to reproduce README."))
     parts.append(f"<p>Physics-guided multitask network (Adam-Gibbs, MYEGA, Avramov-Milchev, VFT, free "
                  f"volume; Tg, Sconf(Tg), fragility, density, Sellmeier refractive index, liquidus, "
-                 f"elastic modulus, CTE), {ensemble}, trained on "
+                 f"elastic modulus, CTE), {ensemble}, {_protocol_note(params)}, trained on "
                  f"{esc(training.get('device'))} in {training.get('fit_seconds', float('nan')):.0f} s; "
                  f"i-Melt {esc(ingest.get('imelt_version'))} data, {ingest.get('n_rows')} rows, "
                  f"{ingest.get('n_rejected')} rejected{_raman_note(ingest.get('raman'))}.</p>")
