@@ -353,3 +353,22 @@ def test_report_says_which_splits_trained_the_model():
                                             *MODES["full"]["task_groups"][1:]]}
     assert "groups with refit: true" in _protocol_note(one)
     assert "refitted" in _protocol_note({"refit": True})
+
+
+def test_linear_skip_starts_neutral_trains_and_round_trips(tmp_path):
+    x = torch.tensor(oxide_matrix(pd.DataFrame({"sio2": [75.0, 60.0], "al2o3": 0.0, "na2o": [25.0, 20.0], "k2o": 0.0, "mgo": 0.0,
+                                                "cao": [0.0, 20.0]})), dtype=torch.float32)
+    f = torch.randn(2, 39)
+    torch.manual_seed(0)
+    plain = MeltNet(39, 16, 2, 0.0).eval()
+    torch.manual_seed(0)
+    skip = MeltNet(39, 16, 2, 0.0, linear_skip=True).eval()
+    for k, v in plain(f, x).items():  # the skip path starts at zero: same untrained network
+        torch.testing.assert_close(v, skip(f, x)[k])
+    t = _synthetic_table()
+    est = MeltSurrogate(max_epochs=30, linear_skip=True, **SMALL).fit(t)
+    assert est.history_[0]["valid_loss"][-1] < 0.5 * est.history_[0]["valid_loss"][0]
+    assert float(est.members_[0]["skip.weight"].abs().sum()) > 0
+    est.save(tmp_path / "m.pt")
+    X = t.loc[:10, list(OXIDES)]
+    pd.testing.assert_frame_equal(est.predict(X, T=1100.0), MeltSurrogate.load(tmp_path / "m.pt").predict(X, T=1100.0))

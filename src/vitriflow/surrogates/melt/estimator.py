@@ -101,6 +101,8 @@ class MeltSurrogate(BaseEstimator):
     retrain that member from the same seed on train + valid for exactly that many epochs (the
     usual last step of a train/valid/test protocol: the validation melts become training data;
     the test split stays untouched). Doubles the training time.
+    ``linear_skip``: add a linear map of the 6 mole fractions to the raw outputs beside the MLP
+    (an ideal-mixing path for extrapolating towards end-member compositions).
     """
 
     def __init__(self, n_models: int = 10, hidden: int = 256, layers: int = 3,
@@ -111,7 +113,7 @@ class MeltSurrogate(BaseEstimator):
                  lr_schedule: str = "constant", n_candidates: int | None = None,
                  early_stopping_on: str = "all", learn_task_weights: bool = False, n_jobs: int = 1,
                  grad_clip: float | None = None, task_groups: list[dict] | None = None,
-                 refit: bool = False):
+                 refit: bool = False, linear_skip: bool = False):
         self.n_models = n_models
         self.hidden = hidden
         self.layers = layers
@@ -134,6 +136,7 @@ class MeltSurrogate(BaseEstimator):
         self.grad_clip = grad_clip
         self.task_groups = task_groups
         self.refit = refit
+        self.linear_skip = linear_skip
 
     # ------------------------------------------------------------------ training
     def _sigmas(self) -> dict[str, float]:
@@ -185,7 +188,7 @@ class MeltSurrogate(BaseEstimator):
         torch.manual_seed(self.seed + k)
         rng = np.random.default_rng(self.seed + k)
         sig = self._sigmas()
-        net = MeltNet(feats.shape[1], self.hidden, self.layers, self.dropout).to(dev)
+        net = MeltNet(feats.shape[1], self.hidden, self.layers, self.dropout, self.linear_skip).to(dev)
         params = [{"params": net.parameters()}]
         log_vars = None
         if self.learn_task_weights:
@@ -388,7 +391,7 @@ class MeltSurrogate(BaseEstimator):
         if not hasattr(self, "members_"):
             raise NotFittedError("MeltSurrogate is not fitted: call fit() or load() first")
         for state in self.members_:
-            net = MeltNet(self.n_features_in_, self.hidden, self.layers, self.dropout)
+            net = MeltNet(self.n_features_in_, self.hidden, self.layers, self.dropout, self.linear_skip)
             net.load_state_dict(state)
             net.eval()
             yield net

@@ -37,7 +37,8 @@ def _inv_softplus(y: float) -> float:
 class MeltNet(nn.Module):
     """Composition (39 scaled features + 6 raw fractions) -> dict of physical parameters."""
 
-    def __init__(self, n_features: int, hidden: int = 256, layers: int = 3, dropout: float = 0.2):
+    def __init__(self, n_features: int, hidden: int = 256, layers: int = 3, dropout: float = 0.2,
+                 linear_skip: bool = False):
         super().__init__()
         blocks: list[nn.Module] = []
         width = n_features
@@ -48,6 +49,12 @@ class MeltNet(nn.Module):
         self.head = nn.Linear(width, N_RAW)
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
+        # raw outputs linear in the 6 mole fractions, beside the trunk (starts at 0): an
+        # ideal-mixing path that extrapolates towards end-member compositions without the
+        # nonlinear units
+        self.skip = nn.Linear(6, N_RAW, bias=False) if linear_skip else None
+        if self.skip is not None:
+            nn.init.zeros_(self.skip.weight)
         self.register_buffer("molar_mass", torch.tensor(MOLAR_MASS, dtype=torch.float32))
         self.register_buffer("atoms", torch.tensor(ATOMS_PER_OXIDE, dtype=torch.float32))
         self.register_buffer("log_v_ref", torch.log(torch.tensor(_V_REF)))
@@ -56,6 +63,8 @@ class MeltNet(nn.Module):
 
     def forward(self, feats: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.head(self.trunk(feats))
+        if self.skip is not None:
+            z = z + self.skip(x)
         col = lambda i: z[:, i : i + 1]  # noqa: E731
         bounded_a = lambda i, ref: ref + A_HALF_RANGE * torch.tanh(col(i) / A_HALF_RANGE)  # noqa: E731
         p: dict[str, torch.Tensor] = {}
