@@ -335,13 +335,7 @@ class MeltSurrogate(BaseEstimator):
         self.feature_std_ = d.feats[tr].std(axis=0) + 1e-6
         feats = self._scale(d.feats)
         n_cand = max(self.n_models, int(self.n_candidates or 0))
-        if self.n_jobs > 1 and n_cand > 1:
-            from joblib import Parallel, delayed
-
-            results = Parallel(n_jobs=min(self.n_jobs, n_cand))(
-                delayed(_fit_candidate)(self, k, d, feats, dev) for k in range(n_cand))
-        else:
-            results = [_fit_candidate(self, k, d, feats, dev, set_threads=False) for k in range(n_cand)]
+        results = self._train([(k, None) for k in range(n_cand)], d, feats, dev)
         states, hist = [], []
         for k, res in enumerate(results):
             states.append(res.pop("state"))
@@ -366,18 +360,20 @@ class MeltSurrogate(BaseEstimator):
         self.n_features_in_ = int(d.feats.shape[1])
         return self
 
+    def _train(self, jobs, d: mdata.MeltData, feats, dev) -> list[dict[str, Any]]:
+        """Train candidates ``jobs`` = [(k, epochs or None)], in ``n_jobs`` worker processes."""
+        if self.n_jobs > 1 and len(jobs) > 1:
+            from joblib import Parallel, delayed
+
+            return Parallel(n_jobs=min(self.n_jobs, len(jobs)))(
+                delayed(_fit_candidate)(self, k, d, feats, dev, epochs=e) for k, e in jobs)
+        return [_fit_candidate(self, k, d, feats, dev, set_threads=False, epochs=e) for k, e in jobs]
+
     def _refit_members(self, keep, pooled: mdata.MeltData, feats, dev) -> None:
         """Retrain each kept candidate on train + valid for its early-stopped epoch count."""
         epochs = [h["best_epoch"] + 1 for h in self.history_]
         jobs = [(int(k), e) for k, e in zip(keep, epochs, strict=True)]
-        if self.n_jobs > 1 and len(jobs) > 1:
-            from joblib import Parallel, delayed
-
-            results = Parallel(n_jobs=min(self.n_jobs, len(jobs)))(
-                delayed(_fit_candidate)(self, k, pooled, feats, dev, epochs=e) for k, e in jobs)
-        else:
-            results = [_fit_candidate(self, k, pooled, feats, dev, set_threads=False, epochs=e)
-                       for k, e in jobs]
+        results = self._train(jobs, pooled, feats, dev)
         for h, res in zip(self.history_, results, strict=True):
             h.update(refit_epochs=res["epochs_run"], refit_seconds=res["seconds"],
                      refit_train_loss=res["train_loss"])
