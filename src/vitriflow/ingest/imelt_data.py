@@ -26,6 +26,7 @@ import logging
 import os
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,27 +142,36 @@ def read_user_csv(path: str | os.PathLike, first_row_id: int = 0) -> pd.DataFram
     return df[COLUMNS]
 
 
+def _split_and_composition_checks(df: pd.DataFrame, tol: float) -> list[tuple[Any, str]]:
+    ox = df.loc[:, list(OXIDES)].astype(float)
+    return [
+        (~df["split"].isin(list(SPLITS)), "split not in train/valid/test"),
+        (~np.isfinite(ox).all(axis=1), "oxide fraction is NaN/inf"),
+        (((ox < -tol) | (ox > 1 + tol)).any(axis=1), "oxide fraction outside [0, 1]"),
+        ((ox.sum(axis=1) - 1.0).abs() > tol, f"oxide fractions do not sum to 1 (tol {tol})"),
+    ]
+
+
+def _first_reasons(df: pd.DataFrame, checks) -> pd.Series:
+    """Per row, the first failed check's reason ('' if none); a NaN mask counts as failed."""
+    reasons = pd.Series("", index=df.index, dtype=object)
+    for mask, why in checks:
+        mask = pd.Series(mask, index=df.index).fillna(True).astype(bool)
+        reasons[mask & (reasons == "")] = why
+    return reasons
+
+
 def validate(df: pd.DataFrame, tol: float = SUM_TOL) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``df`` into (good rows, rejected rows with a ``reason`` column)."""
-    reasons = pd.Series("", index=df.index, dtype=object)
-
-    def flag(mask, why):
-        mask = pd.Series(mask, index=df.index).fillna(True).astype(bool)
-        fresh = mask & (reasons == "")
-        reasons[fresh] = why
-
-    flag(~df["property"].isin(list(PROPERTIES)), "unknown property")
-    flag(~df["split"].isin(list(SPLITS)), "split not in train/valid/test")
-    ox = df.loc[:, list(OXIDES)].astype(float)
-    flag(~np.isfinite(ox).all(axis=1), "oxide fraction is NaN/inf")
-    flag(((ox < -tol) | (ox > 1 + tol)).any(axis=1), "oxide fraction outside [0, 1]")
-    flag((ox.sum(axis=1) - 1.0).abs() > tol, f"oxide fractions do not sum to 1 (tol {tol})")
-    flag(~np.isfinite(df["value"].astype(float)), "value is NaN/inf")
     needs = df["property"].map(lambda p: PROPERTIES.get(p, {}).get("needs"))
-    T = df["T_K"].astype(float)
-    flag((needs == "T_K") & ~(T > 0), "temperature missing or not positive")
-    lbd = df["wavelength_um"].astype(float)
-    flag((needs == "wavelength_um") & ~(lbd > 0), "wavelength missing or not positive")
+    reasons = _first_reasons(df, [
+        (~df["property"].isin(list(PROPERTIES)), "unknown property"),
+        *_split_and_composition_checks(df, tol),
+        (~np.isfinite(df["value"].astype(float)), "value is NaN/inf"),
+        ((needs == "T_K") & ~(df["T_K"].astype(float) > 0), "temperature missing or not positive"),
+        ((needs == "wavelength_um") & ~(df["wavelength_um"].astype(float) > 0),
+         "wavelength missing or not positive"),
+    ])
     bad = reasons != ""
     rejected = df.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
     for (prop, why), n in rejected.groupby(["property", "reason"]).size().items():
@@ -203,19 +213,11 @@ def load_imelt_raman(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
 
 def validate_raman(df: pd.DataFrame, tol: float = SUM_TOL) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(good rows, rejected spectra): one row per rejected spectrum with its first reason."""
-    ox = df.loc[:, list(OXIDES)].astype(float)
-    checks = [
-        (~df["split"].isin(list(SPLITS)), "split not in train/valid/test"),
-        (~np.isfinite(ox).all(axis=1), "oxide fraction is NaN/inf"),
-        (((ox < -tol) | (ox > 1 + tol)).any(axis=1), "oxide fraction outside [0, 1]"),
-        ((ox.sum(axis=1) - 1.0).abs() > tol, f"oxide fractions do not sum to 1 (tol {tol})"),
+    reason = _first_reasons(df, [
+        *_split_and_composition_checks(df, tol),
         (~(df["wavenumber_cm1"].astype(float) > 0), "wavenumber missing or not positive"),
         (~np.isfinite(df["intensity"].astype(float)), "intensity is NaN/inf"),
-    ]
-    reason = pd.Series("", index=df.index, dtype=object)
-    for mask, why in checks:
-        mask = pd.Series(mask, index=df.index).fillna(True).astype(bool)
-        reason[mask & (reason == "")] = why
+    ])
     bad_rows = df.assign(reason=reason)[reason != ""]
     rejected = (bad_rows.drop_duplicates("spectrum_id")
                 .loc[:, ["spectrum_id", "split", "source", "source_row", *OXIDES, "reason"]]

@@ -321,52 +321,39 @@ class ClassicalPairModel(ModelInterface):
             and torch.equal(nl["sys_idx"], sys_idx)
             and torch.equal(nl["pbc"], pbc)
         ):
-            if not torch.equal(nl["cell"], cell):
-                dr = self._strained_pair_vectors(nl, pos, cell, sys_idx)
-                if dr is not None:
-                    return nl, dr
-                nl = self._build_neighbors(pos, cell, pbc, z, sys_idx, n_systems)
-                self._nl = nl
-                return nl, nl["dr_ref"]
-            # displacement since the build, with periodic jumps of wrapped positions removed
-            d = pos - nl["pos_ref"]
-            frac = torch.einsum("ak,akl->al", d, nl["inv_cell"][sys_idx])
-            frac = torch.where(nl["pbc"][sys_idx], torch.round(frac), torch.zeros_like(frac))
-            u = d - torch.einsum("ak,akl->al", frac, nl["cell"][sys_idx])
-            if float(torch.linalg.vector_norm(u, dim=1).max()) < 0.5 * self.skin:
-                u = u.t().contiguous()
-                i, j = nl["i"], nl["j"]
-                dr = torch.stack(
-                    [
-                        nl["dr_ref"][c] + u[c].index_select(0, j) - u[c].index_select(0, i)
-                        for c in range(3)
-                    ]
-                )
+            dr = self._reused_pair_vectors(nl, pos, cell, sys_idx)
+            if dr is not None:
                 return nl, dr
         nl = self._build_neighbors(pos, cell, pbc, z, sys_idx, n_systems)
         self._nl = nl
         return nl, nl["dr_ref"]
 
-    def _strained_pair_vectors(self, nl, pos, cell, sys_idx) -> torch.Tensor | None:
-        """Pair vectors (3, P) of the stored list under a changed cell, or None if it is stale."""
-        F = nl["inv_cell"] @ cell  # (S, 3, 3), row vectors: r = s h, so dr = dr_ref F
-        frac = torch.einsum("ak,akl->al", pos, torch.linalg.inv(cell)[sys_idx])
-        ds = frac - torch.einsum("ak,akl->al", nl["pos_ref"], nl["inv_cell"][sys_idx])
+    def _reused_pair_vectors(self, nl, pos, cell, sys_idx) -> torch.Tensor | None:
+        """Pair vectors (3, P) of the stored list, or None when it may miss a pair in the cutoff.
+
+        u is each atom's displacement since the build relative to the cell's affine map
+        F = h_ref^-1 h (row vectors, so a stored pair vector becomes dr_ref F), periodic jumps of
+        wrapped positions removed. No pair outside the list can have come within rc while
+        sigma_min(F) (rc + skin) - 2 max|u| > rc; for a fixed cell that is max|u| < skin/2.
+        """
+        strained = not torch.equal(nl["cell"], cell)
+        inv_ref = nl["inv_cell"][sys_idx]
+        if strained:
+            F = nl["inv_cell"] @ cell
+            ds = torch.einsum("ak,akl->al", pos, torch.linalg.inv(cell)[sys_idx]) - torch.einsum(
+                "ak,akl->al", nl["pos_ref"], inv_ref)
+        else:
+            ds = torch.einsum("ak,akl->al", pos - nl["pos_ref"], inv_ref)
         ds = ds - torch.where(nl["pbc"][sys_idx], torch.round(ds), torch.zeros_like(ds))
         u = torch.einsum("ak,akl->al", ds, cell[sys_idx])
-        shrink = torch.linalg.svdvals(F).min()  # the most any distance can have shrunk
-        reach = self.max_cutoff + self.skin
-        if float(shrink) * reach - 2.0 * float(torch.linalg.vector_norm(u, dim=1).max()) <= self.max_cutoff:
+        shrink = float(torch.linalg.svdvals(F).min()) if strained else 1.0
+        max_u = float(torch.linalg.vector_norm(u, dim=1).max())
+        if shrink * (self.max_cutoff + self.skin) - 2.0 * max_u <= self.max_cutoff:
             return None
-        Fp = F[nl["psys"]]  # (P, 3, 3)
+        dr_ref = torch.einsum("kp,pkc->cp", nl["dr_ref"], F[nl["psys"]]) if strained else nl["dr_ref"]
         u = u.t().contiguous()
         i, j = nl["i"], nl["j"]
-        return torch.stack(
-            [
-                (nl["dr_ref"] * Fp[:, :, c].t()).sum(0) + u[c].index_select(0, j) - u[c].index_select(0, i)
-                for c in range(3)
-            ]
-        )
+        return torch.stack([dr_ref[c] + u[c].index_select(0, j) - u[c].index_select(0, i) for c in range(3)])
 
     def reset_cache(self) -> None:
         """Forget the cached neighbour list (the MD driver calls this at every segment start so

@@ -123,15 +123,20 @@ def target_name(prop: str, equation: str) -> str:
     return f"{prop}:{equation}" if equation else prop
 
 
-def rmse_table(preds: dict[str, pd.DataFrame], split: str = "test") -> pd.DataFrame:
-    """RMSE per property/equation (rows) for each model (columns), on the rows all models share."""
-    rows = []
+def _shared_rows(preds: dict[str, pd.DataFrame], split: str) -> dict[str, pd.DataFrame]:
+    """Each model's predictions on ``split``, restricted to the (row, equation) pairs every
+    model has, in the same order."""
     keyed = {name: p[p["split"] == split].set_index(["row_id", "equation"]) for name, p in preds.items()}
     common = None
     for p in keyed.values():
         common = p.index if common is None else common.intersection(p.index)
-    for name, p in keyed.items():
-        q = p.loc[common].reset_index()
+    return {name: p.loc[common].reset_index() for name, p in keyed.items()}
+
+
+def rmse_table(preds: dict[str, pd.DataFrame], split: str = "test") -> pd.DataFrame:
+    """RMSE per property/equation (rows) for each model (columns), on the rows all models share."""
+    rows = []
+    for name, q in _shared_rows(preds, split).items():
         for (prop, e), g in q.groupby(["property", "equation"]):
             rows.append({"target": target_name(prop, e), "model": name, "n": len(g),
                          "rmse": float(np.sqrt(np.mean((g["y_pred"] - g["y_true"]) ** 2)))})
@@ -150,9 +155,8 @@ def rmse_difference(preds: dict[str, pd.DataFrame], a: str = "vitriflow", b: str
     the table gives the number of compositions, the 95 % interval of the difference and the
     fraction of resamples in which ``a`` has the lower RMSE.
     """
-    keyed = {m: preds[m][preds[m]["split"] == split].set_index(["row_id", "equation"]) for m in (a, b)}
-    common = keyed[a].index.intersection(keyed[b].index)
-    qa, qb = keyed[a].loc[common].reset_index(), keyed[b].loc[common]
+    shared = _shared_rows({a: preds[a], b: preds[b]}, split)
+    qa, qb = shared[a], shared[b]
     qa["e2_b"] = ((qb["y_pred"] - qb["y_true"]) ** 2).to_numpy()
     qa["e2_a"] = (qa["y_pred"] - qa["y_true"]) ** 2
     qa["composition"] = composition_key(qa)
