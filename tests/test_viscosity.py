@@ -13,6 +13,7 @@ import torch
 import yaml
 from snakemake.utils import validate
 
+from vitriflow.surrogates.melt import calibration as cal
 from vitriflow.surrogates.melt import equations as eq
 from vitriflow.surrogates.melt.features import OXIDES, descriptors, oxide_matrix
 from vitriflow.surrogates.melt.network import MeltNet, viscosity
@@ -22,6 +23,7 @@ from vitriflow.surrogates.viscosity import (
     estimator_from_config,
     prediction_grid,
     rmse_difference,
+    uncertainty_table,
 )
 
 torch.set_num_threads(1)
@@ -372,3 +374,48 @@ def test_linear_skip_starts_neutral_trains_and_round_trips(tmp_path):
     est.save(tmp_path / "m.pt")
     X = t.loc[:10, list(OXIDES)]
     pd.testing.assert_frame_equal(est.predict(X, T=1100.0), MeltSurrogate.load(tmp_path / "m.pt").predict(X, T=1100.0))
+
+
+def test_noise_model_recovers_scale_and_floor_and_never_narrows_the_spread():
+    rng = np.random.default_rng(0)
+    s = rng.uniform(0.01, 0.3, 20000)
+    r = rng.normal(0.0, np.sqrt((2.0 * s) ** 2 + 0.1**2))
+    m = cal.fit_noise_model(r, s)
+    assert m["a"] == pytest.approx(2.0, rel=0.05) and m["b"] == pytest.approx(0.1, rel=0.1)
+    assert m["n"] == 20000
+    assert cal.coverage(r, cal.predictive_std(s, m), 0.95) == pytest.approx(0.95, abs=0.01)
+    # an ensemble that is too cautious is left as it is (a >= 1), not made more confident
+    wide = cal.fit_noise_model(rng.normal(0.0, 0.3 * s), s)
+    assert wide["a"] == pytest.approx(1.0) and wide["b"] < 1e-3
+    assert cal.fit_noise_model(r[: cal.MIN_ROWS - 1], s[: cal.MIN_ROWS - 1]) is None
+    np.testing.assert_array_equal(cal.predictive_std(s, None), s)
+
+
+def test_fit_calibrates_uncertainty_on_validation_rows(tmp_path):
+    t = _synthetic_table()
+    est = MeltSurrogate(max_epochs=30, **SMALL).fit(t)
+    models = est.noise_models()
+    # 36 validation viscosities per equation are enough; 6 Tg / density values are not
+    assert set(models) == {f"viscosity:{e}" for e in eq.EQUATIONS}
+    assert all(m["a"] >= 1.0 and m["n"] == 36 for m in models.values())
+    pt = est.predict_table(t[t["split"] == "test"])
+    v = pt[pt["equation"] == "fv"]
+    np.testing.assert_allclose(v["y_std"], cal.predictive_std(v["y_spread"], models["viscosity:fv"]))
+    assert (v["y_std"] > v["y_spread"]).all()
+    tg = pt[pt["property"] == "tg"]
+    np.testing.assert_array_equal(tg["y_std"], tg["y_spread"])
+    X = t.loc[t["split"] == "test", list(OXIDES)].iloc[:3]
+    wide = est.predict(X, T=1300.0)
+    assert (wide["viscosity_fv_std"] > 0).all()
+    est.save(tmp_path / "m.pt")
+    assert MeltSurrogate.load(tmp_path / "m.pt").noise_models() == models
+    cover = uncertainty_table(pt, models)
+    row = cover.set_index("target").loc["viscosity:fv"]
+    assert row["n"] == 36 and row["n_calibration"] == 36 and row["a"] == models["viscosity:fv"]["a"]
+    r = (v["y_pred"] - v["y_true"]).to_numpy()
+    assert row["cover_95"] == cal.coverage(r, v["y_std"].to_numpy(), 0.95)
+    assert row["cover_95"] >= row["spread_cover_95"]
+    assert np.isnan(cover.set_index("target").loc["tg", "a"])
+    # without a validation split there is nothing to calibrate on
+    plain = MeltSurrogate(max_epochs=5, **SMALL).fit(t[t["split"] != "valid"])
+    assert plain.noise_models() == {}

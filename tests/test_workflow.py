@@ -109,7 +109,12 @@ def test_viscosity_chain_with_task_groups(tmp_path):
     pred, _ = read_table(tmp_path / "results/viscosity/predictions.parquet")
     assert len(pred) == 2 and pred[["viscosity_ag", "tg", "density", "refractive_index"]].notna().all().all()
     assert pred["viscosity_ag"].iloc[0] > pred["viscosity_ag"].iloc[1]  # 1000 K is more viscous
+    cover = pd.read_csv(tmp_path / "results/viscosity/uncertainty.csv")
+    vis = cover.set_index("target").loc["viscosity:ag"]  # 552 validation rows: calibrated
+    assert vis["n"] == 626 and vis["n_calibration"] == 552 and vis["a"] >= 1.0
+    assert vis["cover_95"] >= vis["spread_cover_95"]
     html = (tmp_path / section).read_text()
+    assert "Is the uncertainty honest?" in html and "cover_95" in html
     assert "one bagged ensemble per task group" in html and "P(vitriflow lower)" in html and "Paired bootstrap over test compositions" in html
     raman, _ = read_table(tmp_path / "results/viscosity/data/raman.parquet")
     assert raman["spectrum_id"].nunique() == 258 and "258 Raman spectra" in html

@@ -62,6 +62,7 @@ if "viscosity" in config:
             vitriflow="results/viscosity/predictions_vitriflow.parquet",
             imelt="results/viscosity/predictions_imelt.parquet",
             comparison="results/viscosity/comparison.csv",
+            uncertainty="results/viscosity/uncertainty.csv",
         params:
             compare_imelt=VISC["compare_imelt"],
             seed=VISC["seed"],
@@ -108,6 +109,7 @@ if "viscosity" in config:
             vitriflow=rules.viscosity_evaluate.output.vitriflow,
             imelt=rules.viscosity_evaluate.output.imelt,
             comparison=rules.viscosity_evaluate.output.comparison,
+            uncertainty=rules.viscosity_evaluate.output.uncertainty,
             predictions=rules.viscosity_predict.output.parquet,
         output:
             html=VISC_SECTION,

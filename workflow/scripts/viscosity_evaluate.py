@@ -1,5 +1,6 @@
 """Snakemake adapter: vitriflow and pretrained i-Melt on the same valid/test rows; RMSE table
-with a paired bootstrap (over compositions) of the RMSE difference."""
+with a paired bootstrap (over compositions) of the RMSE difference; test coverage of
+vitriflow's predicted intervals."""
 
 import pandas as pd
 import torch
@@ -11,6 +12,7 @@ from vitriflow.surrogates.viscosity import (
     imelt_predict_table,
     rmse_difference,
     rmse_table,
+    uncertainty_table,
 )
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -34,3 +36,6 @@ if sm.params.compare_imelt:
     rmse = rmse.merge(rmse_difference(preds, split="test", seed=int(sm.params.seed)), on="target")
 rmse.to_csv(sm.output.comparison, index=False, float_format="%.5g")
 log.info("test RMSE:\n%s", pd.DataFrame(rmse).to_string(index=False))
+cover = uncertainty_table(ours, model.noise_models(), split="test")
+cover.to_csv(sm.output.uncertainty, index=False, float_format="%.4g")
+log.info("test coverage of the predicted intervals:\n%s", cover.to_string(index=False))

@@ -26,5 +26,6 @@ write_report(sm.output.html, title="Melt viscosity & glass properties (vs i-Melt
              training=json.loads(open(sm.input.training).read()),
              ingest=json.loads(open(sm.input.ingest).read()), rejected=rejected,
              imelt_model=imelt_model, reported=IMELT_REPORTED,
-             predictions=read_table(sm.input.predictions)[0])
+             predictions=read_table(sm.input.predictions)[0],
+             uncertainty=pd.read_csv(sm.input.uncertainty))
 log.info("wrote %s", sm.output.html)

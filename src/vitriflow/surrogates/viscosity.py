@@ -13,12 +13,13 @@ import logging
 import numpy as np
 import pandas as pd
 
+from vitriflow.surrogates.melt.calibration import coverage
 from vitriflow.surrogates.melt.equations import EQUATION_NAMES, EQUATIONS
 from vitriflow.surrogates.melt.estimator import MeltSurrogate
 from vitriflow.surrogates.melt.features import OXIDES, composition_key, descriptors, oxide_matrix
 
 __all__ = ["MODES", "MeltSurrogate", "estimator_from_config", "imelt_predict_table",
-           "rmse_table", "rmse_difference", "screening_params", "prediction_grid", "predict_compositions", "EQUATIONS", "IMELT_REPORTED"]
+           "rmse_table", "rmse_difference", "uncertainty_table", "screening_params", "prediction_grid", "predict_compositions", "EQUATIONS", "IMELT_REPORTED"]
 log = logging.getLogger("vitriflow.surrogates.viscosity")
 
 # presets; full = the configuration measured for README (2 CPU cores, < 30 min)
@@ -171,6 +172,25 @@ def rmse_difference(preds: dict[str, pd.DataFrame], a: str = "vitriflow", b: str
         lo, hi = np.percentile(diff, [2.5, 97.5])
         rows.append({"target": target_name(prop, e), "n_compositions": len(c),
                      "diff_ci_low": lo, "diff_ci_high": hi, f"p_{a}_lower": float((diff < 0).mean())})
+    return pd.DataFrame(rows)
+
+
+def uncertainty_table(pred: pd.DataFrame, noise_models: dict[str, dict], split: str = "test",
+                      levels=(0.68, 0.95)) -> pd.DataFrame:
+    """How often the measured value lies inside the predicted central interval, per target:
+    with the raw ensemble spread and with the calibrated sigma (nominal = the level)."""
+    rows = []
+    for (prop, e), g in pred[pred["split"] == split].groupby(["property", "equation"]):
+        target = target_name(prop, e)
+        m = noise_models.get(target) or {}
+        r = (g["y_pred"] - g["y_true"]).to_numpy()
+        row = {"target": target, "n": len(g), "a": m.get("a", np.nan), "b": m.get("b", np.nan),
+               "n_calibration": m.get("n", 0)}
+        for lv in levels:
+            pct = round(100 * lv)
+            row[f"spread_cover_{pct}"] = coverage(r, g["y_spread"].to_numpy(), lv)
+            row[f"cover_{pct}"] = coverage(r, g["y_std"].to_numpy(), lv)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -4,7 +4,8 @@
 ``vitriflow.ingest.imelt_data``) whose ``split`` is ``train``, early-stopping on ``valid``.
 Each ensemble member sees a bootstrap resample of the training *compositions* (all
 measurements of a melt stay together) and its own seed; predictions are the ensemble mean and
-the spread (standard deviation over members) is the uncertainty.
+the spread (standard deviation over members), recalibrated on the validation rows into a
+predictive standard deviation (``vitriflow.surrogates.melt.calibration``), is the uncertainty.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
+from vitriflow.surrogates.melt import calibration as cal
 from vitriflow.surrogates.melt import data as mdata
 from vitriflow.surrogates.melt import equations as eq
 from vitriflow.surrogates.melt.features import OXIDES, descriptors, oxide_matrix
@@ -32,6 +34,15 @@ SCALAR_OUTPUTS = ("tg", "sconf_tg", "fragility", "density", "liquidus", "elastic
                   "abbe_number")
 PARAMETER_OUTPUTS = ("ae", "a_am", "a_vft", "a_fv", "t0_vft", "t0_fv", "c_fv", "cp_a", "cp_b",
                      "molar_volume")
+
+
+def _target(prop: str, equation: str = "") -> str:
+    return f"{prop}:{equation}" if equation else prop
+
+
+# predict() column -> calibrated target
+_COLUMN_TARGET = {**{p: p for p in mdata.PROPERTIES if p != "viscosity"},
+                  **{f"viscosity_{e}": f"viscosity:{e}" for e in eq.EQUATIONS}}
 
 
 def _task_prediction(p, prop: str, rows: mdata.TaskRows, sel=None) -> dict[str, torch.Tensor]:
@@ -354,11 +365,34 @@ class MeltSurrogate(BaseEstimator):
             for i in range(n_cand) if i not in kept]
         if n_cand > self.n_models:
             log.info("kept candidates %s of %d by validation loss", [int(i) for i in keep], n_cand)
-        if self.refit and d.tasks.get("valid"):
+        self.n_features_in_ = int(d.feats.shape[1])
+        self.calibration_ = self._calibrate(table[table["split"] == "valid"])
+        if self.refit and d.tasks.get("valid"):  # calibrated before: valid rows become training rows
             self._refit_members(keep, mdata.merge_splits(d, ("train", "valid")), feats, dev)
         self.fit_seconds_ = time.perf_counter() - t0
-        self.n_features_in_ = int(d.feats.shape[1])
         return self
+
+    def _calibrate(self, valid: pd.DataFrame) -> dict[str, dict]:
+        """Noise model per target from the validation rows (empty without them)."""
+        if valid.empty:
+            return {}
+        self.calibration_ = {}
+        pt = self.predict_table(valid)
+        models = {}
+        for (prop, e), g in pt.groupby(["property", "equation"]):
+            m = cal.fit_noise_model(g["y_pred"] - g["y_true"], g["y_spread"])
+            if m is not None:
+                models[_target(prop, e)] = m
+        log.info("uncertainty calibrated on the validation rows: %s", ", ".join(
+            f"{k} a={m['a']:.2f} b={m['b']:.3g}" for k, m in models.items()))
+        return models
+
+    def noise_models(self) -> dict[str, dict]:
+        """Fitted noise model {'a', 'b', 'n'} per target (all task groups together)."""
+        if getattr(self, "groups_", None):
+            return {k: m for props, est in self.groups_ for k, m in est.noise_models().items()
+                    if k.split(":")[0] in props}
+        return dict(getattr(self, "calibration_", {}))
 
     def _train(self, jobs, d: mdata.MeltData, feats, dev) -> list[dict[str, Any]]:
         """Train candidates ``jobs`` = [(k, epochs or None)], in ``n_jobs`` worker processes."""
@@ -405,7 +439,8 @@ class MeltSurrogate(BaseEstimator):
 
         ``T`` (K, scalar or one value per row) adds log10 viscosity from every equation and
         liquid Cp; the refractive index is at ``wavelength_um``. Columns ``<name>_std`` hold the
-        ensemble spread.
+        predictive standard deviation: the ensemble spread, recalibrated on the validation rows
+        for measured properties (``noise_models``); fitted parameters keep the raw spread.
         """
         if getattr(self, "groups_", None):
             outs = [(props, est.predict(X, T, wavelength_um, return_std)) for props, est in self.groups_]
@@ -438,11 +473,15 @@ class MeltSurrogate(BaseEstimator):
             stack = np.stack(v)
             res[k] = stack.mean(axis=0)
             if return_std:
-                res[f"{k}_std"] = stack.std(axis=0)
+                model = getattr(self, "calibration_", {}).get(_COLUMN_TARGET.get(k, ""))
+                res[f"{k}_std"] = cal.predictive_std(stack.std(axis=0), model)
         return res
 
     def predict_table(self, table: pd.DataFrame) -> pd.DataFrame:
-        """Predict every row of a tidy table; long format with one row per (row, equation)."""
+        """Predict every row of a tidy table; long format with one row per (row, equation).
+
+        ``y_spread`` is the ensemble spread, ``y_std`` the calibrated predictive standard
+        deviation (equal to the spread for targets without a noise model)."""
         table = table.reset_index(drop=True)
         if "row_id" not in table:
             table = table.assign(row_id=np.arange(len(table)))
@@ -463,10 +502,12 @@ class MeltSurrogate(BaseEstimator):
                         per_member.append({k: v.numpy().reshape(-1) for k, v in _task_prediction(pr, prop, rows).items()})
                 for key in per_member[0]:
                     stack = np.stack([m[key] for m in per_member])
+                    spread = stack.std(axis=0)
+                    model = getattr(self, "calibration_", {}).get(_target(prop, key))
                     frames.append(pd.DataFrame({
                         "row_id": rows.row_id, "property": prop, "equation": key, "split": split,
                         "y_true": rows.y.numpy().reshape(-1), "y_pred": stack.mean(axis=0),
-                        "y_std": stack.std(axis=0)}))
+                        "y_std": cal.predictive_std(spread, model), "y_spread": spread}))
         out = pd.concat(frames, ignore_index=True)
         extra = table.set_index("row_id")[["T_K", "wavelength_um", *OXIDES]]
         return out.join(extra, on="row_id")
@@ -488,7 +529,8 @@ class MeltSurrogate(BaseEstimator):
         if getattr(self, "groups_", None):
             blob["groups"] = [{"properties": props, "blob": est._blob({})} for props, est in self.groups_]
             return blob
-        blob.update(members=self.members_, feature_mean=self.feature_mean_.tolist(),
+        blob.update(members=self.members_, calibration=getattr(self, "calibration_", {}),
+                    feature_mean=self.feature_mean_.tolist(),
                     feature_std=self.feature_std_.tolist(), n_features_in=self.n_features_in_)
         return blob
 
@@ -509,6 +551,7 @@ class MeltSurrogate(BaseEstimator):
             est.groups_ = [(list(g["properties"]), cls._from_blob(g["blob"])) for g in blob["groups"]]
             return est
         est.members_ = blob["members"]
+        est.calibration_ = blob.get("calibration", {})  # absent in files from before calibration
         est.feature_mean_ = np.asarray(blob["feature_mean"])
         est.feature_std_ = np.asarray(blob["feature_std"])
         est.n_features_in_ = int(blob["n_features_in"])

@@ -1,4 +1,5 @@
-"""Report section 60_viscosity: RMSE table, parity plots, residuals, viscosity-1/T curves."""
+"""Report section 60_viscosity: RMSE table, parity plots, residuals, viscosity-1/T curves,
+coverage of the predicted intervals."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from vitriflow.report import esc, figure_html, note_html, table_html, write_section  # noqa: E402
+from vitriflow.surrogates.melt.calibration import coverage  # noqa: E402
 from vitriflow.surrogates.melt.data import PROPERTIES  # noqa: E402
 from vitriflow.surrogates.melt.equations import EQUATION_NAMES  # noqa: E402
 from vitriflow.surrogates.melt.features import OXIDES  # noqa: E402
@@ -128,7 +130,33 @@ def curves_figure(table: pd.DataFrame, model, imelt_model=None) -> str | None:
     ax.legend(fontsize=7)
     ax.set_title("~66 mol% SiO2 alkali aluminosilicates (Adam-Gibbs)")
     return figure_html(fig, "Viscosity vs 1/T of reference melts: points measured, solid line vitriflow "
-                            "(band: +-2 ensemble std), dashed pretrained i-Melt; all Adam-Gibbs.")
+                            "(band: +-2 sigma, the ensemble spread calibrated on the validation melts), dashed pretrained i-Melt; all Adam-Gibbs.")
+
+
+def coverage_figure(pred: pd.DataFrame, targets: list[str]) -> str | None:
+    """Observed vs nominal coverage of central intervals on the test split (reliability diagram),
+    raw ensemble spread and calibrated sigma side by side."""
+    test = pred[pred["split"] == "test"]
+    key = np.where(test["equation"] != "", test["property"] + ":" + test["equation"], test["property"])
+    if test.empty or "y_spread" not in test:
+        return None
+    levels = np.linspace(0.05, 0.99, 40)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
+    for ax, col, title in zip(axes, ("y_spread", "y_std"), ("ensemble spread", "calibrated sigma"), strict=True):
+        for t in targets:
+            g = test[key == t]
+            if len(g):
+                r = (g["y_pred"] - g["y_true"]).to_numpy()
+                ax.plot(levels, [coverage(r, g[col].to_numpy(), lv) for lv in levels], label=f"{t} (n={len(g)})")
+        ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("nominal coverage of the central interval")
+    axes[0].set_ylabel("fraction of test values inside")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return figure_html(fig, "Is the uncertainty honest? Below the dashed line the model is over-confident. "
+                            "sigma^2 = (a spread)^2 + b^2, a and b fitted per target on the validation "
+                            "rows (Gaussian likelihood); the test rows above were not used.")
 
 
 def difference_figure(rmse: pd.DataFrame) -> str | None:
@@ -180,7 +208,8 @@ def _raman_note(raman: dict | None) -> str:
 
 def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd.DataFrame,
                  model, training: dict, ingest: dict, rejected: pd.DataFrame, imelt_model=None,
-                 reported: dict | None = None, predictions: pd.DataFrame | None = None) -> None:
+                 reported: dict | None = None, predictions: pd.DataFrame | None = None,
+                 uncertainty: pd.DataFrame | None = None) -> None:
     parts = []
     mode = training.get("mode", "?")
     params = training.get("params", {})
@@ -217,6 +246,16 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
     best_eq = vis.sort_values("vitriflow")["target"].iloc[0].split(":")[1] if len(vis) else "ag"
     parts += parity_figures(preds, best_eq)
     parts.append(residual_figure(preds, eqs=tuple(dict.fromkeys(("ag", best_eq)))))
+    if uncertainty is not None and len(uncertainty):
+        parts.append(table_html(uncertainty.round(3), "Uncertainty on the test split: fraction of measured "
+                                "values inside the central 68 % / 95 % interval of the prediction, with the "
+                                "raw ensemble spread (spread_cover_*) and with the calibrated sigma "
+                                "(cover_*); a, b: the noise model fitted on n_calibration validation rows "
+                                "(no a, b: too few rows, raw spread kept)."))
+        targets = [f"viscosity:{best_eq}", "tg", "density", "refractive_index", "liquidus"]
+        fig = coverage_figure(preds["vitriflow"], [t for t in targets if t in set(uncertainty["target"])])
+        if fig:
+            parts.append(fig)
     fig = curves_figure(table, model, imelt_model)
     if fig:
         parts.append(fig)
