@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wavelength", type=float, default=0.5893,
                    help="micrometres, for the refractive index (default: sodium D line)")
     p.add_argument("--all-columns", action="store_true",
-                   help="every predicted column (equation parameters, spreads) instead of the main ones")
+                   help="every predicted column (equation parameters, standard deviations) instead of the main ones")
     p.add_argument("--out", help="write CSV here instead of printing a table")
     p.set_defaults(func=_viscosity_predict)
     diss = stage.add_parser("dissolution", add_help=False,
