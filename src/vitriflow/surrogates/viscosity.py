@@ -15,7 +15,7 @@ import pandas as pd
 
 from vitriflow.surrogates.melt.calibration import coverage
 from vitriflow.surrogates.melt.equations import EQUATION_NAMES, EQUATIONS
-from vitriflow.surrogates.melt.estimator import MeltSurrogate
+from vitriflow.surrogates.melt.estimator import MeltSurrogate, target_name
 from vitriflow.surrogates.melt.features import OXIDES, composition_key, descriptors, oxide_matrix
 
 __all__ = ["MODES", "MeltSurrogate", "estimator_from_config", "imelt_predict_table",
@@ -119,10 +119,6 @@ def imelt_predict_table(table: pd.DataFrame, device: str = "cpu") -> pd.DataFram
     out = pd.concat(frames, ignore_index=True)
     out["y_std"] = np.nan
     return out.join(table.set_index("row_id")[["T_K", "wavelength_um", *OXIDES]], on="row_id")
-
-
-def target_name(prop: str, equation: str) -> str:
-    return f"{prop}:{equation}" if equation else prop
 
 
 def _shared_rows(preds: dict[str, pd.DataFrame], split: str) -> dict[str, pd.DataFrame]:

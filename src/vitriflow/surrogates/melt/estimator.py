@@ -36,7 +36,8 @@ PARAMETER_OUTPUTS = ("ae", "a_am", "a_vft", "a_fv", "t0_vft", "t0_fv", "c_fv", "
                      "molar_volume")
 
 
-def _target(prop: str, equation: str = "") -> str:
+def target_name(prop: str, equation: str = "") -> str:
+    """'viscosity:ag' for a viscosity equation, the property name otherwise."""
     return f"{prop}:{equation}" if equation else prop
 
 
@@ -376,13 +377,12 @@ class MeltSurrogate(BaseEstimator):
         """Noise model per target from the validation rows (empty without them)."""
         if valid.empty:
             return {}
-        self.calibration_ = {}
         pt = self.predict_table(valid)
         models = {}
         for (prop, e), g in pt.groupby(["property", "equation"]):
             m = cal.fit_noise_model(g["y_pred"] - g["y_true"], g["y_spread"])
             if m is not None:
-                models[_target(prop, e)] = m
+                models[target_name(prop, e)] = m
         log.info("uncertainty calibrated on the validation rows: %s", ", ".join(
             f"{k} a={m['a']:.2f} b={m['b']:.3g}" for k, m in models.items()))
         return models
@@ -503,7 +503,7 @@ class MeltSurrogate(BaseEstimator):
                 for key in per_member[0]:
                     stack = np.stack([m[key] for m in per_member])
                     spread = stack.std(axis=0)
-                    model = getattr(self, "calibration_", {}).get(_target(prop, key))
+                    model = getattr(self, "calibration_", {}).get(target_name(prop, key))
                     frames.append(pd.DataFrame({
                         "row_id": rows.row_id, "property": prop, "equation": key, "split": split,
                         "y_true": rows.y.numpy().reshape(-1), "y_pred": stack.mean(axis=0),
