@@ -132,13 +132,17 @@ def test_gradient_clipping_bounds_each_step_and_still_trains():
     assert clipped.get_params()["grad_clip"] == 0.05
 
 
-def test_parallel_candidates_match_sequential():
+def test_parallel_candidates_match_sequential(tmp_path):
     t = _synthetic_table()
     seq = MeltSurrogate(max_epochs=8, n_candidates=3, **SMALL).fit(t)
-    par = MeltSurrogate(max_epochs=8, n_candidates=3, n_jobs=2, **SMALL).fit(t)
+    par = MeltSurrogate(max_epochs=8, n_candidates=3, n_jobs=2, **SMALL).fit(t, checkpoint_dir=tmp_path)
     assert [h["candidate"] for h in seq.history_] == [h["candidate"] for h in par.history_]
     x = t.iloc[:5][list(OXIDES)]
     assert np.array_equal(seq.predict(x)["tg"], par.predict(x)["tg"])
+    # worker processes write their networks too, and those resume a sequential fit
+    assert len(list(tmp_path.glob("candidate*.pt"))) == 3
+    again = MeltSurrogate(max_epochs=8, n_candidates=3, **SMALL).fit(t, checkpoint_dir=tmp_path)
+    assert np.array_equal(again.predict(x)["tg"], par.predict(x)["tg"])
 
 
 def test_fixed_seed_is_deterministic_on_cpu():
@@ -421,3 +425,30 @@ def test_fit_calibrates_uncertainty_on_validation_rows(tmp_path):
     # without a validation split there is nothing to calibrate on
     plain = MeltSurrogate(max_epochs=5, **SMALL).fit(t[t["split"] != "valid"])
     assert plain.noise_models() == {}
+
+
+def test_interrupted_fit_resumes_from_checkpoints_with_the_same_result(tmp_path, monkeypatch):
+    t = _synthetic_table()
+    params = dict(max_epochs=20, task_groups=GROUPS, **{**SMALL, "n_models": 2})
+    ckpt = tmp_path / "ckpt"
+    whole = MeltSurrogate(**params).fit(t, checkpoint_dir=ckpt)
+    files = sorted(p.relative_to(ckpt).as_posix() for p in ckpt.rglob("*.pt"))
+    assert files == ["group0/candidate0.pt", "group0/candidate1.pt",
+                     "group1/candidate0.pt", "group1/candidate1.pt"]
+    # a run killed after three networks: the fourth is trained, the others are read back
+    (ckpt / "group1" / "candidate1.pt").unlink()
+    trained = []
+    real = MeltSurrogate._fit_member
+    monkeypatch.setattr(MeltSurrogate, "_fit_member",
+                        lambda self, k, *a, **kw: trained.append(k) or real(self, k, *a, **kw))
+    resumed = MeltSurrogate(**params).fit(t, checkpoint_dir=ckpt)
+    assert trained == [1]
+    X = t.loc[:10, list(OXIDES)]
+    pd.testing.assert_frame_equal(resumed.predict(X, T=1100.0), whole.predict(X, T=1100.0))
+    # other settings (or other data) never pick up these networks
+    trained.clear()
+    MeltSurrogate(**{**params, "max_epochs": 21}).fit(t, checkpoint_dir=ckpt)
+    assert trained == [0, 1, 0, 1]
+    trained.clear()
+    MeltSurrogate(**params).fit(t.assign(value=t["value"] * 1.01), checkpoint_dir=ckpt)
+    assert trained == [0, 1, 0, 1]

@@ -109,6 +109,7 @@ def test_viscosity_chain_with_task_groups(tmp_path):
     pred, _ = read_table(tmp_path / "results/viscosity/predictions.parquet")
     assert len(pred) == 2 and pred[["viscosity_ag", "tg", "density", "refractive_index"]].notna().all().all()
     assert pred["viscosity_ag"].iloc[0] > pred["viscosity_ag"].iloc[1]  # 1000 K is more viscous
+    assert not (tmp_path / "results/viscosity/checkpoints").exists()  # removed once the model is saved
     cover = pd.read_csv(tmp_path / "results/viscosity/uncertainty.csv")
     vis = cover.set_index("target").loc["viscosity:ag"]  # 552 validation rows: calibrated
     assert vis["n"] == 626 and vis["n_calibration"] == 552 and vis["a"] >= 1.0

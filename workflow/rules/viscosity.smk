@@ -41,6 +41,7 @@ if "viscosity" in config:
             summary="results/viscosity/training.json",
         params:
             cfg=VISC,
+            checkpoint_dir="results/viscosity/checkpoints",
         threads: VISC["threads"]
         log:
             "logs/viscosity/train.log",

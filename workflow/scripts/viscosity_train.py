@@ -1,4 +1,7 @@
-"""Snakemake adapter: train the bagged physics-guided surrogate (GPU if present, else CPU)."""
+"""Snakemake adapter: train the bagged physics-guided surrogate (GPU if present, else CPU).
+Each trained network goes to a checkpoint directory at once, so a killed job resumes."""
+
+import shutil
 
 import torch
 
@@ -17,7 +20,7 @@ est = estimator_from_config(cfg, device=device)
 if device == "cpu" and "n_jobs" not in (cfg.get("model") or {}):
     est.set_params(n_jobs=int(sm.threads))  # candidates in parallel processes, one thread each
 log.info("mode %s on %s (%d threads): %s", cfg["mode"], device, sm.threads, est.get_params())
-est.fit(table)
+est.fit(table, checkpoint_dir=sm.params.checkpoint_dir)
 summary = {"mode": cfg["mode"], "device": device, "threads": int(sm.threads),
            "params": est.get_params(), "fit_seconds": est.fit_seconds_,
            "members": [{k: v for k, v in h.items() if k not in ("train_loss", "valid_loss")}
@@ -26,4 +29,5 @@ summary = {"mode": cfg["mode"], "device": device, "threads": int(sm.threads),
            "data_provenance": {k: prov.get(k) for k in ("imelt_version", "files", "created_utc")}}
 est.save(sm.output.model, mode=cfg["mode"], device=device, data_files=prov.get("files"))
 write_json(summary, sm.output.summary)
+shutil.rmtree(sm.params.checkpoint_dir, ignore_errors=True)  # the model file has them all now
 log.info("trained %d members in %.1f s", est.n_models, est.fit_seconds_)

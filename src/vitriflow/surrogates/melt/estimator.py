@@ -11,9 +11,12 @@ predictive standard deviation (``vitriflow.surrogates.melt.calibration``), is th
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,14 +63,33 @@ def _task_prediction(p, prop: str, rows: mdata.TaskRows, sel=None) -> dict[str, 
 
 
 def _fit_candidate(est: MeltSurrogate, k: int, d, feats, dev, set_threads: bool = True,
-                   epochs: int | None = None) -> dict[str, Any]:
-    """One candidate network (module level so that joblib workers can run it)."""
+                   epochs: int | None = None, checkpoint: Path | None = None,
+                   digest: str = "") -> dict[str, Any]:
+    """One candidate network (module level so that joblib workers can run it); saved to
+    ``checkpoint`` as soon as it is trained, so a killed fit loses at most the running ones."""
     if set_threads:
         torch.set_num_threads(1)
     t1 = time.perf_counter()
     res = est._fit_member(k, d, feats, dev, epochs)
     res["seconds"] = time.perf_counter() - t1
+    if checkpoint is not None:
+        from vitriflow.io import atomic_path
+
+        with atomic_path(checkpoint) as tmp:
+            torch.save({"digest": digest, "result": res}, tmp)
     return res
+
+
+def _finished(checkpoint: Path | None, digest: str) -> dict[str, Any] | None:
+    """A candidate saved by an earlier, interrupted fit of the same settings and data."""
+    if checkpoint is None or not checkpoint.is_file():
+        return None
+    try:
+        blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged file is retrained, not fatal
+        log.warning("checkpoint %s unreadable (%s); retraining it", checkpoint, exc)
+        return None
+    return blob["result"] if blob.get("digest") == digest else None
 
 
 # properties whose values come from the viscosity equations' own parameters
@@ -316,7 +338,7 @@ class MeltSurrogate(BaseEstimator):
                              "viscosity equations are parameterised by Tg, Sconf(Tg) and Cp)")
         return groups
 
-    def _fit_groups(self, table: pd.DataFrame) -> MeltSurrogate:
+    def _fit_groups(self, table: pd.DataFrame, checkpoint_dir: Path | None) -> MeltSurrogate:
         t0 = time.perf_counter()
         self.groups_, self.history_, self.rejected_candidates_ = [], [], []
         for i, (props, est) in enumerate(self._group_estimators()):
@@ -325,20 +347,27 @@ class MeltSurrogate(BaseEstimator):
                 log.warning("task group %d %s: no training rows, not trained", i, props)
                 continue
             log.info("task group %d: %s", i, props)
-            est.fit(sub)
+            est.fit(sub, checkpoint_dir=None if checkpoint_dir is None else checkpoint_dir / f"group{i}")
             self.groups_.append((props, est))
             self.history_ += [{**h, "group": i} for h in est.history_]
             self.rejected_candidates_ += [{**h, "group": i} for h in est.rejected_candidates_]
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def fit(self, table: pd.DataFrame, y=None) -> MeltSurrogate:
-        """Train on ``table`` rows with split 'train' (early stopping on 'valid')."""
+    def fit(self, table: pd.DataFrame, y=None, checkpoint_dir: str | os.PathLike | None = None) -> MeltSurrogate:
+        """Train on ``table`` rows with split 'train' (early stopping on 'valid').
+
+        ``checkpoint_dir``: each trained network is written there at once; a fit interrupted
+        and started again with the same settings and table reuses them (every network has its
+        own seed, so the resumed model equals an uninterrupted one). Delete it after saving.
+        """
         if "split" not in table or not (table["split"] == "train").any():
             raise ValueError("fit: table has no rows with split == 'train'")
+        self._checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         if self.task_groups:
-            return self._fit_groups(table)
+            return self._fit_groups(table, self._checkpoint_dir)
         self._check_options()
+        self._digest = self._fit_digest(table)
         dev = torch.device(self.device)
         t0 = time.perf_counter()
         d = mdata.build(table, splits=("train", "valid"))
@@ -394,20 +423,40 @@ class MeltSurrogate(BaseEstimator):
                     if k.split(":")[0] in props}
         return dict(getattr(self, "calibration_", {}))
 
-    def _train(self, jobs, d: mdata.MeltData, feats, dev) -> list[dict[str, Any]]:
-        """Train candidates ``jobs`` = [(k, epochs or None)], in ``n_jobs`` worker processes."""
-        if self.n_jobs > 1 and len(jobs) > 1:
+    def _fit_digest(self, table: pd.DataFrame) -> str:
+        """Fingerprint of the settings and rows a fit depends on (not n_jobs: same result)."""
+        params = {k: v for k, v in self.get_params().items() if k != "n_jobs"}
+        h = hashlib.sha256(json.dumps([FORMAT, params], sort_keys=True, default=str).encode())
+        h.update(pd.util.hash_pandas_object(table.reset_index(drop=True), index=False).to_numpy().tobytes())
+        return h.hexdigest()
+
+    def _train(self, jobs, d: mdata.MeltData, feats, dev, stage: str = "candidate") -> list[dict[str, Any]]:
+        """Train candidates ``jobs`` = [(k, epochs or None)], in ``n_jobs`` worker processes;
+        networks already in the checkpoint directory (same digest) are taken from there."""
+        ckpt = getattr(self, "_checkpoint_dir", None)
+        where = {k: None if ckpt is None else ckpt / f"{stage}{k}.pt" for k, _ in jobs}
+        digest = {k: f"{getattr(self, '_digest', '')}:{stage}:{k}:{e}" for k, e in jobs}
+        done = {k: r for k, _ in jobs if (r := _finished(where[k], digest[k])) is not None}
+        if done:
+            log.info("resumed %d of %d %s networks from %s", len(done), len(jobs), stage, ckpt)
+        todo = [(k, e) for k, e in jobs if k not in done]
+        if self.n_jobs > 1 and len(todo) > 1:
             from joblib import Parallel, delayed
 
-            return Parallel(n_jobs=min(self.n_jobs, len(jobs)))(
-                delayed(_fit_candidate)(self, k, d, feats, dev, epochs=e) for k, e in jobs)
-        return [_fit_candidate(self, k, d, feats, dev, set_threads=False, epochs=e) for k, e in jobs]
+            new = Parallel(n_jobs=min(self.n_jobs, len(todo)))(
+                delayed(_fit_candidate)(self, k, d, feats, dev, epochs=e, checkpoint=where[k],
+                                        digest=digest[k]) for k, e in todo)
+        else:
+            new = [_fit_candidate(self, k, d, feats, dev, set_threads=False, epochs=e,
+                                  checkpoint=where[k], digest=digest[k]) for k, e in todo]
+        done.update({k: r for (k, _), r in zip(todo, new, strict=True)})
+        return [done[k] for k, _ in jobs]
 
     def _refit_members(self, keep, pooled: mdata.MeltData, feats, dev) -> None:
         """Retrain each kept candidate on train + valid for its early-stopped epoch count."""
         epochs = [h["best_epoch"] + 1 for h in self.history_]
         jobs = [(int(k), e) for k, e in zip(keep, epochs, strict=True)]
-        results = self._train(jobs, pooled, feats, dev)
+        results = self._train(jobs, pooled, feats, dev, stage="refit")
         for h, res in zip(self.history_, results, strict=True):
             h.update(refit_epochs=res["epochs_run"], refit_seconds=res["seconds"],
                      refit_train_loss=res["train_loss"])
