@@ -442,7 +442,7 @@ def test_interrupted_fit_resumes_from_checkpoints_with_the_same_result(tmp_path,
     monkeypatch.setattr(MeltSurrogate, "_fit_member",
                         lambda self, k, *a, **kw: trained.append(k) or real(self, k, *a, **kw))
     resumed = MeltSurrogate(**params).fit(t, checkpoint_dir=ckpt)
-    assert trained == [1]
+    assert trained == [1] and resumed.resumed_networks_ == 3 and whole.resumed_networks_ == 0
     X = t.loc[:10, list(OXIDES)]
     pd.testing.assert_frame_equal(resumed.predict(X, T=1100.0), whole.predict(X, T=1100.0))
     # other settings (or other data) never pick up these networks

@@ -23,6 +23,7 @@ log.info("mode %s on %s (%d threads): %s", cfg["mode"], device, sm.threads, est.
 est.fit(table, checkpoint_dir=sm.params.checkpoint_dir)
 summary = {"mode": cfg["mode"], "device": device, "threads": int(sm.threads),
            "params": est.get_params(), "fit_seconds": est.fit_seconds_,
+           "resumed_networks": est.resumed_networks_,
            "members": [{k: v for k, v in h.items() if k not in ("train_loss", "valid_loss")}
                        for h in est.history_],
            "rejected_candidates": getattr(est, "rejected_candidates_", []),

@@ -351,6 +351,7 @@ class MeltSurrogate(BaseEstimator):
             self.groups_.append((props, est))
             self.history_ += [{**h, "group": i} for h in est.history_]
             self.rejected_candidates_ += [{**h, "group": i} for h in est.rejected_candidates_]
+            self.resumed_networks_ += est.resumed_networks_
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
@@ -364,6 +365,7 @@ class MeltSurrogate(BaseEstimator):
         if "split" not in table or not (table["split"] == "train").any():
             raise ValueError("fit: table has no rows with split == 'train'")
         self._checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.resumed_networks_ = 0
         if self.task_groups:
             return self._fit_groups(table, self._checkpoint_dir)
         self._check_options()
@@ -437,6 +439,7 @@ class MeltSurrogate(BaseEstimator):
         where = {k: None if ckpt is None else ckpt / f"{stage}{k}.pt" for k, _ in jobs}
         digest = {k: f"{getattr(self, '_digest', '')}:{stage}:{k}:{e}" for k, e in jobs}
         done = {k: r for k, _ in jobs if (r := _finished(where[k], digest[k])) is not None}
+        self.resumed_networks_ = getattr(self, "resumed_networks_", 0) + len(done)
         if done:
             log.info("resumed %d of %d %s networks from %s", len(done), len(jobs), stage, ckpt)
         todo = [(k, e) for k, e in jobs if k not in done]

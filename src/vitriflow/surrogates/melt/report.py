@@ -196,6 +196,11 @@ def _protocol_note(params: dict) -> str:
     return "trained on the training split, early-stopped on the validation split"
 
 
+def _resumed_note(n: int) -> str:
+    return (f" (resumed: {n} networks came from the checkpoints of an interrupted run, their time "
+            "not counted)") if n else ""
+
+
 def _raman_note(raman: dict | None) -> str:
     if not raman:
         return ""
@@ -227,7 +232,8 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
     parts.append(f"<p>Physics-guided multitask network (Adam-Gibbs, MYEGA, Avramov-Milchev, VFT, free "
                  f"volume; Tg, Sconf(Tg), fragility, density, Sellmeier refractive index, liquidus, "
                  f"elastic modulus, CTE), {ensemble}, {_protocol_note(params)}, trained on "
-                 f"{esc(training.get('device'))} in {training.get('fit_seconds', float('nan')):.0f} s; "
+                 f"{esc(training.get('device'))} in {training.get('fit_seconds', float('nan')):.0f} s"
+                 f"{_resumed_note(training.get('resumed_networks', 0))}; "
                  f"i-Melt {esc(ingest.get('imelt_version'))} data, {ingest.get('n_rows')} rows, "
                  f"{ingest.get('n_rejected')} rejected{_raman_note(ingest.get('raman'))}.</p>")
     cmp = comparison_frame(rmse, reported or {})
