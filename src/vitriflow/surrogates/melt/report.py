@@ -253,11 +253,11 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
     parts += parity_figures(preds, best_eq)
     parts.append(residual_figure(preds, eqs=tuple(dict.fromkeys(("ag", best_eq)))))
     if uncertainty is not None and len(uncertainty):
-        parts.append(table_html(uncertainty.round(3), "Uncertainty on the test split: fraction of measured "
+        parts.append(table_html(uncertainty, "Uncertainty on the test split: fraction of measured "
                                 "values inside the central 68 % / 95 % interval of the prediction, with the "
                                 "raw ensemble spread (spread_cover_*) and with the calibrated sigma "
                                 "(cover_*); a, b: the noise model fitted on n_calibration validation rows "
-                                "(no a, b: too few rows, raw spread kept)."))
+                                "(no a, b: too few rows, raw spread kept).", float_format="{:.3g}"))
         targets = [f"viscosity:{best_eq}", "tg", "density", "refractive_index", "liquidus"]
         fig = coverage_figure(preds["vitriflow"], [t for t in targets if t in set(uncertainty["target"])])
         if fig:
