@@ -445,6 +445,12 @@ def test_interrupted_fit_resumes_from_checkpoints_with_the_same_result(tmp_path,
     assert trained == [1] and resumed.resumed_networks_ == 3 and whole.resumed_networks_ == 0
     X = t.loc[:10, list(OXIDES)]
     pd.testing.assert_frame_equal(resumed.predict(X, T=1100.0), whole.predict(X, T=1100.0))
+    # a file cut short by the kill is retrained, not trusted
+    (ckpt / "group0" / "candidate0.pt").write_bytes(b"truncated")
+    trained.clear()
+    again = MeltSurrogate(**params).fit(t, checkpoint_dir=ckpt)
+    assert trained == [0]
+    pd.testing.assert_frame_equal(again.predict(X, T=1100.0), whole.predict(X, T=1100.0))
     # other settings (or other data) never pick up these networks
     trained.clear()
     MeltSurrogate(**{**params, "max_epochs": 21}).fit(t, checkpoint_dir=ckpt)
