@@ -1,4 +1,5 @@
-"""Benchmark: train the melt surrogate (mode preset) on i-Melt data and print time + test RMSE.
+"""Benchmark: train the melt surrogate (mode preset) on i-Melt data and print time, test RMSE
+and the test coverage of its calibrated intervals.
 
     .venv/bin/python benchmarks/viscosity_training.py --mode full --threads 2
     .venv/bin/python benchmarks/viscosity_training.py --mode full --candidates 4 --set hidden=256 \
@@ -22,6 +23,7 @@ from vitriflow.surrogates.viscosity import (
     imelt_predict_table,
     rmse_table,
     screening_params,
+    uncertainty_table,
 )
 
 
@@ -56,6 +58,8 @@ def main() -> None:
     if not a.no_imelt:
         preds["i-Melt"] = imelt_predict_table(rows)
     print(rmse_table(preds).to_string(index=False))
+    print("test coverage of the central intervals (raw spread / calibrated sigma):")
+    print(uncertainty_table(preds["vitriflow"], est.noise_models()).round(3).to_string(index=False))
 
 
 if __name__ == "__main__":
