@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from vitriflow.surrogates.melt.calibration import coverage
+from vitriflow.surrogates.melt.data import target_name
 from vitriflow.surrogates.melt.equations import EQUATION_NAMES, EQUATIONS
-from vitriflow.surrogates.melt.estimator import MeltSurrogate, target_name
+from vitriflow.surrogates.melt.estimator import MeltSurrogate
 from vitriflow.surrogates.melt.features import OXIDES, composition_key, descriptors, oxide_matrix
 
 __all__ = ["MODES", "MeltSurrogate", "estimator_from_config", "imelt_predict_table",

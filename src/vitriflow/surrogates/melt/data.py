@@ -27,6 +27,11 @@ PROPERTIES: dict[str, dict] = {
     "abbe_number": {"unit": "1"},
     "cp_liquid": {"unit": "J/mol/K", "needs": "T_K"},
 }
+def target_name(prop: str, equation: str = "") -> str:
+    """'viscosity:ag' for a viscosity equation, the property name otherwise."""
+    return f"{prop}:{equation}" if equation else prop
+
+
 # noise scale per task (same units as the property): the loss is sum_task MSE / sigma^2
 DEFAULT_SIGMAS: dict[str, float] = {
     "viscosity": 0.25, "tg": 10.0, "sconf_tg": 0.5, "density": 0.02, "refractive_index": 0.004,

@@ -28,6 +28,7 @@ from torch import nn
 from vitriflow.surrogates.melt import calibration as cal
 from vitriflow.surrogates.melt import data as mdata
 from vitriflow.surrogates.melt import equations as eq
+from vitriflow.surrogates.melt.data import target_name
 from vitriflow.surrogates.melt.features import OXIDES, descriptors, oxide_matrix
 from vitriflow.surrogates.melt.network import MeltNet, heat_capacity, refractive_index, viscosity
 
@@ -37,11 +38,6 @@ SCALAR_OUTPUTS = ("tg", "sconf_tg", "fragility", "density", "liquidus", "elastic
                   "abbe_number")
 PARAMETER_OUTPUTS = ("ae", "a_am", "a_vft", "a_fv", "t0_vft", "t0_fv", "c_fv", "cp_a", "cp_b",
                      "molar_volume")
-
-
-def target_name(prop: str, equation: str = "") -> str:
-    """'viscosity:ag' for a viscosity equation, the property name otherwise."""
-    return f"{prop}:{equation}" if equation else prop
 
 
 # predict() column -> calibrated target
@@ -398,6 +394,7 @@ class MeltSurrogate(BaseEstimator):
         if n_cand > self.n_models:
             log.info("kept candidates %s of %d by validation loss", [int(i) for i in keep], n_cand)
         self.n_features_in_ = int(d.feats.shape[1])
+        self.calibration_ = {}  # predictions first carry the raw spread
         self.calibration_ = self._calibrate(table[table["split"] == "valid"])
         if self.refit and d.tasks.get("valid"):  # calibrated before: valid rows become training rows
             self._refit_members(keep, mdata.merge_splits(d, ("train", "valid")), feats, dev)
@@ -421,9 +418,8 @@ class MeltSurrogate(BaseEstimator):
     def noise_models(self) -> dict[str, dict]:
         """Fitted noise model {'a', 'b', 'n'} per target (all task groups together)."""
         if getattr(self, "groups_", None):
-            return {k: m for props, est in self.groups_ for k, m in est.noise_models().items()
-                    if k.split(":")[0] in props}
-        return dict(getattr(self, "calibration_", {}))
+            return {k: m for _, est in self.groups_ for k, m in est.noise_models().items()}
+        return dict(self.calibration_)
 
     def _fit_digest(self, table: pd.DataFrame) -> str:
         """Fingerprint of the settings and rows a fit depends on (not n_jobs: same result)."""
@@ -435,11 +431,11 @@ class MeltSurrogate(BaseEstimator):
     def _train(self, jobs, d: mdata.MeltData, feats, dev, stage: str = "candidate") -> list[dict[str, Any]]:
         """Train candidates ``jobs`` = [(k, epochs or None)], in ``n_jobs`` worker processes;
         networks already in the checkpoint directory (same digest) are taken from there."""
-        ckpt = getattr(self, "_checkpoint_dir", None)
+        ckpt = self._checkpoint_dir
         where = {k: None if ckpt is None else ckpt / f"{stage}{k}.pt" for k, _ in jobs}
-        digest = {k: f"{getattr(self, '_digest', '')}:{stage}:{k}:{e}" for k, e in jobs}
+        digest = {k: f"{self._digest}:{stage}:{k}:{e}" for k, e in jobs}
         done = {k: r for k, _ in jobs if (r := _finished(where[k], digest[k])) is not None}
-        self.resumed_networks_ = getattr(self, "resumed_networks_", 0) + len(done)
+        self.resumed_networks_ += len(done)
         if done:
             log.info("resumed %d of %d %s networks from %s", len(done), len(jobs), stage, ckpt)
         todo = [(k, e) for k, e in jobs if k not in done]
@@ -525,7 +521,7 @@ class MeltSurrogate(BaseEstimator):
             stack = np.stack(v)
             res[k] = stack.mean(axis=0)
             if return_std:
-                model = getattr(self, "calibration_", {}).get(_COLUMN_TARGET.get(k, ""))
+                model = self.calibration_.get(_COLUMN_TARGET.get(k, ""))
                 res[f"{k}_std"] = cal.predictive_std(stack.std(axis=0), model)
         return res
 
@@ -555,7 +551,7 @@ class MeltSurrogate(BaseEstimator):
                 for key in per_member[0]:
                     stack = np.stack([m[key] for m in per_member])
                     spread = stack.std(axis=0)
-                    model = getattr(self, "calibration_", {}).get(target_name(prop, key))
+                    model = self.calibration_.get(target_name(prop, key))
                     frames.append(pd.DataFrame({
                         "row_id": rows.row_id, "property": prop, "equation": key, "split": split,
                         "y_true": rows.y.numpy().reshape(-1), "y_pred": stack.mean(axis=0),
@@ -581,7 +577,7 @@ class MeltSurrogate(BaseEstimator):
         if getattr(self, "groups_", None):
             blob["groups"] = [{"properties": props, "blob": est._blob({})} for props, est in self.groups_]
             return blob
-        blob.update(members=self.members_, calibration=getattr(self, "calibration_", {}),
+        blob.update(members=self.members_, calibration=self.calibration_,
                     feature_mean=self.feature_mean_.tolist(),
                     feature_std=self.feature_std_.tolist(), n_features_in=self.n_features_in_)
         return blob

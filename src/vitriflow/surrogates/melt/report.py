@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 
 from vitriflow.report import esc, figure_html, note_html, table_html, write_section  # noqa: E402
 from vitriflow.surrogates.melt.calibration import coverage  # noqa: E402
-from vitriflow.surrogates.melt.data import PROPERTIES  # noqa: E402
+from vitriflow.surrogates.melt.data import PROPERTIES, target_name  # noqa: E402
 from vitriflow.surrogates.melt.equations import EQUATION_NAMES  # noqa: E402
 from vitriflow.surrogates.melt.features import OXIDES  # noqa: E402
 
@@ -137,9 +137,9 @@ def coverage_figure(pred: pd.DataFrame, targets: list[str]) -> str | None:
     """Observed vs nominal coverage of central intervals on the test split (reliability diagram),
     raw ensemble spread and calibrated sigma side by side."""
     test = pred[pred["split"] == "test"]
-    key = np.where(test["equation"] != "", test["property"] + ":" + test["equation"], test["property"])
     if test.empty or "y_spread" not in test:
         return None
+    key = np.array([target_name(p, e) for p, e in zip(test["property"], test["equation"], strict=True)])
     levels = np.linspace(0.05, 0.99, 40)
     fig, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
     for ax, col, title in zip(axes, ("y_spread", "y_std"), ("ensemble spread", "calibrated sigma"), strict=True):
