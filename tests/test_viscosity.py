@@ -156,6 +156,24 @@ def test_fixed_seed_is_deterministic_on_cpu():
     assert not np.allclose(c.predict(X, T=1200.0)["tg"], pa["tg"])
 
 
+def test_melt_weight_power_one_counts_each_melt_once():
+    """Repeating one training melt's viscosity series 5 times moves a row-weighted fit (p = 0)
+    and leaves a melt-weighted fit (p = 1) where it was."""
+    t = _synthetic_table()
+    series = t[(t["property"] == "viscosity") & (t["split"] == "train")]
+    first = series[series["sio2"] == series["sio2"].iloc[0]]
+    repeated = pd.concat([t] + [first] * 4, ignore_index=True).assign(row_id=lambda d: np.arange(len(d)))
+    X = t.loc[t["split"] == "test", list(OXIDES)]
+
+    def fit(table, p):
+        return MeltSurrogate(max_epochs=20, melt_weight_power=p, **SMALL).fit(table).predict(X, T=1300.0)
+
+    np.testing.assert_allclose(fit(repeated, 1.0)["viscosity_vft"], fit(t, 1.0)["viscosity_vft"], rtol=1e-4)
+    assert not np.allclose(fit(repeated, 0.0)["viscosity_vft"], fit(t, 0.0)["viscosity_vft"], rtol=1e-3)
+    with pytest.raises(ValueError, match="melt_weight_power"):
+        MeltSurrogate(max_epochs=2, melt_weight_power=2, **SMALL).fit(t)
+
+
 def test_save_load_round_trip_gives_identical_predictions(tmp_path):
     t = _synthetic_table()
     est = MeltSurrogate(max_epochs=5, **SMALL).fit(t)

@@ -133,6 +133,9 @@ class MeltSurrogate(BaseEstimator):
     the test split stays untouched). Doubles the training time.
     ``linear_skip``: add a linear map of the 6 mole fractions to the raw outputs beside the MLP
     (an ideal-mixing path for extrapolating towards end-member compositions).
+    ``melt_weight_power`` p: a task's rows of a melt with n rows each weigh n^-p in its loss;
+    0 weighs every row the same (a 30-temperature viscosity series counts 30 times a single
+    point), 1 every melt, whatever its number of rows.
     """
 
     def __init__(self, n_models: int = 10, hidden: int = 256, layers: int = 3,
@@ -143,7 +146,7 @@ class MeltSurrogate(BaseEstimator):
                  lr_schedule: str = "constant", n_candidates: int | None = None,
                  early_stopping_on: str = "all", learn_task_weights: bool = False, n_jobs: int = 1,
                  grad_clip: float | None = None, task_groups: list[dict] | None = None,
-                 refit: bool = False, linear_skip: bool = False):
+                 refit: bool = False, linear_skip: bool = False, melt_weight_power: float = 0.0):
         self.n_models = n_models
         self.hidden = hidden
         self.layers = layers
@@ -167,6 +170,7 @@ class MeltSurrogate(BaseEstimator):
         self.task_groups = task_groups
         self.refit = refit
         self.linear_skip = linear_skip
+        self.melt_weight_power = melt_weight_power
 
     # ------------------------------------------------------------------ training
     def _sigmas(self) -> dict[str, float]:
@@ -200,7 +204,7 @@ class MeltSurrogate(BaseEstimator):
             y = rows.y if sel is None else rows.y[sel]
             err2 = torch.stack([(v - y) ** 2 for v in preds.values()]).mean(dim=0)
             if weights is not None:
-                w = weights[rows.comp if sel is None else rows.comp[sel]].unsqueeze(1)
+                w = weights[prop][rows.comp if sel is None else rows.comp[sel]].unsqueeze(1)
                 mse = (w * err2).sum() / w.sum()
             else:
                 mse = err2.mean()
@@ -241,7 +245,7 @@ class MeltSurrogate(BaseEstimator):
         else:
             w[tc] = 1.0
         active = np.flatnonzero(w > 0)
-        weights = torch.tensor(w, device=dev)
+        weights = {p: torch.tensor(w / self._rows_per_melt(r, n), device=dev) for p, r in train.items()}
         x, f = d.x.to(dev), feats.to(dev)
         vc = torch.unique(torch.cat([r.comp for r in valid.values()])) if valid else None
         vlocal = torch.full((n,), -1, dtype=torch.long, device=dev)
@@ -291,7 +295,14 @@ class MeltSurrogate(BaseEstimator):
         return {"state": state, "best_epoch": best_epoch, "best_valid_loss": float(best),
                 "epochs_run": len(hist_train), "train_loss": hist_train, "valid_loss": hist_valid}
 
+    def _rows_per_melt(self, rows: mdata.TaskRows, n: int) -> np.ndarray:
+        """Divisor of each melt's row weight: (its number of rows in the task) ** melt_weight_power."""
+        counts = np.maximum(np.bincount(rows.comp.cpu().numpy(), minlength=n), 1)
+        return (counts.astype(np.float64) ** float(self.melt_weight_power)).astype(np.float32)
+
     def _check_options(self) -> None:
+        if not 0 <= self.melt_weight_power <= 1:
+            raise ValueError(f"melt_weight_power: expected a number in [0, 1], got {self.melt_weight_power!r}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
         sig = self._sigmas()
