@@ -289,35 +289,6 @@ def test_task_groups_are_validated(groups, match):
         MeltSurrogate(max_epochs=2, task_groups=groups, **SMALL).fit(_synthetic_table())
 
 
-def _density_liquidus_table():
-    """Density (from the synthetic table) and a liquidus that falls with alkali: two properties
-    whose validation losses bottom out at different epochs."""
-    t = _synthetic_table()
-    dens = t[t["property"] == "density"]
-    liq = dens.assign(property="liquidus", value=1900 - 1500 * (1 - dens["sio2"]))
-    return pd.concat([dens, liq], ignore_index=True).assign(row_id=lambda d: np.arange(len(d)))
-
-
-def test_early_stopping_on_each_predicts_each_property_from_its_own_best_epoch(tmp_path):
-    t = _density_liquidus_table()
-    X = t.loc[t["split"] == "test", list(OXIDES)]
-    params = dict(max_epochs=40, **{**SMALL, "lr": 1e-2})  # patience > max_epochs: all epochs run
-    each = MeltSurrogate(early_stopping_on="each", **params).fit(t)
-    dens = MeltSurrogate(early_stopping_on="density", **params).fit(t)
-    liq = MeltSurrogate(early_stopping_on="liquidus", **params).fit(t)
-    got = each.predict(X)
-    np.testing.assert_allclose(got["density"], dens.predict(X)["density"], rtol=1e-6)
-    np.testing.assert_allclose(got["liquidus"], liq.predict(X)["liquidus"], rtol=1e-6)
-    epochs = [h["best_epochs"] for h in each.history_]
-    assert any(e["density"] != e["liquidus"] for e in epochs)  # else the test proves nothing
-    each.save(tmp_path / "each.pt")
-    pd.testing.assert_frame_equal(MeltSurrogate.load(tmp_path / "each.pt").predict(X), got)
-    with pytest.raises(ValueError, match="viscosity equations"):
-        MeltSurrogate(early_stopping_on="each", **params).fit(_synthetic_table())
-    with pytest.raises(ValueError, match="cannot refit"):
-        MeltSurrogate(early_stopping_on="each", refit=True, **params).fit(t)
-
-
 def test_load_rejects_foreign_file(tmp_path):
     torch.save({"format": "something-else"}, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="not a vitriflow melt surrogate"):

@@ -40,12 +40,6 @@ PARAMETER_OUTPUTS = ("ae", "a_am", "a_vft", "a_fv", "t0_vft", "t0_fv", "c_fv", "
                      "molar_volume")
 
 
-# network outputs that carry each property outside the viscosity group (early_stopping_on="each")
-_PROPERTY_OUTPUTS = {"density": ("density", "molar_volume"),
-                     "refractive_index": ("sellmeier_B", "sellmeier_C"),
-                     "liquidus": ("liquidus",), "elastic_modulus": ("elastic_modulus",),
-                     "cte": ("cte",), "abbe_number": ("abbe_number",)}
-
 # predict() column -> calibrated target
 _COLUMN_TARGET = {**{p: p for p in mdata.PROPERTIES if p != "viscosity"},
                   **{f"viscosity_{e}": f"viscosity:{e}" for e in eq.EQUATIONS}}
@@ -119,10 +113,7 @@ class MeltSurrogate(BaseEstimator):
     lowest validation loss (i-Melt's own selection of its 10 pretrained networks);
     ``lr_schedule="cosine"`` anneals the learning rate to lr/100 over ``max_epochs``.
     ``early_stopping_on`` is "all" (the weighted multitask validation loss) or one property
-    (e.g. "viscosity"): its term alone drives early stopping and candidate selection; "each"
-    keeps, per property, the weights of the epoch where that property's validation loss was
-    lowest and predicts it from those (training stops when no property has improved for
-    ``patience`` epochs; not for the viscosity group, whose equations must share their Tg).
+    (e.g. "viscosity"): its term alone drives early stopping and candidate selection.
     ``learn_task_weights``: the training loss weights each task by a learned precision,
     exp(-s) * MSE + s with s starting at log(sigma^2) (Kendall et al. 2018; i-Melt's log_vars);
     validation losses keep the fixed sigmas so that candidates stay comparable.
@@ -263,7 +254,6 @@ class MeltSurrogate(BaseEstimator):
             valid_l = {p: mdata.TaskRows(vlocal[r.comp], r.y, r.T, r.lbd) for p, r in valid.items()}
         n_batches = 1 if self.batch_size <= 0 else max(1, int(np.ceil(active.size / self.batch_size)))
         best, best_state, best_epoch, wait = np.inf, None, -1, 0
-        best_each: dict[str, tuple[float, int, dict]] = {}  # property -> (loss, epoch, state)
         hist_train, hist_valid = [], []
         for epoch in range(self.max_epochs if epochs is None else epochs):
             net.train()
@@ -290,15 +280,6 @@ class MeltSurrogate(BaseEstimator):
             net.eval()
             with torch.no_grad():
                 vloss, vparts = self._loss(net(f[vc], x[vc]), valid_l, sig)
-            if stop_on == "each":
-                hist_valid.append(float(vloss))
-                better = [name for name, v in vparts.items() if v < best_each.get(name, (np.inf,))[0]]
-                for name in better:
-                    best_each[name] = (vparts[name], epoch, copy.deepcopy(net.state_dict()))
-                wait = 0 if better else wait + 1
-                if wait > self.patience and epoch >= self.min_epochs:
-                    break
-                continue
             vloss = float(vloss) if stop_on == "all" else vparts.get(stop_on, np.inf) / sig[stop_on] ** 2
             hist_valid.append(vloss)
             if vloss < best:
@@ -308,19 +289,9 @@ class MeltSurrogate(BaseEstimator):
                 wait += 1
                 if wait > self.patience and epoch >= self.min_epochs:
                     break
-        cpu = lambda st: {kk: v.detach().cpu() for kk, v in st.items()}  # noqa: E731
-        if stop_on == "each":  # a property without validation rows keeps the last state
-            last = (np.inf, len(hist_train) - 1, net.state_dict())
-            chosen = {name: best_each.get(name, last) for name in train}
-            return {"state": {name: cpu(c[2]) for name, c in chosen.items()},
-                    "best_epoch": max(c[1] for c in chosen.values()),
-                    "best_epochs": {name: c[1] for name, c in chosen.items()},
-                    "best_valid_loss": float(sum(c[0] / sig[name] ** 2 for name, c in chosen.items()
-                                                 if np.isfinite(c[0])) if valid else np.inf),
-                    "epochs_run": len(hist_train), "train_loss": hist_train, "valid_loss": hist_valid}
         if best_state is None:  # no validation split: keep the last state
             best_state, best_epoch = copy.deepcopy(net.state_dict()), len(hist_train) - 1
-        state = cpu(best_state)
+        state = {kk: v.detach().cpu() for kk, v in best_state.items()}
         return {"state": state, "best_epoch": best_epoch, "best_valid_loss": float(best),
                 "epochs_run": len(hist_train), "train_loss": hist_train, "valid_loss": hist_valid}
 
@@ -335,11 +306,9 @@ class MeltSurrogate(BaseEstimator):
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
         sig = self._sigmas()
-        if self.early_stopping_on not in ("all", "each") and self.early_stopping_on not in sig:
-            raise ValueError(f"early_stopping_on: expected 'all', 'each' or one of {sorted(sig)}, "
+        if self.early_stopping_on != "all" and self.early_stopping_on not in sig:
+            raise ValueError(f"early_stopping_on: expected 'all' or one of {sorted(sig)}, "
                              f"got {self.early_stopping_on!r}")
-        if self.early_stopping_on == "each" and self.refit:
-            raise ValueError("early_stopping_on 'each' cannot refit: each property has its own epoch count")
 
     def _group_estimators(self) -> list[tuple[list[str], MeltSurrogate]]:
         """Validated (properties, unfitted estimator) per entry of ``task_groups``."""
@@ -411,10 +380,6 @@ class MeltSurrogate(BaseEstimator):
         dev = torch.device(self.device)
         t0 = time.perf_counter()
         d = mdata.build(table, splits=("train", "valid"))
-        shared = sorted(set(d.tasks["train"]) & set(_VISCOSITY_GROUP))
-        if self.early_stopping_on == "each" and shared:
-            raise ValueError(f"early_stopping_on 'each': not with {shared} (the viscosity equations "
-                             "and Tg must come from one set of weights)")
         tr = np.unique(np.concatenate([r.comp.numpy() for r in d.tasks["train"].values()]))
         self.feature_mean_ = d.feats[tr].mean(axis=0)
         self.feature_std_ = d.feats[tr].std(axis=0) + 1e-6
@@ -509,29 +474,23 @@ class MeltSurrogate(BaseEstimator):
         log.info("refitted %d members on train + valid (%s epochs)", len(jobs), epochs)
 
     # ---------------------------------------------------------------- prediction
-    def _net(self, state: dict) -> MeltNet:
-        net = MeltNet(self.n_features_in_, self.hidden, self.layers, self.dropout, self.linear_skip)
-        net.load_state_dict(state)
-        return net.eval()
-
-    def _member_params(self, x: np.ndarray):
+    def _nets(self):
         from sklearn.exceptions import NotFittedError
 
         if not hasattr(self, "members_"):
             raise NotFittedError("MeltSurrogate is not fitted: call fit() or load() first")
+        for state in self.members_:
+            net = MeltNet(self.n_features_in_, self.hidden, self.layers, self.dropout, self.linear_skip)
+            net.load_state_dict(state)
+            net.eval()
+            yield net
+
+    def _member_params(self, x: np.ndarray):
         xt = torch.tensor(x, dtype=torch.float32)
         ft = self._scale(descriptors(x))
         with torch.no_grad():
-            for state in self.members_:
-                if self.early_stopping_on != "each":
-                    yield self._net(state)(ft, xt)
-                    continue
-                p: dict[str, torch.Tensor] = {}
-                for prop, st in state.items():  # each property from its own best epoch
-                    q = self._net(st)(ft, xt)
-                    p = p or dict(q)
-                    p.update({k: q[k] for k in _PROPERTY_OUTPUTS[prop]})
-                yield p
+            for net in self._nets():
+                yield net(ft, xt)
 
     def predict(self, X, T=None, wavelength_um: float | np.ndarray = 0.5893,
                 return_std: bool = True) -> pd.DataFrame:
