@@ -335,6 +335,8 @@ def test_rmse_difference_paired_bootstrap_over_compositions():
     row = rmse_difference(preds, n_boot=2000).set_index("target").loc["tg"]
     assert plain > 0 and row["diff_ci_low"] < 0 < row["diff_ci_high"]
     assert 0.2 < row["p_vitriflow_lower"] < 0.5  # resamples without that glass favour a
+    assert row["worst_melt_share_vitriflow"] == pytest.approx(1600 / (1600 + 19 * 16))
+    assert row["worst_melt_share_i-Melt"] == pytest.approx(1 / 20)
     # same seed, same table; rows of a composition move together (3 rows count once)
     again = rmse_difference(preds, n_boot=2000).set_index("target").loc["tg"]
     assert row.equals(again)

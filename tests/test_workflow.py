@@ -104,6 +104,9 @@ def test_viscosity_chain_with_task_groups(tmp_path):
     assert {"viscosity:ag", "density", "refractive_index", "liquidus"} <= set(cmp["target"])
     assert {"n_compositions", "diff_ci_low", "diff_ci_high", "p_vitriflow_lower"} <= set(cmp.columns)
     assert (cmp["diff_ci_low"] <= cmp["diff_ci_high"]).all()
+    shares = cmp[["worst_melt_share_vitriflow", "worst_melt_share_i-Melt"]]
+    assert ((shares > 0) & (shares <= 1)).all().all()
+    assert "worst melt's share of squared error" in (tmp_path / section).read_text()
     model = MeltSurrogate.load(tmp_path / "results/viscosity/model.pt")
     assert [props for props, _ in model.groups_] == [g["properties"] for g in groups]
     pred, _ = read_table(tmp_path / "results/viscosity/predictions.parquet")

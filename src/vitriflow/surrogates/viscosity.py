@@ -156,8 +156,9 @@ def rmse_difference(preds: dict[str, pd.DataFrame], a: str = "vitriflow", b: str
     The test split holds few compositions per property (15 for Tg), and one glass can carry a
     quarter of a model's squared error, so a lower RMSE alone says little. Compositions (all
     rows of one melt together) are resampled with replacement, the same draw for both models;
-    the table gives the number of compositions, the 95 % interval of the difference and the
-    fraction of resamples in which ``a`` has the lower RMSE.
+    the table gives the number of compositions, the 95 % interval of the difference, the
+    fraction of resamples in which ``a`` has the lower RMSE and, per model, the share of its
+    squared error that its worst composition carries.
     """
     shared = _shared_rows({a: preds[a], b: preds[b]}, split)
     qa, qb = shared[a], shared[b]
@@ -173,7 +174,9 @@ def rmse_difference(preds: dict[str, pd.DataFrame], a: str = "vitriflow", b: str
         diff = np.sqrt(counts @ c["a"].to_numpy() / n) - np.sqrt(counts @ c["b"].to_numpy() / n)
         lo, hi = np.percentile(diff, [2.5, 97.5])
         rows.append({"target": target_name(prop, e), "n_compositions": len(c),
-                     "diff_ci_low": lo, "diff_ci_high": hi, f"p_{a}_lower": float((diff < 0).mean())})
+                     "diff_ci_low": lo, "diff_ci_high": hi, f"p_{a}_lower": float((diff < 0).mean()),
+                     **{f"worst_melt_share_{m}": float(c[k].max() / c[k].sum()) if c[k].sum() > 0 else 0.0
+                        for m, k in ((a, "a"), (b, "b"))}})
     return pd.DataFrame(rows)
 
 
