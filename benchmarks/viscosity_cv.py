@@ -43,7 +43,7 @@ from vitriflow.surrogates.melt.features import composition_key
 from vitriflow.surrogates.viscosity import (
     MODES,
     MeltSurrogate,
-    rmse_difference,
+    comparison_table,
     rmse_table,
     screening_params,
     uncertainty_table,
@@ -69,8 +69,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.compare:
         preds = {name: pd.read_parquet(path) for name, path in zip("AB", a.compare, strict=True)}
-        table = rmse_table(preds, split="held").merge(
-            rmse_difference(preds, "A", "B", split="held", seed=a.seed), on="target")
+        table = comparison_table(preds, "A", "B", split="held", seed=a.seed)
         print(f"A = {a.compare[0]}, B = {a.compare[1]}")
         print(table.round(4).to_string(index=False))
         return

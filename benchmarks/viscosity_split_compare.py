@@ -1,9 +1,8 @@
-"""Compare a trained melt surrogate with the pretrained i-Melt ensemble on any split of the
-ingested table: RMSE, paired bootstrap over compositions and worst-melt share, as the evaluate
-rule does for the test split.
+"""Compare vitriflow with the pretrained i-Melt ensemble on the validation or the test split,
+from the predictions the viscosity_evaluate rule wrote for both: RMSE, paired bootstrap over
+compositions and worst-melt share (``--split test`` is the rule's own comparison.csv).
 
-    .venv/bin/python benchmarks/viscosity_split_compare.py --model results/viscosity/model.pt \
-        --table results/viscosity/data/properties.parquet --split valid
+    .venv/bin/python benchmarks/viscosity_split_compare.py --results results/viscosity --split valid
 
 The validation split is not a held-out test for either model (both chose their networks on it,
 and vitriflow also calibrates its uncertainty there); it is a second set of 76 viscosity melts,
@@ -13,29 +12,24 @@ and vitriflow also calibrates its uncertainty there); it is a second set of 76 v
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pandas as pd
 
-from vitriflow.surrogates.viscosity import (
-    MeltSurrogate,
-    imelt_predict_table,
-    rmse_difference,
-    rmse_table,
-)
+from vitriflow.surrogates.viscosity import comparison_table
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="model.pt written by the viscosity_train rule")
-    ap.add_argument("--table", required=True, help="properties.parquet written by the ingest rule")
-    ap.add_argument("--split", default="valid", choices=("train", "valid", "test"))
-    ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    ap.add_argument("--results", default="results/viscosity",
+                    help="folder with predictions_vitriflow.parquet and predictions_imelt.parquet")
+    ap.add_argument("--split", default="valid", choices=("valid", "test"))
+    ap.add_argument("--seed", type=int, default=0, help="bootstrap seed (the config's viscosity.seed)")
     a = ap.parse_args()
-    table = pd.read_parquet(a.table)
-    rows = table[table["split"] == a.split]
-    preds = {"vitriflow": MeltSurrogate.load(a.model).predict_table(rows), "i-Melt": imelt_predict_table(rows)}
-    out = rmse_table(preds, split=a.split).merge(rmse_difference(preds, split=a.split, seed=a.seed), on="target")
-    print(out.round(4).to_string(index=False))
+    res = Path(a.results)
+    preds = {"vitriflow": pd.read_parquet(res / "predictions_vitriflow.parquet"),
+             "i-Melt": pd.read_parquet(res / "predictions_imelt.parquet")}
+    print(comparison_table(preds, split=a.split, seed=a.seed).round(4).to_string(index=False))
 
 
 if __name__ == "__main__":

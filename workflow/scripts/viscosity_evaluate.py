@@ -9,8 +9,8 @@ from vitriflow.io import provenance, read_table, write_table
 from vitriflow.runtime import script_logger
 from vitriflow.surrogates.viscosity import (
     MeltSurrogate,
+    comparison_table,
     imelt_predict_table,
-    rmse_difference,
     rmse_table,
     uncertainty_table,
 )
@@ -31,9 +31,10 @@ if sm.params.compare_imelt:
 else:
     theirs = ours.iloc[0:0]
 write_table(theirs, sm.output.imelt, {**prov, "model": "imelt.load_pretrained_bagged()"})
-rmse = rmse_table(preds, split="test")
 if sm.params.compare_imelt:
-    rmse = rmse.merge(rmse_difference(preds, split="test", seed=int(sm.params.seed)), on="target")
+    rmse = comparison_table(preds, split="test", seed=int(sm.params.seed))
+else:
+    rmse = rmse_table(preds, split="test")
 rmse.to_csv(sm.output.comparison, index=False, float_format="%.5g")
 log.info("test RMSE:\n%s", pd.DataFrame(rmse).to_string(index=False))
 cover = uncertainty_table(ours, model.noise_models(), split="test")

@@ -20,7 +20,7 @@ from vitriflow.surrogates.melt.estimator import MeltSurrogate
 from vitriflow.surrogates.melt.features import OXIDES, composition_key, descriptors, oxide_matrix
 
 __all__ = ["MODES", "MeltSurrogate", "estimator_from_config", "imelt_predict_table",
-           "rmse_table", "rmse_difference", "uncertainty_table", "screening_params", "prediction_grid", "predict_compositions", "EQUATIONS", "IMELT_REPORTED"]
+           "rmse_table", "rmse_difference", "comparison_table", "uncertainty_table", "screening_params", "prediction_grid", "predict_compositions", "EQUATIONS", "IMELT_REPORTED"]
 log = logging.getLogger("vitriflow.surrogates.viscosity")
 
 # presets; full = the configuration measured for README (2 CPU cores, < 30 min)
@@ -178,6 +178,12 @@ def rmse_difference(preds: dict[str, pd.DataFrame], a: str = "vitriflow", b: str
                      **{f"worst_melt_share_{m}": float(c[k].max() / c[k].sum()) if c[k].sum() > 0 else 0.0
                         for m, k in ((a, "a"), (b, "b"))}})
     return pd.DataFrame(rows)
+
+
+def comparison_table(preds: dict[str, pd.DataFrame], a: str = "vitriflow", b: str = "i-Melt",
+                     split: str = "test", seed: int = 0) -> pd.DataFrame:
+    """``rmse_table`` with the paired bootstrap of ``rmse_difference`` beside it."""
+    return rmse_table(preds, split=split).merge(rmse_difference(preds, a, b, split=split, seed=seed), on="target")
 
 
 def uncertainty_table(pred: pd.DataFrame, noise_models: dict[str, dict], split: str = "test",
