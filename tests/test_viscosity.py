@@ -478,3 +478,37 @@ def test_interrupted_fit_resumes_from_checkpoints_with_the_same_result(tmp_path,
     trained.clear()
     MeltSurrogate(**params).fit(t.assign(value=t["value"] * 1.01), checkpoint_dir=ckpt)
     assert trained == [0, 1, 0, 1]
+
+
+def test_lorentz_lorenz_ties_refractive_index_to_molar_volume():
+    B = torch.tensor([[0.7, 0.4, 0.9]], dtype=torch.float64)
+    C = torch.tensor([[0.005, 0.015, 100.0]], dtype=torch.float64)
+    R, V = torch.tensor([[7.5]], dtype=torch.float64), torch.tensor([[27.3]], dtype=torch.float64)
+    lbd_d = torch.tensor([eq.LAMBDA_D_UM], dtype=torch.float64)
+    n_d = eq.lorentz_lorenz(lbd_d, R, V, B, C)
+    r = 7.5 / 27.3  # at the D line the dispersion factor is 1: (n^2 - 1) / (n^2 + 2) = R / V
+    assert float(n_d) == pytest.approx(np.sqrt((1 + 2 * r) / (1 - r)), rel=1e-12)
+    assert float(eq.lorentz_lorenz(lbd_d, 2 * R, 2 * V, B, C)) == pytest.approx(float(n_d), rel=1e-12)
+    assert float(eq.lorentz_lorenz(lbd_d, R, 0.9 * V, B, C)) > float(n_d)  # denser glass, higher n
+    lbd = torch.tensor([0.4, 0.5, 0.6, 0.8, 1.0], dtype=torch.float64)
+    n = eq.lorentz_lorenz(lbd, R.expand(5, 1), V.expand(5, 1), B.expand(5, 3), C.expand(5, 3))
+    assert (n.diff(dim=0) < 0).all()  # normal dispersion in the visible
+
+
+def test_lorentz_lorenz_option_trains_round_trips_and_refuses_unknown_law(tmp_path):
+    t = _synthetic_table()
+    comps = t.drop_duplicates("sio2")[["sio2", "al2o3", "na2o", "k2o", "mgo", "cao", "split"]]
+    x = oxide_matrix(comps)
+    v = x @ np.array([27.3, 36.7, 29.7, 47.3, 12.7, 20.7])
+    r = (x @ np.array([7.5, 13.0, 9.0, 15.0, 5.5, 10.0])) / v
+    ri = comps.assign(property="refractive_index", T_K=np.nan, wavelength_um=0.5893,
+                      value=np.sqrt((1 + 2 * r) / (1 - r)))
+    t = pd.concat([t, ri], ignore_index=True).assign(row_id=lambda d: np.arange(len(d)))
+    est = MeltSurrogate(max_epochs=40, refractive_index_law="lorentz_lorenz", **SMALL).fit(t)
+    assert est.history_[0]["valid_loss"][-1] < 0.5 * est.history_[0]["valid_loss"][0]
+    assert est.members_[0]["head.weight"].shape[0] == 40  # 6 partial molar refractivities added
+    est.save(tmp_path / "m.pt")
+    X = t.loc[:10, list(OXIDES)]
+    pd.testing.assert_frame_equal(est.predict(X), MeltSurrogate.load(tmp_path / "m.pt").predict(X))
+    with pytest.raises(ValueError, match="refractive_index_law: expected one of .* got 'snell'"):
+        MeltSurrogate(max_epochs=2, refractive_index_law="snell", **SMALL).fit(t)

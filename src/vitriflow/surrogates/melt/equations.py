@@ -55,6 +55,22 @@ def sellmeier(lbd_um, B, C):
     return torch.sqrt(1.0 + (B * l2 / (l2 - C)).sum(dim=1, keepdim=True))
 
 
+LAMBDA_D_UM = 0.5893  # sodium D line, where glass refractivities are tabulated
+
+
+def lorentz_lorenz(lbd_um, R_d, V, B, C):
+    """n(lambda) from (n^2 - 1) / (n^2 + 2) = R(lambda) / V (Lorentz-Lorenz): R_d the molar
+    refractivity at the sodium D line, V the molar volume (cm3/mol, both (n, 1)); R(lambda)
+    disperses as one UV oscillator (pole C[:, 0]), plus the Sellmeier IR term (B, C[:, 2])
+    taken relative to the D line, so n_D is exactly the Lorentz-Lorenz value."""
+    l2 = (lbd_um**2).reshape(-1, 1)
+    d2 = LAMBDA_D_UM**2
+    uv = (l2 / (l2 - C[:, 0:1])) / (d2 / (d2 - C[:, 0:1]))
+    ir = B[:, 2:3] * (l2 / (l2 - C[:, 2:3]) - d2 / (d2 - C[:, 2:3]))
+    r = (R_d / V * uv).clamp(max=0.9)  # r -> 1 is n -> infinity
+    return torch.sqrt((1.0 + 2.0 * r) / (1.0 - r) + ir)
+
+
 EQUATIONS = ("ag", "myega", "am", "vft", "fv")
 EQUATION_NAMES = {"ag": "Adam-Gibbs", "myega": "MYEGA", "am": "Avramov-Milchev",
                   "vft": "VFT", "fv": "free volume"}

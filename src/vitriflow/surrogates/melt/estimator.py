@@ -30,7 +30,13 @@ from vitriflow.surrogates.melt import data as mdata
 from vitriflow.surrogates.melt import equations as eq
 from vitriflow.surrogates.melt.data import target_name
 from vitriflow.surrogates.melt.features import OXIDES, descriptors, oxide_matrix
-from vitriflow.surrogates.melt.network import MeltNet, heat_capacity, refractive_index, viscosity
+from vitriflow.surrogates.melt.network import (
+    REFRACTIVE_INDEX_LAWS,
+    MeltNet,
+    heat_capacity,
+    refractive_index,
+    viscosity,
+)
 
 log = logging.getLogger("vitriflow.surrogates.melt")
 FORMAT = "vitriflow-melt-surrogate/1"
@@ -136,6 +142,10 @@ class MeltSurrogate(BaseEstimator):
     ``melt_weight_power`` p: a task's rows of a melt with n rows each weigh n^-p in its loss;
     0 weighs every row the same (a 30-temperature viscosity series counts 30 times a single
     point), 1 every melt, whatever its number of rows.
+    ``refractive_index_law``: 'sellmeier' (n from a 3-term Sellmeier law, its coefficients
+    free network outputs) or 'lorentz_lorenz' ((n^2 - 1) / (n^2 + 2) = R / V: partial molar
+    refractivities over the molar volume that also gives the density, so the two properties
+    are tied by construction).
     """
 
     def __init__(self, n_models: int = 10, hidden: int = 256, layers: int = 3,
@@ -146,7 +156,8 @@ class MeltSurrogate(BaseEstimator):
                  lr_schedule: str = "constant", n_candidates: int | None = None,
                  early_stopping_on: str = "all", learn_task_weights: bool = False, n_jobs: int = 1,
                  grad_clip: float | None = None, task_groups: list[dict] | None = None,
-                 refit: bool = False, linear_skip: bool = False, melt_weight_power: float = 0.0):
+                 refit: bool = False, linear_skip: bool = False, melt_weight_power: float = 0.0,
+                 refractive_index_law: str = "sellmeier"):
         self.n_models = n_models
         self.hidden = hidden
         self.layers = layers
@@ -171,6 +182,7 @@ class MeltSurrogate(BaseEstimator):
         self.refit = refit
         self.linear_skip = linear_skip
         self.melt_weight_power = melt_weight_power
+        self.refractive_index_law = refractive_index_law
 
     # ------------------------------------------------------------------ training
     def _sigmas(self) -> dict[str, float]:
@@ -222,7 +234,8 @@ class MeltSurrogate(BaseEstimator):
         torch.manual_seed(self.seed + k)
         rng = np.random.default_rng(self.seed + k)
         sig = self._sigmas()
-        net = MeltNet(feats.shape[1], self.hidden, self.layers, self.dropout, self.linear_skip).to(dev)
+        net = MeltNet(feats.shape[1], self.hidden, self.layers, self.dropout, self.linear_skip,
+                      self.refractive_index_law).to(dev)
         params = [{"params": net.parameters()}]
         log_vars = None
         if self.learn_task_weights:
@@ -305,6 +318,9 @@ class MeltSurrogate(BaseEstimator):
             raise ValueError(f"melt_weight_power: expected a number in [0, 1], got {self.melt_weight_power!r}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule: expected 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if self.refractive_index_law not in REFRACTIVE_INDEX_LAWS:
+            raise ValueError(f"refractive_index_law: expected one of {REFRACTIVE_INDEX_LAWS}, "
+                             f"got {self.refractive_index_law!r}")
         sig = self._sigmas()
         if self.early_stopping_on != "all" and self.early_stopping_on not in sig:
             raise ValueError(f"early_stopping_on: expected 'all' or one of {sorted(sig)}, "
@@ -480,7 +496,8 @@ class MeltSurrogate(BaseEstimator):
         if not hasattr(self, "members_"):
             raise NotFittedError("MeltSurrogate is not fitted: call fit() or load() first")
         for state in self.members_:
-            net = MeltNet(self.n_features_in_, self.hidden, self.layers, self.dropout, self.linear_skip)
+            net = MeltNet(self.n_features_in_, self.hidden, self.layers, self.dropout, self.linear_skip,
+                          self.refractive_index_law)
             net.load_state_dict(state)
             net.eval()
             yield net

@@ -23,11 +23,16 @@ from vitriflow.surrogates.melt.features import ATOMS_PER_OXIDE, MOLAR_MASS
 # 1999; Lange 1997) and partial molar liquid heat capacities, J/mol/K (Richet & Bottinga 1985)
 _V_REF = (27.29, 36.66, 29.65, 47.28, 12.66, 20.66)
 _CP_REF = (81.37, 130.2, 100.6, 50.13, 85.78, 86.05)
+# reference Lorentz-Lorenz fractions R_i / V_i of the oxides at the sodium D line: an ideal-mixing
+# fit of the training split's n_D (refractivities and volumes both additive); only centres
+# the partial molar refractivities R_i = fraction_i * V_ref_i of the Lorentz-Lorenz option
+_LL_FRACTION_REF = (0.281, 0.359, 0.330, 0.321, 0.433, 0.485)
 _CPB_REF = (0.03, 0.01578)  # T-dependence of Cp for Al2O3 and K2O, J/mol/K^2
 A_REF = -3.5
 A_HALF_RANGE = 4.0  # A in (-7.5, 0.5) log10 Pa s: high-T limits of silicate melts
 SELLMEIER_UV_MAX = 0.045  # um^2; below (0.2302 um)^2, the shortest wavelength in the data
 N_RAW = 34
+REFRACTIVE_INDEX_LAWS = ("sellmeier", "lorentz_lorenz")
 
 
 def _inv_softplus(y: float) -> float:
@@ -38,21 +43,27 @@ class MeltNet(nn.Module):
     """Composition (39 scaled features + 6 raw fractions) -> dict of physical parameters."""
 
     def __init__(self, n_features: int, hidden: int = 256, layers: int = 3, dropout: float = 0.2,
-                 linear_skip: bool = False):
+                 linear_skip: bool = False, refractive_index_law: str = "sellmeier"):
         super().__init__()
+        if refractive_index_law not in REFRACTIVE_INDEX_LAWS:
+            raise ValueError(f"refractive_index_law: expected one of {REFRACTIVE_INDEX_LAWS}, "
+                             f"got {refractive_index_law!r}")
+        # lorentz_lorenz: 6 more raw outputs, the oxides' partial molar refractivities
+        self.lorentz_lorenz = refractive_index_law == "lorentz_lorenz"
+        n_raw = N_RAW + (6 if self.lorentz_lorenz else 0)
         blocks: list[nn.Module] = []
         width = n_features
         for _ in range(layers):
             blocks += [nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout)]
             width = hidden
         self.trunk = nn.Sequential(*blocks)
-        self.head = nn.Linear(width, N_RAW)
+        self.head = nn.Linear(width, n_raw)
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
         # raw outputs linear in the 6 mole fractions, beside the trunk (starts at 0): an
         # ideal-mixing path that extrapolates towards end-member compositions without the
         # nonlinear units
-        self.skip = nn.Linear(6, N_RAW, bias=False) if linear_skip else None
+        self.skip = nn.Linear(6, n_raw, bias=False) if linear_skip else None
         if self.skip is not None:
             nn.init.zeros_(self.skip.weight)
         self.register_buffer("molar_mass", torch.tensor(MOLAR_MASS, dtype=torch.float32))
@@ -60,6 +71,9 @@ class MeltNet(nn.Module):
         self.register_buffer("log_v_ref", torch.log(torch.tensor(_V_REF)))
         self.register_buffer("log_cp_ref", torch.log(torch.tensor(_CP_REF)))
         self.register_buffer("log_cpb_ref", torch.log(torch.tensor(_CPB_REF)))
+        if self.lorentz_lorenz:
+            r_ref = torch.tensor(_LL_FRACTION_REF) * torch.tensor(_V_REF)
+            self.register_buffer("log_r_ref", torch.log(r_ref))
 
     def forward(self, feats: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z = self.head(self.trunk(feats))
@@ -99,6 +113,10 @@ class MeltNet(nn.Module):
         p["cte"] = 8.5 * torch.exp(col(31))
         p["abbe_number"] = 57.0 * torch.exp(col(32))
         p["liquidus"] = 1585.0 * torch.exp(col(33))
+        if self.lorentz_lorenz:
+            # n from molar refractivity over the same molar volume that gives the density
+            r_i = torch.exp(z[:, 34:40] + self.log_r_ref)  # partial molar refractivities, cm3/mol
+            p["molar_refractivity"] = (x * r_i).sum(dim=1, keepdim=True)
         return p
 
 
@@ -124,4 +142,7 @@ def heat_capacity(p: dict[str, torch.Tensor], T: torch.Tensor) -> torch.Tensor:
 
 
 def refractive_index(p: dict[str, torch.Tensor], lbd_um: torch.Tensor) -> torch.Tensor:
+    if "molar_refractivity" in p:
+        return eq.lorentz_lorenz(lbd_um, p["molar_refractivity"], p["molar_volume"],
+                                 p["sellmeier_B"], p["sellmeier_C"])
     return eq.sellmeier(lbd_um, p["sellmeier_B"], p["sellmeier_C"])
