@@ -80,10 +80,14 @@ def _dry_run(tmp_path, cfg):
     (lambda c: c["systems"][0].update(potential="lj"), "systems.0.potential: 'lj' is not one of"),
     (lambda c: c["systems"][0].update(compositions=["SiO2", "Xx2O"]), "unknown element 'Xx'"),
     (lambda c: c["systems"][0].update(replicas=0), "systems.0.replicas: 0 is less than the minimum"),
+    (lambda c: c.update(gnn={"systems": ["nope"]}), "gnn.systems: ['nope'] are not systems of this run"),
+    (lambda c: (c["systems"].append({**c["systems"][0], "name": "t", "potential": "bks"}), c.update(gnn={})),
+     "gnn.systems: ['s', 't'] use potentials ['bks', 'teter']; expected one"),
+    (lambda c: c.update(gnn={"target": "viscosity"}), "gnn.target: 'viscosity' is not one of"),
 ])
 def test_snakemake_refuses_bad_config_in_one_line(tmp_path, mutate, message):
     cfg = with_system()
-    for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf"):
+    for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn"):
         cfg.pop(stage, None)
     mutate(cfg)
     proc = _dry_run(tmp_path, cfg)
@@ -93,7 +97,7 @@ def test_snakemake_refuses_bad_config_in_one_line(tmp_path, mutate, message):
     assert not (REPO / "results" / "structures" / "s").exists()
 
 
-@pytest.mark.parametrize("name", ["dft_validation", "pcf_validation", "pcf_validation_classical",
+@pytest.mark.parametrize("name", ["dft_validation", "gnn_validation_classical", "pcf_validation", "pcf_validation_classical",
                                   "viscosity_full"])
 def test_shipped_validation_configs_build_their_dag(name):
     """The documented command, target first: `--configfile` takes several files, so a target

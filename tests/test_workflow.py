@@ -26,6 +26,7 @@ TINY = {
     "systems": [{"name": "tiny_silica", "compositions": ["SiO2"], "atoms_per_cell": 24,
                  "replicas": 2, "potential": "teter", "protocol": "tiny"}],
     "analysis": {"r_max": 5.0, "experimental_fq": None},
+    "gnn": {"epochs": 2},
     "report": {"title": "tiny"},
 }
 
@@ -56,6 +57,11 @@ def test_demo_dag_writes_report_and_tables(run):
     assert (run / "results/analysis/tiny_silica/rdf.parquet").is_file()
     for rule_log in ("logs/md/tiny_silica.log", "logs/structures/tiny_silica.log"):
         assert (run / rule_log).is_file()
+    # one composition: the GNN stage says why it did not train, and its model file says so too
+    assert "GNN surrogate skipped" in html and "gnn.min_compositions is 3" in html
+    from vitriflow.surrogates.gnn import GNNRegressor
+    with pytest.raises(ValueError, match="the gnn stage was skipped"):
+        GNNRegressor.load(run / "results/surrogates/gnn/model.pt")
 
 
 def test_single_target_is_rebuilt_by_name(run):

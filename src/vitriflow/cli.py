@@ -4,6 +4,7 @@
         --composition SiO2=75,Na2O=25 --composition SiO2=66,Al2O3=10,Na2O=24 -T 900 1200 1500
     vitriflow dissolution predict --models results/dissolution/models.json \\
         --composition Na2O=20,Al2O3=10,SiO2=70 --ph 2 7 12
+    vitriflow gnn predict --model results/surrogates/gnn/model.pt results/md/nas/quenched.extxyz
 
 The workflow itself runs through ``snakemake`` (README); this entry point only reads its outputs.
 """
@@ -63,6 +64,33 @@ def _viscosity_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gnn_predict(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from vitriflow.io import read_structures
+    from vitriflow.surrogates.gnn import GNNRegressor
+
+    if not Path(args.model).is_file():
+        raise ValueError(f"--model {args.model}: file not found (written by the gnn_train rule)")
+    est = GNNRegressor.load(args.model)
+    rows = []
+    for path in args.structures:
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: structure file not found (extended XYZ, e.g. results/md/<system>/quenched.extxyz)")
+        frames = read_structures(path)
+        mean, std = est.predict(frames)
+        for k, (a, m, s) in enumerate(zip(frames, mean, std, strict=True)):
+            rows.append({"file": path, "frame": k, "structure_id": a.info.get("structure_id", ""),
+                         "formula": a.get_chemical_formula(), "n_atoms": len(a),
+                         est.meta_.get("target", "prediction"): m, "std": s})
+    out = pd.DataFrame(rows)
+    if args.out:
+        out.to_csv(args.out, index=False, float_format="%.6g")
+    else:
+        print(out.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="vitriflow", description=__doc__.splitlines()[0])
     ap.add_argument("--version", action="version", version=f"vitriflow {__version__}")
@@ -81,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every predicted column (equation parameters, standard deviations) instead of the main ones")
     p.add_argument("--out", help="write CSV here instead of printing a table")
     p.set_defaults(func=_viscosity_predict)
+    gnn = stage.add_parser("gnn", help="graph-network surrogate of per-structure MD properties")
+    gcmd = gnn.add_subparsers(dest="cmd", required=True)
+    p = gcmd.add_parser("predict", help="the trained target for every frame of extended-XYZ files")
+    p.add_argument("--model", required=True, help="model.pt written by the gnn_train rule")
+    p.add_argument("structures", nargs="+", help="extended XYZ files of periodic cells")
+    p.add_argument("--out", help="write CSV here instead of printing a table")
+    p.set_defaults(func=_gnn_predict)
     diss = stage.add_parser("dissolution", add_help=False,
                             help="dissolution-rate models (python -m vitriflow.surrogates.dissolution)")
     diss.add_argument("rest", nargs=argparse.REMAINDER)

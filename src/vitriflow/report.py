@@ -76,6 +76,13 @@ def section_html(title: str, *parts: str, anchor: str | None = None) -> str:
     return f'<section id="{esc(anchor)}"><h2>{esc(title)}</h2>{"".join(parts)}</section>'
 
 
+def skipped_reason(training_json: str | os.PathLike) -> str:
+    """Why a surrogate stage wrote no model ('' if it trained): its training.json's ``skipped``."""
+    import json
+
+    return str(json.loads(Path(training_json).read_text()).get("skipped") or "")
+
+
 def write_section(path: str | os.PathLike, title: str, *parts: str) -> None:
     """Write one report section fragment atomically."""
     with atomic_path(path) as tmp:

@@ -26,7 +26,7 @@ def _validate(data, schema, where=""):
 
 
 _validate(config, "../schemas/config.schema.yaml")
-for _stage in ("analysis", "dft", "viscosity", "dissolution", "pcf"):
+for _stage in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn"):
     if _stage in config:
         _validate(config[_stage], f"../schemas/{_stage}.schema.yaml", where=f"{_stage}.")
 

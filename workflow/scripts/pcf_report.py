@@ -5,20 +5,18 @@ def main(smk) -> None:
     import json
 
     from vitriflow.io import read_table
+    from vitriflow.report import skipped_reason
     from vitriflow.runtime import script_logger
     from vitriflow.surrogates.pcf.report import build_section, write_skipped
 
     log = script_logger("pcf_report", smk.log[0])
     out = smk.output[0]
-    if smk.params.reason:
-        write_skipped(out, smk.params.reason)
-        log.info("pcf section: skipped (%s)", smk.params.reason)
+    reason = smk.params.reason or skipped_reason(smk.input.training)
+    if reason:
+        write_skipped(out, reason)
+        log.info("pcf section: skipped (%s)", reason)
         return
     training = json.loads(open(smk.input.training).read())
-    if training.get("skipped"):
-        write_skipped(out, training["skipped"])
-        log.info("pcf section: skipped (%s)", training["skipped"])
-        return
     dataset, _ = read_table(smk.input.dataset)
     predictions, _ = read_table(smk.input.predictions)
     metrics, _ = read_table(smk.input.metrics)

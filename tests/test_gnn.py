@@ -1,0 +1,127 @@
+"""GNN surrogate: periodic graphs, ideal-mixing reference, determinism, save/load, dataset rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from ase import Atoms
+
+from vitriflow.io import provenance, write_structures, write_table
+from vitriflow.surrogates.gnn import GNNRegressor, load_dataset, metrics_table
+from vitriflow.surrogates.gnn.graphs import neighbour_edges, rbf_expand
+
+torch.set_num_threads(1)
+SMALL = dict(cutoff_A=3.0, n_rbf=8, hidden=8, layers=2, epochs=30, batch_size=4, n_models=2, seed=3)
+
+
+def _cell(n_si: int, seed: int, a: float = 6.0, n_atoms: int = 18) -> Atoms:
+    """A random periodic Si/O cell with n_si silicon atoms."""
+    rng = np.random.default_rng(seed)
+    return Atoms(["Si"] * n_si + ["O"] * (n_atoms - n_si), positions=rng.uniform(0, a, (n_atoms, 3)),
+                 cell=[a, a, a], pbc=True)
+
+
+def test_periodic_neighbours_and_smooth_cutoff():
+    atoms = Atoms("Si", positions=[[0, 0, 0]], cell=[2.0, 2.0, 2.0], pbc=True)  # simple cubic
+    edges, d = neighbour_edges(atoms, 2.1)
+    assert edges.shape == (2, 6) and np.allclose(d, 2.0)  # six images across the boundaries
+    rbf = rbf_expand(torch.tensor([0.5, 2.999, 3.0, 3.5]), 3.0, 8)
+    assert (rbf[0] > 0).any() and rbf[1].abs().max() < 1e-5 and (rbf[2:] == 0).all()
+    with pytest.raises(ValueError, match="not periodic"):
+        neighbour_edges(Atoms("Si2", positions=[[0, 0, 0], [1, 0, 0]]), 2.0)
+
+
+def test_ideal_mixing_targets_are_reproduced_and_fit_is_deterministic(tmp_path):
+    cells = [_cell(n, seed) for n in (4, 6, 8) for seed in range(4)]
+    frac = np.array([a.get_chemical_symbols().count("Si") / len(a) for a in cells])
+    y = -8.0 * frac - 5.0 * (1 - frac)  # linear in the element fractions: no structure in it
+    est = GNNRegressor(**SMALL).fit(cells, y)
+    mean, std = est.predict(cells)
+    np.testing.assert_allclose(mean, y, atol=1e-5)
+    again, _ = GNNRegressor(**SMALL).fit(cells, y).predict(cells)
+    np.testing.assert_array_equal(mean, again)
+    est.save(tmp_path / "m.pt")
+    loaded, _ = GNNRegressor.load(tmp_path / "m.pt").predict(cells)
+    np.testing.assert_array_equal(mean, loaded)
+    with pytest.raises(ValueError, match=r"elements \['Na'\] the model was not trained on"):
+        est.predict([Atoms("NaO", positions=[[0, 0, 0], [1, 1, 1]], cell=[4, 4, 4], pbc=True)])
+
+
+def test_network_learns_a_structural_target():
+    # one composition; target: a smooth Si-O coordination, which only the structure tells
+    cells = [_cell(6, seed, a=5.0) for seed in range(24)]
+
+    def coordination(a):
+        edges, d = neighbour_edges(a, 3.0)
+        sym = np.array(a.get_chemical_symbols())
+        si_o = (sym[edges[0]] == "Si") & (sym[edges[1]] == "O")
+        return float(np.exp(-((d[si_o] / 1.8) ** 2)).sum() / 6)
+
+    y = np.array([coordination(a) for a in cells])
+    est = GNNRegressor(**{**SMALL, "hidden": 16, "epochs": 400, "n_models": 1}).fit(cells, y)
+    loss = est.history_[0]["train_mse_scaled"]
+    assert loss[-1] < 0.1 * loss[0]
+    pred, _ = est.predict(cells)
+    assert np.corrcoef(pred, y)[0, 1] > 0.9  # a composition-only model: no correlation at all
+
+
+def _write_system(tmp_path, name, potential, statuses):
+    frames, rows = [], []
+    for k, status in enumerate(statuses):
+        a = _cell(6, k)
+        sid = f"{name}-c{k // 2:04d}-r{k % 2:02d}"
+        a.info.update(structure_id=sid, status=status)
+        frames.append(a)
+        rows.append({"structure_id": sid, "label": f"comp{k // 2}", "replica": k % 2, "potential": potential,
+                     "status": status, "reason": "" if status == "ok" else "exploded",
+                     "energy_per_atom_eV": -7.0 + 0.01 * k if status == "ok" else np.nan})
+    q, p = tmp_path / f"{name}.extxyz", tmp_path / f"{name}.parquet"
+    write_structures(frames, q)
+    write_table(pd.DataFrame(rows), p, provenance(stage="test"))
+    return name, str(q), str(p)
+
+
+def test_dataset_excludes_failed_structures_and_refuses_mixed_potentials(tmp_path):
+    a = _write_system(tmp_path, "a", "teter", ["ok", "ok", "failed", "ok"])
+    frames, table, excluded = load_dataset([a], "energy_per_atom_eV")
+    assert len(frames) == 3 and list(excluded["reason"]) == ["exploded"]
+    assert {"x_O", "x_Si"} <= set(table.columns)
+    b = _write_system(tmp_path, "b", "bks", ["ok", "ok"])
+    with pytest.raises(ValueError, match=r"simulated with \['bks', 'teter'\]"):
+        load_dataset([a, b], "energy_per_atom_eV")
+    with pytest.raises(ValueError, match="gnn.target"):
+        load_dataset([a], "viscosity")
+
+
+def test_metrics_separate_structure_from_composition():
+    pred = pd.DataFrame({"label": ["x", "x", "y", "y"], "y_true": [1.0, 1.2, 2.0, 2.4]})
+    pred["pred_gnn"] = pred["y_true"] + 0.01          # reads the replica differences
+    pred["pred_composition_ridge"] = [1.1, 1.1 + 1e-15, 2.2, 2.2]  # composition means (up to rounding)
+    pred["pred_mean"] = 1.65
+    m = metrics_table(pred, "eV/atom").set_index("model")
+    assert m.loc["gnn", "within_composition_r"] == pytest.approx(1.0)
+    assert np.isnan(m.loc["composition_ridge", "within_composition_r"])
+    assert m.loc["gnn", "rmse"] == pytest.approx(0.01)
+    assert m.loc["gnn", "replica_spread_rms"] == pytest.approx(np.sqrt((0.1**2 * 2 + 0.2**2 * 2) / 4))
+
+
+def test_cli_predicts_every_frame_like_the_estimator(tmp_path, capsys):
+    from vitriflow.cli import main
+
+    _, quenched, _ = _write_system(tmp_path, "a", "teter", ["ok"] * 4)
+    frames = [_cell(n, s) for n in (4, 8) for s in range(3)]
+    y = np.linspace(-7.0, -6.0, len(frames))
+    est = GNNRegressor(**{**SMALL, "epochs": 3}).fit(frames, y)
+    est.save(tmp_path / "m.pt", target="energy_per_atom_eV")
+    assert main(["gnn", "predict", "--model", str(tmp_path / "m.pt"), quenched, "--out", str(tmp_path / "p.csv")]) == 0
+    out = pd.read_csv(tmp_path / "p.csv")
+    from vitriflow.io import read_structures
+    mean, std = est.predict(read_structures(quenched))
+    np.testing.assert_allclose(out["energy_per_atom_eV"], mean, rtol=1e-5)
+    assert list(out["structure_id"]) == [f"a-c{k // 2:04d}-r{k % 2:02d}" for k in range(4)]
+    with pytest.raises(SystemExit):
+        main(["gnn", "predict", "--model", str(tmp_path / "m.pt"), str(tmp_path / "none.extxyz")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "none.extxyz: structure file not found" in err[0]
