@@ -100,10 +100,12 @@ def test_metrics_separate_structure_from_composition():
     pred["pred_gnn"] = pred["y_true"] + 0.01          # reads the replica differences
     pred["pred_composition_ridge"] = [1.1, 1.1 + 1e-15, 2.2, 2.2]  # composition means (up to rounding)
     pred["pred_mean"] = 1.65
+    pred["std_gnn"] = [0.01, 0.01, 0.001, 0.001]
     m = metrics_table(pred, "eV/atom").set_index("model")
     assert m.loc["gnn", "within_composition_r"] == pytest.approx(1.0)
     assert np.isnan(m.loc["composition_ridge", "within_composition_r"])
     assert m.loc["gnn", "rmse"] == pytest.approx(0.01)
+    assert m.loc["gnn", "coverage_2std"] == pytest.approx(0.5)  # 0.01 off: inside 2 x 0.01, not 2 x 0.001
     assert m.loc["gnn", "replica_spread_rms"] == pytest.approx(np.sqrt((0.1**2 * 2 + 0.2**2 * 2) / 4))
 
 

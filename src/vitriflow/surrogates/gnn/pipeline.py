@@ -119,7 +119,8 @@ def _within_r(pred: pd.Series, true: pd.Series, label: pd.Series) -> float:
 
 
 def metrics_table(pred: pd.DataFrame, unit: str) -> pd.DataFrame:
-    """MAE, RMSE, R^2 and within-composition r of each model's out-of-fold predictions."""
+    """MAE, RMSE, R^2, within-composition r (and the GNN's +-2 spread coverage) of each model's
+    out-of-fold predictions."""
     t = pred["y_true"]
     ss = ((t - t.mean()) ** 2).sum()
     within = pred.groupby("label")["y_true"].transform(lambda v: v - v.mean())
@@ -131,6 +132,8 @@ def metrics_table(pred: pd.DataFrame, unit: str) -> pd.DataFrame:
                      "mae": float(e.abs().mean()), "rmse": float(np.sqrt((e**2).mean())),
                      "r2": float(1 - (e**2).sum() / ss) if ss > 0 else float("nan"),
                      "within_composition_r": _within_r(pred[f"pred_{m}"], t, pred["label"]),
+                     # share within +-2 member spreads: a few seeds are not a calibrated interval
+                     "coverage_2std": float((e.abs() <= 2 * pred["std_gnn"]).mean()) if m == "gnn" else float("nan"),
                      "replica_spread_rms": float(np.sqrt((within[multi] ** 2).mean())) if multi.any() else float("nan")})
     return pd.DataFrame(rows)
 

@@ -132,7 +132,9 @@ def build_section(path, predictions: pd.DataFrame, metrics: pd.DataFrame, traini
     table["unit"] = shown
     table["model"] = table["model"].map(_LABELS)
     parts.append(table_html(table, "Out-of-fold metrics (within_composition_r: correlation of predicted and "
-                                   "simulated replica-to-replica differences; undefined for composition-only models)."))
+                                   "simulated replica-to-replica differences; undefined for composition-only models; "
+                                   "coverage_2std: share of structures within two member spreads of the GNN "
+                                   "mean, which a few seeds do not calibrate)."))
     parts.append(figure_html(training_figure(training),
                              "Training curves: grey, the cross-validation members; red, the saved model's members."))
     write_section(path, TITLE, *parts)
