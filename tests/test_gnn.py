@@ -93,6 +93,9 @@ def test_dataset_excludes_failed_structures_and_refuses_mixed_potentials(tmp_pat
         load_dataset([a, b], "energy_per_atom_eV")
     with pytest.raises(ValueError, match="gnn.target"):
         load_dataset([a], "viscosity")
+    frames, table, excluded = load_dataset([_write_system(tmp_path, "c", "teter", ["failed"] * 2)],
+                                           "energy_per_atom_eV")
+    assert frames == [] and len(table) == 0 and len(excluded) == 2  # the rule then skips, with the reason
 
 
 def test_metrics_separate_structure_from_composition():
