@@ -109,6 +109,7 @@ def test_metrics_separate_structure_from_composition():
     assert np.isnan(m.loc["composition_ridge", "within_composition_r"])
     assert m.loc["gnn", "rmse"] == pytest.approx(0.01)
     assert m.loc["gnn", "coverage_2std"] == pytest.approx(0.5)  # 0.01 off: inside 2 x 0.01, not 2 x 0.001
+    assert np.isnan(m.loc["gnn", "coverage_95_calibrated"])  # no calibrated sigma given
     assert m.loc["gnn", "replica_spread_rms"] == pytest.approx(np.sqrt((0.1**2 * 2 + 0.2**2 * 2) / 4))
 
 
@@ -130,3 +131,24 @@ def test_cli_predicts_every_frame_like_the_estimator(tmp_path, capsys):
         main(["gnn", "predict", "--model", str(tmp_path / "m.pt"), str(tmp_path / "none.extxyz")])
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "none.extxyz: structure file not found" in err[0]
+
+
+def test_out_of_fold_residuals_recalibrate_the_saved_models_spread(tmp_path):
+    from vitriflow.surrogates.gnn import train_and_evaluate
+
+    frames = [_cell(n, s) for n in (4, 5, 6, 7, 8) for s in range(3)]
+    table = pd.DataFrame({"structure_id": [f"s{k}" for k in range(15)], "system": "a",
+                          "label": [f"c{k // 3}" for k in range(15)], "replica": [k % 3 for k in range(15)],
+                          "x_Si": [a.get_chemical_symbols().count("Si") / 18 for a in frames]})
+    table["x_O"] = 1 - table["x_Si"]
+    table["y_true"] = -7.0 * table["x_Si"] + np.random.default_rng(0).normal(0, 0.05, 15)  # noisy
+    settings = {**SMALL, "epochs": 5, "lr": 3e-3, "weight_decay": 1e-4, "target": "energy_per_atom_eV",
+                "cv_folds": 5}
+    res = train_and_evaluate(frames, table, settings)
+    noise = res["model"].calibration_
+    assert noise is not None and noise["n"] == 15 and noise["a"] >= 1.0
+    p = res["predictions"]
+    assert (p["sigma_gnn"] >= p["std_gnn"] - 1e-12).all()  # never narrower than the raw spread
+    res["model"].save(tmp_path / "m.pt")
+    _, sigma = GNNRegressor.load(tmp_path / "m.pt").predict(frames)
+    assert sigma.min() >= noise["b"] - 1e-9  # the floor travels with the saved model

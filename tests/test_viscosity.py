@@ -13,7 +13,7 @@ import torch
 import yaml
 from snakemake.utils import validate
 
-from vitriflow.surrogates.melt import calibration as cal
+from vitriflow.surrogates import calibration as cal
 from vitriflow.surrogates.melt import equations as eq
 from vitriflow.surrogates.melt.features import OXIDES, descriptors, oxide_matrix
 from vitriflow.surrogates.melt.network import MeltNet, viscosity

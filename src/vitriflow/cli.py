@@ -82,7 +82,7 @@ def _gnn_predict(args: argparse.Namespace) -> int:
         for k, (a, m, s) in enumerate(zip(frames, mean, std, strict=True)):
             rows.append({"file": path, "frame": k, "structure_id": a.info.get("structure_id", ""),
                          "formula": a.get_chemical_formula(), "n_atoms": len(a),
-                         est.meta_.get("target", "prediction"): m, "std": s})
+                         est.meta_.get("target", "prediction"): m, "sigma": s})
     out = pd.DataFrame(rows)
     if args.out:
         out.to_csv(args.out, index=False, float_format="%.6g")

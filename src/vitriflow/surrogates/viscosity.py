@@ -13,7 +13,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from vitriflow.surrogates.melt.calibration import coverage
+from vitriflow.surrogates.calibration import coverage
 from vitriflow.surrogates.melt.data import target_name
 from vitriflow.surrogates.melt.equations import EQUATION_NAMES, EQUATIONS
 from vitriflow.surrogates.melt.estimator import MeltSurrogate

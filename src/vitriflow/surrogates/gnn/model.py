@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from vitriflow.io import atomic_path
+from vitriflow.surrogates import calibration as cal
 from vitriflow.surrogates.gnn.graphs import MIN_CUTOFF_A, element_fractions, to_graph
 
 log = logging.getLogger("vitriflow.surrogates.gnn")
@@ -142,7 +143,9 @@ class GNNRegressor:
         return self
 
     def predict(self, structures) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, standard deviation over members) of the target for each structure."""
+        """(mean, sigma) of the target for each structure: sigma is the spread over members,
+        recalibrated when ``calibration_`` holds a noise model fitted on held-out residuals
+        (the gnn_train rule fits it on the out-of-fold predictions)."""
         from torch_geometric.loader import DataLoader
 
         if not hasattr(self, "members_"):
@@ -156,13 +159,13 @@ class GNNRegressor:
             with torch.no_grad():
                 preds.append(torch.cat([net(b) for b in loader]).numpy().ravel())
         p = np.vstack(preds) * self.y_std_ + self.y_mean_ + self._fractions(structures) @ self.atom_ref_
-        return p.mean(axis=0), p.std(axis=0)
+        return p.mean(axis=0), cal.predictive_std(p.std(axis=0), getattr(self, "calibration_", None))
 
     def save(self, path: str | os.PathLike, **meta: Any) -> None:
         blob = {"format": FORMAT, "params": self.get_params(), "species": self.species_,
                 "atom_ref": self.atom_ref_.tolist(), "y_mean": self.y_mean_, "y_std": self.y_std_,
                 "members": self.members_,
-                "history": self.history_, "meta": meta}
+                "calibration": getattr(self, "calibration_", None), "history": self.history_, "meta": meta}
         with atomic_path(path) as tmp:
             torch.save(blob, tmp)
 
@@ -178,5 +181,6 @@ class GNNRegressor:
         est.atom_ref_ = np.asarray(blob["atom_ref"], dtype=np.float64)
         est.y_mean_, est.y_std_ = float(blob["y_mean"]), float(blob["y_std"])
         est.members_, est.history_ = blob["members"], blob["history"]
+        est.calibration_ = blob.get("calibration")
         est.meta_ = blob.get("meta", {})
         return est

@@ -55,7 +55,7 @@ def parity_figure(pred: pd.DataFrame, unit: str):
     t = f * (pred["y_true"] - line)
     for m, c in (("composition_ridge", "tab:blue"), ("gnn", "tab:red")):
         p = f * (pred[f"pred_{m}"] - line)
-        err = f * pred["std_gnn"] if m == "gnn" else None
+        err = f * pred["sigma_gnn" if "sigma_gnn" in pred else "std_gnn"] if m == "gnn" else None
         ax.errorbar(t, p, yerr=err, fmt="o", ms=4, color=c, alpha=0.75, lw=0.8, label=_LABELS[m])
     lo, hi = float(t.min()), float(t.max())
     ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
@@ -124,7 +124,8 @@ def build_section(path, predictions: pd.DataFrame, metrics: pd.DataFrame, traini
     parts.append(figure_html(parity_figure(predictions, unit),
                              "Left: out-of-fold predictions against the MD values, both less one "
                              "least-squares ideal-mixing line through all structures (GNN error bars: "
-                             "spread over members). Right: each replica's difference from its composition's mean, "
+                             "the member spread recalibrated on the out-of-fold residuals, sigma^2 = "
+                             "(a spread)^2 + b^2). Right: each replica's difference from its composition's mean, "
                              "simulated against predicted; a composition-only model sits on the horizontal line."))
     table = metrics.copy()
     for c in ("mae", "rmse", "replica_spread_rms"):
@@ -133,8 +134,9 @@ def build_section(path, predictions: pd.DataFrame, metrics: pd.DataFrame, traini
     table["model"] = table["model"].map(_LABELS)
     parts.append(table_html(table, "Out-of-fold metrics (within_composition_r: correlation of predicted and "
                                    "simulated replica-to-replica differences; undefined for composition-only models; "
-                                   "coverage_2std: share of structures within two member spreads of the GNN "
-                                   "mean, which a few seeds do not calibrate)."))
+                                   "coverage_2std: share of structures within two raw member spreads of the GNN "
+                                   "mean; coverage_95_calibrated: within the recalibrated 95 % interval, "
+                                   "whose two parameters were fitted on these same residuals)."))
     parts.append(figure_html(training_figure(training),
                              "Training curves: grey, the cross-validation members; red, the saved model's members."))
     write_section(path, TITLE, *parts)

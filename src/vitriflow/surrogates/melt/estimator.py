@@ -5,7 +5,7 @@
 Each ensemble member sees a bootstrap resample of the training *compositions* (all
 measurements of a melt stay together) and its own seed; predictions are the ensemble mean and
 the spread (standard deviation over members), recalibrated on the validation rows into a
-predictive standard deviation (``vitriflow.surrogates.melt.calibration``), is the uncertainty.
+predictive standard deviation (``vitriflow.surrogates.calibration``), is the uncertainty.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
-from vitriflow.surrogates.melt import calibration as cal
+from vitriflow.surrogates import calibration as cal
 from vitriflow.surrogates.melt import data as mdata
 from vitriflow.surrogates.melt import equations as eq
 from vitriflow.surrogates.melt.data import target_name

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from vitriflow.report import esc, figure_html, note_html, table_html, write_section  # noqa: E402
-from vitriflow.surrogates.melt.calibration import coverage  # noqa: E402
+from vitriflow.surrogates.calibration import coverage  # noqa: E402
 from vitriflow.surrogates.melt.data import PROPERTIES, target_name  # noqa: E402
 from vitriflow.surrogates.melt.equations import EQUATION_NAMES  # noqa: E402
 from vitriflow.surrogates.melt.features import OXIDES  # noqa: E402
