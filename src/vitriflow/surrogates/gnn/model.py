@@ -108,8 +108,9 @@ class GNNRegressor:
         if not np.isfinite(y).all():
             raise ValueError("gnn: targets contain NaN or infinite values")
         self.species_ = sorted({s for a in structures for s in a.get_chemical_symbols()})
-        self.atom_ref_ = np.linalg.lstsq(self._fractions(structures), y, rcond=None)[0]
-        resid = y - self._fractions(structures) @ self.atom_ref_
+        fractions = self._fractions(structures)
+        self.atom_ref_ = np.linalg.lstsq(fractions, y, rcond=None)[0]
+        resid = y - fractions @ self.atom_ref_
         self.y_mean_, self.y_std_ = float(resid.mean()), float(resid.std()) or 1.0
         graphs = self._graphs(structures, (resid - self.y_mean_) / self.y_std_)
         self.members_, self.history_ = [], []
