@@ -152,3 +152,47 @@ def test_out_of_fold_residuals_recalibrate_the_saved_models_spread(tmp_path):
     res["model"].save(tmp_path / "m.pt")
     _, sigma = GNNRegressor.load(tmp_path / "m.pt").predict(frames)
     assert sigma.min() >= noise["b"] - 1e-9  # the floor travels with the saved model
+
+
+def test_killed_fit_resumes_from_its_member_checkpoints(tmp_path):
+    cells = [_cell(n, s) for n in (4, 6, 8) for s in range(3)]
+    y = np.linspace(-7.0, -6.0, len(cells))
+    settings = {**SMALL, "epochs": 5}
+    uninterrupted, _ = GNNRegressor(**settings).fit(cells, y).predict(cells)
+    ckpt = tmp_path / "ckpt"
+    first = GNNRegressor(**settings).fit(cells, y, checkpoint_dir=ckpt)
+    assert first.resumed_members_ == 0 and sorted(p.name for p in ckpt.iterdir()) == ["member0.pt", "member1.pt"]
+    (ckpt / "member1.pt").unlink()  # killed while member 1 was training
+    resumed = GNNRegressor(**settings).fit(cells, y, checkpoint_dir=ckpt)
+    assert resumed.resumed_members_ == 1
+    np.testing.assert_array_equal(resumed.predict(cells)[0], uninterrupted)
+    (ckpt / "member0.pt").write_bytes(b"half-written")  # damaged: retrained, not fatal
+    assert GNNRegressor(**settings).fit(cells, y, checkpoint_dir=ckpt).resumed_members_ == 1
+    # other targets or settings never take members trained for something else
+    assert GNNRegressor(**settings).fit(cells, y + 0.01, checkpoint_dir=ckpt).resumed_members_ == 0
+    assert GNNRegressor(**{**settings, "seed": 4}).fit(cells, y + 0.01, checkpoint_dir=ckpt).resumed_members_ == 0
+
+
+def test_cross_validation_resumes_every_fold_and_the_final_fit(tmp_path):
+    from vitriflow.surrogates.gnn import train_and_evaluate
+
+    frames = [_cell(n, s) for n in (4, 6, 8) for s in range(2)]
+    table = pd.DataFrame({"structure_id": [f"s{k}" for k in range(6)], "system": "a",
+                          "label": [f"c{k // 2}" for k in range(6)], "replica": [k % 2 for k in range(6)],
+                          "x_Si": [a.get_chemical_symbols().count("Si") / 18 for a in frames]})
+    table["x_O"] = 1 - table["x_Si"]
+    table["y_true"] = -7.0 * table["x_Si"] + np.array([0.01, -0.02, 0.0, 0.03, -0.01, 0.02])
+    settings = {**SMALL, "epochs": 3, "lr": 3e-3, "weight_decay": 1e-4, "target": "energy_per_atom_eV",
+                "cv_folds": 3}
+    first = train_and_evaluate(frames, table, settings, checkpoint_dir=tmp_path / "ck")
+    assert first["training"]["resumed_members"] == 0 and first["training"]["device"] == "cpu"
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["final", "fold0", "fold1", "fold2"]
+    again = train_and_evaluate(frames, table, settings, checkpoint_dir=tmp_path / "ck")
+    assert again["training"]["resumed_members"] == 4 * SMALL["n_models"]
+    pd.testing.assert_frame_equal(again["predictions"], first["predictions"])
+    from vitriflow.surrogates.gnn.report import build_section
+
+    build_section(tmp_path / "s.html", again["predictions"], again["metrics"], {**again["training"],
+                  "settings": settings, "excluded": []})
+    html = (tmp_path / "s.html").read_text()
+    assert "Trained on cpu (8 members came from the checkpoints of an interrupted run)" in html

@@ -98,6 +98,32 @@ def atomic_path(path: str | os.PathLike):
             os.unlink(tmp)
 
 
+def save_checkpoint(path: str | os.PathLike, digest: str, payload: Mapping[str, Any]) -> None:
+    """Atomically save a trained network's ``payload`` (torch-serialisable) under ``digest``, a
+    fingerprint of everything it depends on, so an interrupted fit can take it back."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save({"digest": digest, **payload}, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike | None, digest: str) -> dict[str, Any] | None:
+    """The payload saved at ``path`` for the same ``digest``; None when absent, unreadable (a
+    damaged file is retrained, not fatal) or saved for other settings or data."""
+    import logging
+
+    import torch
+
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        logging.getLogger("vitriflow").warning("checkpoint %s unreadable (%s); retraining it", path, exc)
+        return None
+    return blob if isinstance(blob, dict) and blob.get("digest") == digest else None
+
+
 def write_table(df: pd.DataFrame, path: str | os.PathLike, prov: Mapping[str, Any]) -> None:
     """Write ``df`` as Parquet with ``prov`` (JSON) in the file metadata, atomically."""
     table = pa.Table.from_pandas(df, preserve_index=False)

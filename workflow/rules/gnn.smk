@@ -36,6 +36,7 @@ if "gnn" in config:
             params:
                 gnn=config["gnn"],
                 systems=GNN_SYSTEMS,
+                checkpoint_dir=f"{GNN_OUT}/checkpoints",
             log:
                 "logs/gnn/train.log",
             benchmark:

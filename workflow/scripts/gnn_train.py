@@ -2,10 +2,12 @@
 
 
 def main(smk) -> None:
+    import shutil
+
     import torch
 
     from vitriflow.io import provenance
-    from vitriflow.runtime import script_logger, seed_everything
+    from vitriflow.runtime import pick_device, script_logger, seed_everything
     from vitriflow.surrogates.gnn import (
         load_dataset,
         train_and_evaluate,
@@ -17,6 +19,7 @@ def main(smk) -> None:
     settings = dict(smk.params.gnn)
     systems = list(smk.params.systems)
     torch.set_num_threads(int(settings["threads"]))
+    device = pick_device(settings["device"])
     seed_everything(int(settings["seed"]))
     inputs = [*smk.input.quenched, *smk.input.properties]
     prov = provenance(stage="gnn", config=settings, inputs=inputs, seed=int(settings["seed"]), systems=systems)
@@ -25,16 +28,17 @@ def main(smk) -> None:
     for row in excluded.itertuples():
         log.warning("gnn: excluded %s (%s): %s", row.structure_id, row.system, row.reason)
     n_comp = table["label"].nunique() if len(table) else 0
-    log.info("gnn: %d structures of %d compositions from %s, target %s", len(table), n_comp, systems,
-             settings["target"])
+    log.info("gnn: %d structures of %d compositions from %s, target %s, on %s", len(table), n_comp,
+             systems, settings["target"], device)
     if n_comp < int(settings["min_compositions"]):
         reason = (f"{systems} give {n_comp} composition(s) with usable structures; "
                   f"gnn.min_compositions is {settings['min_compositions']}")
         log.warning("gnn skipped: %s", reason)
         write_skipped_outputs(dict(smk.output.items()), reason, settings, prov)
         return
-    result = train_and_evaluate(frames, table, settings)
+    result = train_and_evaluate(frames, table, settings, device, checkpoint_dir=smk.params.checkpoint_dir)
     write_outputs(result, excluded, settings, dict(smk.output.items()), prov)
+    shutil.rmtree(smk.params.checkpoint_dir, ignore_errors=True)  # the model file has the final members
     m = result["metrics"].set_index("model")
     log.info("gnn: out-of-fold RMSE gnn %.4g, composition ridge %.4g %s; within-composition r %.2f",
              m.loc["gnn", "rmse"], m.loc["composition_ridge", "rmse"], m.loc["gnn", "unit"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,12 +73,18 @@ def load_dataset(sources: list[tuple[str, str, str]], target: str) -> tuple[list
     return frames, table, pd.DataFrame(excluded, columns=["structure_id", "system", "reason"])
 
 
-def regressor(settings: dict[str, Any]) -> GNNRegressor:
-    return GNNRegressor(seed=int(settings["seed"]), **{k: settings[k] for k in MODEL_KEYS})
+def regressor(settings: dict[str, Any], device: str = "cpu") -> GNNRegressor:
+    return GNNRegressor(seed=int(settings["seed"]), device=device, **{k: settings[k] for k in MODEL_KEYS})
 
 
-def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any]) -> tuple[pd.DataFrame, list]:
-    """Out-of-fold predictions of every model; folds group the replicas of a composition."""
+def _subdir(checkpoint_dir: str | Path | None, name: str) -> Path | None:
+    return None if checkpoint_dir is None else Path(checkpoint_dir) / name
+
+
+def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any], device: str = "cpu",
+                   checkpoint_dir: str | Path | None = None) -> tuple[pd.DataFrame, list]:
+    """Out-of-fold predictions of every model; folds group the replicas of a composition.
+    Fold k's members are checkpointed under ``checkpoint_dir/fold{k}``."""
     groups = table["label"].to_numpy()
     n_groups = len(np.unique(groups))
     folds = min(int(settings["cv_folds"]), n_groups)
@@ -91,7 +98,8 @@ def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any]) 
     history = []
     for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(X, y, groups)):
         t0 = time.perf_counter()
-        est = regressor(settings).fit([frames[i] for i in tr], y[tr])
+        est = regressor(settings, device).fit([frames[i] for i in tr], y[tr],
+                                              checkpoint_dir=_subdir(checkpoint_dir, f"fold{k}"))
         mean, std = est.predict([frames[i] for i in te])
         ridge = RidgeCV(alphas=np.logspace(-6, 2, 17)).fit(X[tr], y[tr])
         out.loc[te, "fold"] = k
@@ -99,7 +107,8 @@ def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any]) 
         out.loc[te, "pred_composition_ridge"] = ridge.predict(X[te])
         out.loc[te, "pred_mean"] = y[tr].mean()
         history.append({"fold": k, "n_train": len(tr), "n_test": len(te), "seconds": time.perf_counter() - t0,
-                        "test_compositions": sorted(set(groups[te])), "members": est.history_})
+                        "test_compositions": sorted(set(groups[te])), "members": est.history_,
+                        "resumed_members": est.resumed_members_})
         log.info("gnn fold %d/%d: %d structures held out (%d compositions), %.1f s",
                  k + 1, folds, len(te), len(set(groups[te])), time.perf_counter() - t0)
     return out, history
@@ -142,18 +151,23 @@ def metrics_table(pred: pd.DataFrame, unit: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def train_and_evaluate(frames: list, table: pd.DataFrame, settings: dict[str, Any]) -> dict[str, Any]:
+def train_and_evaluate(frames: list, table: pd.DataFrame, settings: dict[str, Any], device: str = "cpu",
+                       checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
     """Grouped CV of every model, then the GNN refitted on every structure (the saved model),
-    whose member spread is recalibrated on the out-of-fold residuals."""
+    whose member spread is recalibrated on the out-of-fold residuals. With ``checkpoint_dir``
+    every trained member is kept there, so a killed run resumes where it stopped."""
     unit = TARGET_UNITS[settings["target"]]
-    pred, history = cross_validate(frames, table, settings)
+    pred, history = cross_validate(frames, table, settings, device, checkpoint_dir)
     noise = cal.fit_noise_model(pred["pred_gnn"] - pred["y_true"], pred["std_gnn"])
     pred["sigma_gnn"] = cal.predictive_std(pred["std_gnn"].to_numpy(), noise)
     metrics = metrics_table(pred, unit)
-    final = regressor(settings).fit(frames, table["y_true"].to_numpy())
+    final = regressor(settings, device).fit(frames, table["y_true"].to_numpy(),
+                                            checkpoint_dir=_subdir(checkpoint_dir, "final"))
     final.calibration_ = noise
+    resumed = final.resumed_members_ + sum(h["resumed_members"] for h in history)
     return {"predictions": pred, "metrics": metrics, "model": final,
-            "training": {"folds": history, "final": final.history_, "final_seconds": final.fit_seconds_,
+            "training": {"device": device, "folds": history, "final": final.history_,
+                         "final_seconds": final.fit_seconds_, "resumed_members": resumed,
                          "species": final.species_, "calibration": noise}}
 
 

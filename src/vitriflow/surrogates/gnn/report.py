@@ -99,6 +99,11 @@ def training_figure(training: dict):
     return fig
 
 
+def _resumed(training: dict) -> str:
+    n = int(training.get("resumed_members", 0))
+    return f" ({n} members came from the checkpoints of an interrupted run)" if n else ""
+
+
 def build_section(path, predictions: pd.DataFrame, metrics: pd.DataFrame, training: dict) -> None:
     s = training["settings"]
     unit = str(metrics["unit"].iloc[0])
@@ -112,7 +117,8 @@ def build_section(path, predictions: pd.DataFrame, metrics: pd.DataFrame, traini
         f"ideal-mixing reference. {n} structures of {n_comp} compositions (species "
         f"{esc(', '.join(training['species']))}); every structure is predicted by a model that never saw "
         f"its composition ({len(training['folds'])} folds grouped by composition). Ridge regression on "
-        "the element fractions is the composition-only baseline.</p>",
+        f"the element fractions is the composition-only baseline. Trained on {esc(training.get('device', 'cpu'))}"
+        f"{_resumed(training)}.</p>",
         note_html(verdict(metrics)),
     ]
     if n < SMALL_FAMILY:

@@ -25,6 +25,7 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
+from vitriflow.io import load_checkpoint, save_checkpoint
 from vitriflow.surrogates import calibration as cal
 from vitriflow.surrogates.melt import data as mdata
 from vitriflow.surrogates.melt import equations as eq
@@ -75,23 +76,8 @@ def _fit_candidate(est: MeltSurrogate, k: int, d, feats, dev, set_threads: bool 
     res = est._fit_member(k, d, feats, dev, epochs)
     res["seconds"] = time.perf_counter() - t1
     if checkpoint is not None:
-        from vitriflow.io import atomic_path
-
-        with atomic_path(checkpoint) as tmp:
-            torch.save({"digest": digest, "result": res}, tmp)
+        save_checkpoint(checkpoint, digest, {"result": res})
     return res
-
-
-def _finished(checkpoint: Path | None, digest: str) -> dict[str, Any] | None:
-    """A candidate saved by an earlier, interrupted fit of the same settings and data."""
-    if checkpoint is None or not checkpoint.is_file():
-        return None
-    try:
-        blob = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a damaged file is retrained, not fatal
-        log.warning("checkpoint %s unreadable (%s); retraining it", checkpoint, exc)
-        return None
-    return blob["result"] if blob.get("digest") == digest else None
 
 
 # properties whose values come from the viscosity equations' own parameters
@@ -461,7 +447,7 @@ class MeltSurrogate(BaseEstimator):
         ckpt = self._checkpoint_dir
         where = {k: None if ckpt is None else ckpt / f"{stage}{k}.pt" for k, _ in jobs}
         digest = {k: f"{self._digest}:{stage}:{k}:{e}" for k, e in jobs}
-        done = {k: r for k, _ in jobs if (r := _finished(where[k], digest[k])) is not None}
+        done = {k: r["result"] for k, _ in jobs if (r := load_checkpoint(where[k], digest[k])) is not None}
         self.resumed_networks_ += len(done)
         if done:
             log.info("resumed %d of %d %s networks from %s", len(done), len(jobs), stage, ckpt)
