@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from vitriflow.io import config_hash, package_versions, read_table
-from vitriflow.report import esc, figure_html, note_html, table_html, write_section
+from vitriflow.report import esc, figure_html, headline, note_html, table_html, write_section
 
 
 def summary_section(path, systems, references, compositions, summaries, config) -> None:
@@ -43,7 +43,24 @@ def summary_section(path, systems, references, compositions, summaries, config) 
     parts.append("<h3>Provenance</h3><table class='kv'>" + "".join(
         f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in versions.items()) + "</table>")
     parts.append(f"<details><summary>Full configuration</summary><pre>{esc(json.dumps(config, indent=1, default=str))}</pre></details>")
-    write_section(path, "Run summary", *parts)
+    write_section(path, "Run summary", *parts, headlines=summary_headlines(table, sources))
+
+
+def summary_headlines(table: pd.DataFrame, sources: set[str]) -> list[dict[str, str]]:
+    """Cards: structures that survived MD; a warning when reference volumes are estimates."""
+    n, failed = int(table["structures"].sum()), int(table["failed"].sum())
+    devices = ", ".join(sorted({str(d) for d in table["MD device"] if d}))
+    cards = [headline("Structures melt-quenched", f"{n - failed} of {n} ok",
+                      f"{len(table)} systems ({_distinct(table["potential"])}) on {devices or '?'}; "
+                      f"{failed} failed the stability guard", "good" if failed == 0 else "bad")]
+    if "estimate" in sources:
+        cards.append(headline("Crystal references", "estimates",
+                              "no Materials Project data reached this run: densities are rough", "bad"))
+    return cards
+
+
+def _distinct(values) -> str:
+    return ", ".join(sorted({str(v) for v in values if str(v)}))
 
 
 def md_section(path, systems, summaries, traces) -> None:

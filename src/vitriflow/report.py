@@ -3,6 +3,10 @@
 A *section* is an HTML fragment file (``results/report/sections/<order>_<name>.html``) whose
 figures are inline base64 PNGs, so the assembled ``results/report/index.html`` is a single
 file a scientist can mail around. Stages build fragments with the helpers below.
+
+A section may carry *headline* cards (``headline(...)``: the one or two numbers a reader wants
+first, each marked good / bad / neutral); ``assemble`` collects them into an "At a glance" panel
+at the top of the page, each card linking to its section.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -37,7 +43,17 @@ figcaption{font-size:.8rem;color:#555;max-width:560px}
 .bad{background:#fdecea;border-left:4px solid #d93025;padding:.5rem .8rem;margin:.5rem 0}
 .kv td{text-align:left}
 code{background:#f0f2f5;padding:0 .2rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:.7rem}
+.card{display:block;border:1px solid #dde2e8;border-left:6px solid #8a96a3;border-radius:4px;
+padding:.5rem .7rem;color:inherit;text-decoration:none;background:#fff}
+.card:hover{background:#f3f6f9} .card.good{border-left-color:#1e8e3e} .card.bad{border-left-color:#d93025}
+.card-label{font-size:.78rem;color:#5b6570} .card-value{font-size:1.25rem;font-weight:600;margin:.15rem 0}
+.card-detail{font-size:.75rem;color:#5b6570}
 """
+
+HEADLINE_KINDS = ("good", "bad", "neutral")
+_HEADLINE_TAG = '<script type="application/json" class="vf-headline">'
+
 
 
 def esc(text: object) -> str:
@@ -70,10 +86,38 @@ def note_html(text: str, kind: str = "note") -> str:
     return f'<div class="{kind}">{esc(text)}</div>'
 
 
-def section_html(title: str, *parts: str, anchor: str | None = None) -> str:
-    """Wrap parts in a <section> with an <h2> title."""
+def headline(label: str, value: str, detail: str = "", kind: str = "neutral") -> dict[str, str]:
+    """One "At a glance" card: ``kind`` good (meets its target / beats its baseline), bad, neutral."""
+    if kind not in HEADLINE_KINDS:
+        raise ValueError(f"headline kind: expected one of {HEADLINE_KINDS}, got {kind!r}")
+    return {"label": str(label), "value": str(value), "detail": str(detail), "kind": kind}
+
+
+def section_html(title: str, *parts: str, anchor: str | None = None,
+                 headlines: Sequence[Mapping[str, str]] = ()) -> str:
+    """Wrap parts in a <section> with an <h2> title; headline cards ride along as JSON."""
     anchor = anchor or "".join(ch if ch.isalnum() else "-" for ch in title.lower())
-    return f'<section id="{esc(anchor)}"><h2>{esc(title)}</h2>{"".join(parts)}</section>'
+    data = ""
+    if headlines:  # "</" would end the <script> early
+        data = _HEADLINE_TAG + json.dumps(list(headlines)).replace("</", "<\\/") + "</script>"
+    return f'<section id="{esc(anchor)}"><h2>{esc(title)}</h2>{data}{"".join(parts)}</section>'
+
+
+def section_headlines(text: str) -> list[dict[str, str]]:
+    """The headline cards a section fragment carries."""
+    m = re.search(re.escape(_HEADLINE_TAG) + r"(.*?)</script>", text, flags=re.S)
+    return json.loads(m.group(1)) if m else []
+
+
+def glance_html(cards: Sequence[tuple[str, Mapping[str, str]]]) -> str:
+    """The "At a glance" panel: (section anchor, card) pairs, in report order."""
+    body = "".join(
+        f'<a class="card {esc(c.get("kind", "neutral"))}" href="#{esc(anchor)}">'
+        f'<div class="card-label">{esc(c["label"])}</div><div class="card-value">{esc(c["value"])}</div>'
+        f'<div class="card-detail">{esc(c.get("detail", ""))}</div></a>' for anchor, c in cards)
+    return ('<section id="at-a-glance"><h2>At a glance</h2><div class="cards">' + body + "</div>"
+            "<p><em>Green: meets its target or beats its baseline; red: does not, or failed; "
+            "grey: a measurement without a target. Each card links to its section.</em></p></section>")
 
 
 def skipped_reason(training_json: str | os.PathLike) -> str:
@@ -83,26 +127,30 @@ def skipped_reason(training_json: str | os.PathLike) -> str:
     return str(json.loads(Path(training_json).read_text()).get("skipped") or "")
 
 
-def write_section(path: str | os.PathLike, title: str, *parts: str) -> None:
-    """Write one report section fragment atomically."""
+def write_section(path: str | os.PathLike, title: str, *parts: str,
+                  headlines: Sequence[Mapping[str, str]] = ()) -> None:
+    """Write one report section fragment atomically (with its headline cards, if any)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(section_html(title, *parts), encoding="utf-8")
+        tmp.write_text(section_html(title, *parts, headlines=headlines), encoding="utf-8")
 
 
 def assemble(
     section_paths: Iterable[str | os.PathLike], out_path: str | os.PathLike,
     title: str, subtitle: str = "",
 ) -> None:
-    """Concatenate section fragments (in the given order) into one self-contained page."""
-    import re
-
-    bodies, links = [], []
+    """Concatenate section fragments (in the given order) into one self-contained page, headed
+    by the "At a glance" panel of their headline cards."""
+    bodies, links, cards = [], [], []
     for p in section_paths:
         text = Path(p).read_text(encoding="utf-8")
         bodies.append(text)
         m = re.search(r'<section id="([^"]+)"><h2>(.*?)</h2>', text)
         if m:
             links.append(f'<a href="#{m.group(1)}">{m.group(2)}</a>')
+            cards += [(m.group(1), c) for c in section_headlines(text)]
+    if cards:
+        bodies.insert(0, glance_html(cards))
+        links.insert(0, '<a href="#at-a-glance">At a glance</a>')
     page = (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"

@@ -3,7 +3,7 @@
 import json
 
 from vitriflow.io import read_table
-from vitriflow.report import note_html, write_section
+from vitriflow.report import headline, note_html, write_section
 from vitriflow.runtime import script_logger
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
@@ -11,9 +11,15 @@ log = script_logger("dissolution_report", sm.log[0])
 title = "Dissolution kinetics (topology-informed models)"
 if sm.params.get("skip_reason"):
     log.info("skipped: %s", sm.params.skip_reason)
-    write_section(sm.output.html, title, note_html(f"Stage skipped: {sm.params.skip_reason}"))
+    write_section(sm.output.html, title, note_html(f"Stage skipped: {sm.params.skip_reason}"),
+                  headlines=[headline("Dissolution models", "skipped", sm.params.skip_reason)])
 else:
-    from vitriflow.surrogates.dissolution import report_parts, resolve_models, summary_table
+    from vitriflow.surrogates.dissolution import (
+        headline_card,
+        report_parts,
+        resolve_models,
+        summary_table,
+    )
 
     cfg = dict(sm.params.cfg)
     desc = read_table(sm.input.descriptors)[0]
@@ -30,5 +36,6 @@ else:
         "specs": resolve_models(cfg["models"], cfg.get("custom_models")),
     }
     preds = read_table(sm.input.predictions)[0] if sm.input.get("predictions") else None
-    write_section(sm.output.html, title, *report_parts(res, preds, cfg, cfg["table"]))
+    write_section(sm.output.html, title, *report_parts(res, preds, cfg, cfg["table"]),
+                  headlines=[headline_card(res["summary"], cfg.get("target_rrmse_pct", 3.76))])
     log.info("wrote %s", sm.output.html)

@@ -20,7 +20,7 @@ import pandas as pd
 from vitriflow.analysis.coordination import ANIONS, histogram_mode
 from vitriflow.analysis.scattering import load_experimental_fq, r_chi
 from vitriflow.analysis.system import replica_average
-from vitriflow.report import figure_html, note_html, table_html, write_section
+from vitriflow.report import figure_html, headline, note_html, table_html, write_section
 
 __all__ = ["SystemTables", "composition_summary", "write_analysis_section"]
 
@@ -268,7 +268,7 @@ def write_analysis_section(
     for note in (notes or {}).values():
         if note:
             parts.append(note_html(note))
-    failed_rows, brief_rows = [], []
+    failed_rows, brief_rows, cards = [], [], []
     for k, t in enumerate(systems):
         p = t.properties
         if max_detailed is not None and k >= max_detailed:
@@ -301,8 +301,12 @@ def write_analysis_section(
             parts.append(figure_html(fig, cap) if fig is not None else note_html(cap))
             xcols = {c[2:] for c in p.columns if c.startswith("x_")}
             if xcols == {"O", "Si"}:
-                fig, cap, _ = fq_figure(t, exp, q_range)
+                fig, cap, rc = fq_figure(t, exp, q_range)
                 parts.append(figure_html(fig, cap) if fig is not None else note_html(cap))
+                if rc is not None and np.isfinite(rc):
+                    cards.append(headline(f"{t.name}: neutron F(Q) vs vitreous silica", f"R_χ = {rc:.2f}",
+                                          f"Wright's R_χ over {q_range[0]:g}–{q_range[1]:g} Å⁻¹ against "
+                                          "NIMROD data, replica mean; lower is closer"))
         if not p.empty:
             bad = p[p["status"] != "ok"]
             failed_rows.extend(bad[["structure_id", "label", "status", "reason"]].to_dict("records"))
@@ -317,4 +321,20 @@ def write_analysis_section(
                                 + (f"; {more} more not shown" if more > 0 else "")))
     else:
         parts.append("<p>All structures of all systems were analysed (none failed in MD).</p>")
-    write_section(out_path, "Structure analysis", *parts)
+    write_section(out_path, "Structure analysis", *parts, headlines=[*density_headline(systems), *cards])
+
+
+def density_headline(systems: Sequence[SystemTables], shown: int = 4) -> list[dict[str, str]]:
+    """One card: the range of glass densities over systems (replica means of the ok structures)."""
+    means = {}
+    for t in systems:
+        ok = t.properties[t.properties["status"] == "ok"] if not t.properties.empty else t.properties
+        if len(ok):
+            means[t.name] = float(ok["density_g_cm3"].mean())
+    if not means:
+        return []
+    lo, hi = min(means.values()), max(means.values())
+    value = f"{lo:.2f} g/cm³" if len(means) == 1 else f"{lo:.2f}–{hi:.2f} g/cm³"
+    detail = ", ".join(f"{n} {v:.3f}" for n, v in list(means.items())[:shown])
+    more = len(means) - shown
+    return [headline("Glass density (MD)", value, detail + (f" and {more} more systems" if more > 0 else ""))]

@@ -8,14 +8,15 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from vitriflow.dft.compare import error_table, figures, settings_rows
-from vitriflow.report import figure_html, note_html, table_html, write_section
+from vitriflow.report import figure_html, headline, note_html, table_html, write_section
 
 TITLE = "DFT comparison of MLIP energies"
 
 
 def write_skipped(path: str | os.PathLike, reason: str) -> None:
     """Fragment for a stage that could not run (e.g. GPAW not importable)."""
-    write_section(path, TITLE, note_html(f"DFT comparison skipped: {reason}", "bad"))
+    write_section(path, TITLE, note_html(f"DFT comparison skipped: {reason}", "bad"),
+                  headlines=[headline("DFT comparison", "skipped", reason, "bad")])
 
 
 def write_dft_section(
@@ -44,8 +45,8 @@ def write_dft_section(
             "Total energies per atom are not compared: this DFT backend's total energies have a different "
             "zero from the MLIP's (trained on VASP/MP). Formation energies (each method against its own "
             "elemental references) and ΔE_am (each method against its own crystals) are compared instead."))
-    parts.append(table_html(error_table(df, include_total),
-                            "Errors of the amorphous structures by chemistry class (meV/atom; Table 1 classes)."))
+    errors = error_table(df, include_total)
+    parts.append(table_html(errors, "Errors of the amorphous structures by chemistry class (meV/atom; Table 1 classes)."))
     aff = summary.get("affine_e_form", {})
     if "slope" in aff:
         parts.append(note_html(
@@ -71,4 +72,19 @@ def write_dft_section(
     parts.append(table_html(settings_rows(settings), "DFT settings."))
     if convergence is not None and len(convergence):
         parts.append(table_html(convergence, "Convergence check (energies relative to the tightest settings, meV/atom)."))
-    write_section(path, TITLE, *parts)
+    write_section(path, TITLE, *parts, headlines=dft_headlines(errors, summary))
+
+
+def dft_headlines(errors: pd.DataFrame, summary: Mapping) -> list[dict[str, str]]:
+    """Cards: the overall MLIP-vs-DFT formation-energy error and any DFT jobs that did not finish."""
+    cards = []
+    overall = errors[errors["chemistry"] == "overall"]
+    mae = float(overall["MAE formation energy"].iloc[0]) if len(overall) else float("nan")
+    if mae == mae:
+        cards.append(headline("MLIP − DFT formation energy", f"MAE {mae:.0f} meV/atom",
+                              f"{int(overall['n'].iloc[0])} amorphous structures, single points on identical "
+                              f"geometries (Aykol et al.: {summary['paper_mae_overall_meV']} meV/atom vs relaxed VASP)"))
+    if summary["n_dft_failed"]:
+        cards.append(headline("DFT jobs", f"{summary['n_dft_failed']} of {summary['n_structures']} failed",
+                              "listed in the DFT section", "bad"))
+    return cards

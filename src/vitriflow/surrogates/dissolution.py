@@ -1023,6 +1023,18 @@ def summary_table(scores: pd.DataFrame, target_rrmse_pct: float = 3.76) -> pd.Da
     return a.reset_index()
 
 
+def headline_card(summary: pd.DataFrame, target_rrmse_pct: float = 3.76) -> dict[str, str]:
+    """Report card: the best grouped-random model against the thesis' RRMSE."""
+    from vitriflow.report import headline
+
+    best = summary.loc[summary["grouped_rrmse_pct"].idxmin()]
+    return headline("Dissolution rate, held-out glass groups",
+                    f"RRMSE {best['grouped_rrmse_pct']:.2f} ± {best['grouped_rrmse_sd_pct']:.2f} %",
+                    f"best model {best['model']} ({best['ph_measure']} pH) over {int(best['grouped_splits'])} "
+                    f"grouped splits; thesis {target_rrmse_pct} %",
+                    "good" if best["grouped_rrmse_pct"] <= target_rrmse_pct else "bad")
+
+
 def markdown_table(summary: pd.DataFrame) -> str:
     """The README table: grouped-random (mean +/- sd over splits) and A->B columns."""
     ab = [c[: -len("_rrmse_pct")] for c in summary if c.startswith("AB_") and c.endswith("_rrmse_pct")]

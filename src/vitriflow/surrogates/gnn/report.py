@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vitriflow.report import esc, figure_html, note_html, table_html, write_section
+from vitriflow.report import esc, figure_html, headline, note_html, table_html, write_section
 
 TITLE = "Graph-network surrogate of the quenched structures"
 SMALL_FAMILY = 50  # structures; below this the cross-validated numbers are indicative
@@ -14,7 +14,8 @@ _LABELS = {"gnn": "GNN (reference + graph)", "composition_ridge": "ridge on comp
 
 
 def write_skipped(path, reason: str) -> None:
-    write_section(path, TITLE, note_html(f"GNN surrogate skipped: {reason}"))
+    write_section(path, TITLE, note_html(f"GNN surrogate skipped: {reason}"),
+                  headlines=[headline("GNN surrogate", "skipped", reason)])
 
 
 def _scale(unit: str) -> tuple[float, str]:
@@ -145,4 +146,15 @@ def build_section(path, predictions: pd.DataFrame, metrics: pd.DataFrame, traini
                                    "whose two parameters were fitted on these same residuals)."))
     parts.append(figure_html(training_figure(training),
                              "Training curves: grey, the cross-validation members; red, the saved model's members."))
-    write_section(path, TITLE, *parts)
+    write_section(path, TITLE, *parts, headlines=[gnn_headline(metrics, s["target"])])
+
+
+def gnn_headline(metrics: pd.DataFrame, target: str) -> dict[str, str]:
+    """Card: GNN vs composition-only ridge, out of fold; good when the GNN is lower."""
+    m = metrics.set_index("model")
+    g, r = m.loc["gnn"], m.loc["composition_ridge"]
+    f, unit = _scale(str(g["unit"]))
+    return headline(f"GNN surrogate: {target}", f"{f * g['rmse']:.3g} vs {f * r['rmse']:.3g} {unit}",
+                    f"out-of-fold RMSE, GNN vs composition-only ridge, {int(g['n_structures'])} structures; "
+                    f"within-composition r {g['within_composition_r']:.2f}",
+                    "good" if g["rmse"] < r["rmse"] else "bad")

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from vitriflow.report import esc, figure_html, note_html, table_html, write_section  # noqa: E402
+from vitriflow.report import esc, figure_html, headline, note_html, table_html, write_section  # noqa: E402
 from vitriflow.surrogates.calibration import coverage  # noqa: E402
 from vitriflow.surrogates.melt.data import PROPERTIES, target_name  # noqa: E402
 from vitriflow.surrogates.melt.equations import EQUATION_NAMES  # noqa: E402
@@ -274,4 +274,33 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
         cols = [c for c in ["label", "T_K", "viscosity_ag", "viscosity_ag_std", "viscosity_fv",
                             "tg", "fragility", "density", "refractive_index", "liquidus"] if c in predictions]
         parts.append(table_html(predictions[cols].head(40), "Predictions for the configured compositions."))
-    write_section(path, title, *parts)
+    write_section(path, title, *parts, headlines=melt_headlines(cmp, mode))
+
+
+def _eq(target: str) -> str:
+    code = target.split(":")[1]
+    return EQUATION_NAMES.get(code, code)
+
+
+def melt_headlines(cmp: pd.DataFrame, mode: str) -> list[dict[str, str]]:
+    """Cards: best-equation viscosity RMSE against i-Melt's best, and on how many targets
+    vitriflow is lower (test split, same rows)."""
+    vis = cmp[cmp["target"].str.startswith("viscosity:")]
+    if not len(vis):
+        return []
+    ours = vis.loc[vis["vitriflow"].idxmin()]
+    note = "" if mode == "full" else f" ({mode} ensemble: not the README numbers)"
+    if "i-Melt" not in cmp or cmp["i-Melt"].isna().all():
+        return [headline("Viscosity, test split", f"RMSE {ours['vitriflow']:.3f} log₁₀ Pa s",
+                         f"best equation ({_eq(ours['target'])}); no i-Melt comparison{note}")]
+    theirs = vis.loc[vis["i-Melt"].idxmin()]
+    both = cmp[cmp["vitriflow"].notna() & cmp["i-Melt"].notna()]
+    lower = both[both["vitriflow"] < both["i-Melt"]]["target"].tolist()
+    return [
+        headline("Viscosity vs i-Melt, test split", f"{ours['vitriflow']:.3f} vs {theirs['i-Melt']:.3f} log₁₀ Pa s",
+                 f"RMSE of each model's best equation ({_eq(ours['target'])} / {_eq(theirs['target'])}), "
+                 f"same rows{note}",
+                 "good" if ours["vitriflow"] < theirs["i-Melt"] else "bad"),
+        headline("Targets where vitriflow is lower than i-Melt", f"{len(lower)} of {len(both)}",
+                 "lower on: " + (", ".join(lower) or "none") + note),
+    ]

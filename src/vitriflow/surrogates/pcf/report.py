@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vitriflow.report import esc, figure_html, note_html, table_html, write_section
+from vitriflow.report import esc, figure_html, headline, note_html, table_html, write_section
 
 TITLE = "Pair-correlation-function surrogate"
 # issue 7 targets on held-out compositions
@@ -14,7 +14,8 @@ _COLORS = {"autoencoder": "tab:red", "pca": "tab:blue", "direct": "tab:green"}
 
 
 def write_skipped(path, reason: str) -> None:
-    write_section(path, TITLE, note_html(f"PCF surrogate skipped: {reason}"))
+    write_section(path, TITLE, note_html(f"PCF surrogate skipped: {reason}"),
+                  headlines=[headline("PCF surrogate", "skipped", reason)])
 
 
 def _pick_examples(truth: pd.DataFrame, n: int) -> list[int]:
@@ -207,4 +208,13 @@ def build_section(path, dataset: pd.DataFrame, predictions: pd.DataFrame, metric
     best_rows = pd.DataFrame([{"model": k, **{p: str(v) for p, v in training["models"][k]["best_params"].items()}}
                               for k in training["models"]])
     parts.append(table_html(best_rows, "Forest hyper-parameters chosen by grouped CV."))
-    write_section(path, TITLE, *parts)
+    write_section(path, TITLE, *parts, headlines=[pcf_headline(metrics, default, n_test)])
+
+
+def pcf_headline(metrics: pd.DataFrame, model: str, n_test: int) -> dict[str, str]:
+    """Card: held-out curve R² of the default model against the paper's target."""
+    d = metrics[(metrics["model"] == model) & (metrics["pair"] == "all")]
+    r2 = float(d["r2"].iloc[0])
+    return headline("PCF surrogate: held-out partial g(r)", f"R² = {r2:.3f}",
+                    f"{model}, {n_test} held-out compositions; target ≥ {TARGET_R2}",
+                    "good" if r2 >= TARGET_R2 else "bad")
