@@ -43,8 +43,8 @@ figcaption{font-size:.8rem;color:#555;max-width:560px}
 .bad{background:#fdecea;border-left:4px solid #d93025;padding:.5rem .8rem;margin:.5rem 0}
 .kv td{text-align:left}
 code{background:#f0f2f5;padding:0 .2rem}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:.7rem}
-.card{display:block;border:1px solid #dde2e8;border-left:6px solid #8a96a3;border-radius:4px;
+.cards{display:flex;flex-wrap:wrap;gap:.7rem}
+.card{flex:1 1 230px;max-width:360px;display:block;border:1px solid #dde2e8;border-left:6px solid #8a96a3;border-radius:4px;
 padding:.5rem .7rem;color:inherit;text-decoration:none;background:#fff}
 .card:hover{background:#f3f6f9} .card.good{border-left-color:#1e8e3e} .card.bad{border-left-color:#d93025}
 .card-label{font-size:.78rem;color:#5b6570} .card-value{font-size:1.25rem;font-weight:600;margin:.15rem 0}
