@@ -164,6 +164,13 @@ def test_hamilton_table_groups_and_extrapolation_families(shared_data):
 def test_cli_descriptors(capsys):
     assert D.main(["descriptors", "--composition", "Na2O=12.5,Al2O3=12.5,SiO2=75"]) == 0
     assert '"n_c": 3.25' in capsys.readouterr().out
+    from vitriflow.cli import main
+
+    assert main(["dissolution", "descriptors", "--composition", "Na2O=25,SiO2=75"]) == 0  # through `vitriflow`
+    assert '"n_c"' in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main(["dissolution", "--help"])  # reached its own parser (argparse REMAINDER used to drop it)
+    assert done.value.code == 0 and "{predict,descriptors}" in capsys.readouterr().out
 
 
 def test_ridge_penalty_shrinks_and_is_chosen_inside_training_only(monkeypatch):

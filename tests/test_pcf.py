@@ -282,6 +282,33 @@ def test_save_load_round_trip_identical(tmp_path, family, trained):
     assert set(training["models"]["autoencoder"]) >= {"best_params", "cv", "history"}
 
 
+def test_cli_predicts_the_curves_of_the_saved_model(tmp_path, family, trained, capsys):
+    import pandas as pd
+
+    from vitriflow.cli import main
+
+    res, settings = trained
+    out = _write_all(tmp_path, family, res, settings)
+    # mol% in any case, normalised: the same glass as the estimator's fractions
+    argv = ["pcf", "predict", "--model", out["model"], "--composition", "sio2=62,Na2O=28,ZnO=10",
+            "--label", "NZS", "--pairs", "O-Si", "O-Zn", "--out", str(tmp_path / "g.csv")]
+    assert main(argv) == 0
+    curves = pd.read_csv(tmp_path / "g.csv")
+    _, expect = res["predictors"][res["default_model"]].predict({"SiO2": 0.62, "Na2O": 0.28, "ZnO": 0.1},
+                                                                ["O-Si", "O-Zn"])
+    assert list(curves.groupby("pair").size()) == [len(R), len(R)] and set(curves["label"]) == {"NZS"}
+    np.testing.assert_allclose(curves.loc[curves.pair == "O-Zn", "g"], expect[1], rtol=1e-5, atol=1e-9)
+    printed = capsys.readouterr().out
+    assert "first_peak_r_A" in printed and "O-Zn" in printed
+    for bad, message in ((["--composition", "SiO2=70,B2O3=30"], "not <oxide>=<amount> with an oxide among"),
+                         (["--composition", "SiO2=0"], "positive sum"),
+                         (["--composition", "SiO2=100", "--pairs", "Na-O"], "absent from the glass")):
+        with pytest.raises(SystemExit):
+            main(["pcf", "predict", "--model", out["model"], *bad])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+
+
 def test_report_section(tmp_path, family, trained):
     from vitriflow.io import read_table
     from vitriflow.surrogates.pcf.report import build_section

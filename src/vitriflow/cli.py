@@ -5,6 +5,8 @@
     vitriflow dissolution predict --models results/dissolution/models.json \\
         --composition Na2O=20,Al2O3=10,SiO2=70 --ph 2 7 12
     vitriflow gnn predict --model results/surrogates/gnn/model.pt results/md/nas/quenched.extxyz
+    vitriflow pcf predict --model results/surrogates/pcf/model.joblib \\
+        --composition SiO2=70,Al2O3=10,Na2O=20 --out pcf.csv
 
 The workflow itself runs through ``snakemake`` (README); this entry point only reads its outputs.
 """
@@ -91,6 +93,36 @@ def _gnn_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pcf_predict(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from vitriflow.surrogates.pcf.evaluate import first_peak
+    from vitriflow.surrogates.pcf.pipeline import PCFPredictor
+
+    if not Path(args.model).is_file():
+        raise ValueError(f"--model {args.model}: file not found (written by the pcf_train rule)")
+    pred = PCFPredictor.load(args.model)
+    components = list(pred.fingerprint.components)
+    by_lower = {c.lower(): c for c in components}
+    curves, peaks = [], []
+    for i, text in enumerate(args.composition):
+        amounts = {by_lower[k]: v for k, v in parse_oxides(text, list(by_lower)).items()}
+        total = sum(amounts.values())
+        if not total > 0 or any(v < 0 for v in amounts.values()):
+            raise ValueError(f"--composition {text!r}: expected non-negative amounts with a positive sum")
+        fractions = {c: v / total for c, v in amounts.items()}
+        label = args.label[i] if args.label and i < len(args.label) else text
+        pairs, g = pred.predict(fractions, args.pairs)
+        for pair, curve in zip(pairs, g, strict=True):
+            r0, h0 = first_peak(pred.r, curve)
+            peaks.append({"label": label, "pair": pair, "first_peak_r_A": r0, "first_peak_g": h0})
+            curves.append(pd.DataFrame({"label": label, "pair": pair, "r_A": pred.r, "g": curve}))
+    if args.out:
+        pd.concat(curves, ignore_index=True).to_csv(args.out, index=False, float_format="%.6g")
+    print(pd.DataFrame(peaks).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="vitriflow", description=__doc__.splitlines()[0])
     ap.add_argument("--version", action="version", version=f"vitriflow {__version__}")
@@ -116,6 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("structures", nargs="+", help="extended XYZ files of periodic cells")
     p.add_argument("--out", help="write CSV here instead of printing a table")
     p.set_defaults(func=_gnn_predict)
+    pcf = stage.add_parser("pcf", help="partial pair-correlation functions of glasses from their composition")
+    pcmd = pcf.add_subparsers(dest="cmd", required=True)
+    p = pcmd.add_parser("predict", help="partial g(r) of compositions; prints first peaks, --out writes curves")
+    p.add_argument("--model", required=True, help="model.joblib written by the pcf_train rule")
+    p.add_argument("--composition", action="append", required=True,
+                   help="amounts of the trained family's components (mol%% or fractions, normalised), "
+                        "e.g. SiO2=70,Al2O3=10,Na2O=20; repeat for more")
+    p.add_argument("--label", action="append", help="name of each --composition, in order")
+    p.add_argument("--pairs", nargs="+", help="pairs to predict, e.g. O-Si Na-O (default: every pair of the glass)")
+    p.add_argument("--out", help="write the curves (label, pair, r_A, g) as CSV here")
+    p.set_defaults(func=_pcf_predict)
     diss = stage.add_parser("dissolution", add_help=False,
                             help="dissolution-rate models (python -m vitriflow.surrogates.dissolution)")
     diss.add_argument("rest", nargs=argparse.REMAINDER)
@@ -125,11 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = build_parser()
-    args = ap.parse_args(argv)
-    if args.stage == "dissolution":
+    if argv[:1] == ["dissolution"]:  # its own parser (argparse's REMAINDER drops a leading --help)
         from vitriflow.surrogates.dissolution import main as dissolution_main
 
-        return dissolution_main(args.rest)
+        return dissolution_main(argv[1:])
+    args = ap.parse_args(argv)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as exc:
