@@ -77,3 +77,19 @@ def test_dft_cards_give_the_overall_error_and_flag_failed_jobs():
     assert mae["value"] == "MAE 31 meV/atom" and "5 amorphous" in mae["detail"]
     assert failed["kind"] == "bad" and failed["value"] == "1 of 9 failed"
     assert len(dft_headlines(errors, {**summary, "n_dft_failed": 0})) == 1
+
+
+def test_md_throughput_cards_skip_resumed_jobs():
+    from vitriflow.overview import _cost_row, md_headlines
+
+    summ = pd.DataFrame({"n_atoms": [100, 100]})
+    rows = [_cost_row("a", summ, {"potential": "teter", "device": "cpu", "wall_s": 10.0, "atom_steps": 2e5}),
+            _cost_row("b", summ, {"potential": "teter", "device": "cpu", "wall_s": 30.0, "atom_steps": 2e5}),
+            _cost_row("c", summ, {"potential": "teter", "device": "cpu", "wall_s": 1.0, "atom_steps": 2e5,
+                                  "resumed": True}),
+            _cost_row("d", summ, {"potential": "sevennet-0", "device": "cpu"})]  # run before timing existed
+    cost = pd.DataFrame(rows)
+    assert cost["atom-steps/s"].tolist()[:2] == [2e4, 2e5 / 30] and cost["atom-steps/s"].isna().tolist()[2:] == [True] * 2
+    (card,) = md_headlines(cost)
+    assert card["label"] == "MD throughput, teter" and card["value"] == "10,000 atom-steps/s"  # 4e5 / 40 s
+    assert "2 system(s), 400 atoms" in card["detail"]

@@ -59,7 +59,7 @@ def test_demo_dag_writes_report_and_tables(run):
         assert (run / rule_log).is_file()
     # the "At a glance" panel: every structure survived; the estimated references are flagged
     glance = html[html.index('id="at-a-glance"'):html.index('id="run-summary"')]
-    assert "2 of 2 ok" in glance and '<a class="card bad" href="#run-summary"><div class="card-label">Crystal references' in glance
+    assert "2 of 2 ok" in glance and "MD throughput, teter" in glance and '<a class="card bad" href="#run-summary"><div class="card-label">Crystal references' in glance
     # one composition: the GNN stage says why it did not train, and its model file says so too
     assert "GNN surrogate skipped" in html and "gnn.min_compositions is 3" in html
     from vitriflow.surrogates.gnn import GNNRegressor

@@ -65,11 +65,12 @@ def _distinct(values) -> str:
 
 def md_section(path, systems, summaries, traces) -> None:
     """Melt-quench traces (Aykol et al. Fig. 2 style) and the failure table."""
-    parts, failures = [], []
+    parts, failures, cost = [], [], []
     for name, sum_p, tr_p in zip(systems, summaries, traces, strict=True):
         summ, prov = read_table(sum_p)
         trace, _ = read_table(tr_p)
         failures.append(summ.loc[summ.status != "ok", ["structure_id", "formula", "reason"]])
+        cost.append(_cost_row(name, summ, prov))
         if trace.empty:
             continue
         ok = summ.loc[summ.status == "ok", "structure_id"]
@@ -94,4 +95,31 @@ def md_section(path, systems, summaries, traces) -> None:
                                          "(retried once with dt/2, then kept as failed)"))
     else:
         parts.insert(0, "<p>No structure failed the stability guard.</p>")
-    write_section(path, "Melt-quench MD", *parts)
+    cost_table = pd.DataFrame(cost)
+    parts.insert(1, table_html(cost_table.drop(columns="atom_steps"), "Cost of the MD jobs: wall time of each system's job (pre-relaxation, "
+                                           "the protocol, retries and the final relaxation) and atom-steps per "
+                                           "second over the protocol's steps; a resumed job's time covers only "
+                                           "what was left, so its rate is not given.", float_format="{:.3g}"))
+    write_section(path, "Melt-quench MD", *parts, headlines=md_headlines(cost_table))
+
+
+def _cost_row(name: str, summ: pd.DataFrame, prov: dict) -> dict:
+    wall, steps = prov.get("wall_s"), prov.get("atom_steps")
+    timed = wall is not None and steps is not None and not prov.get("resumed", False)
+    return {"system": name, "potential": prov.get("potential", ""), "device": prov.get("device", ""),
+            "structures": len(summ), "atoms": int(summ["n_atoms"].sum()) if "n_atoms" in summ else 0,
+            "wall s": float(wall) if wall is not None else float("nan"),
+            "atom-steps/s": float(steps) / float(wall) if timed and wall > 0 else float("nan"),
+            "atom_steps": float(steps) if timed else float("nan")}
+
+
+def md_headlines(cost: pd.DataFrame) -> list[dict[str, str]]:
+    """Card: atom-steps per second over the timed (not resumed) MD jobs of each potential."""
+    cards = []
+    timed = cost.dropna(subset=["atom-steps/s"])
+    for (potential, device), g in timed.groupby(["potential", "device"], sort=False):
+        rate = g["atom_steps"].sum() / g["wall s"].sum()
+        cards.append(headline(f"MD throughput, {potential}", f"{rate:,.0f} atom-steps/s",
+                              f"{device}, {len(g)} system(s), {int(g['atoms'].sum())} atoms; whole jobs "
+                              "(relaxations and retries included)"))
+    return cards

@@ -1,5 +1,8 @@
 """Batched melt-quench of every structure of a system; resumes from its checkpoint."""
 
+import time
+from pathlib import Path
+
 import pandas as pd
 import torch
 
@@ -18,13 +21,19 @@ protocol = Protocol.from_config(p.protocol)
 model = load_model(p.spec.potential, device=device, dtype=dtype, **(p.spec.potential_options or {}))
 log.info("%s: %d structures, potential %s on %s, %d steps of %.2f fs", p.spec.name,
          len(structures), p.spec.potential, device, protocol.total_steps, protocol.timestep_fs)
+resumed = Path(p.checkpoint).is_file()  # then the wall time covers only the rest of the run
+t0 = time.perf_counter()
 final, trace = run_melt_quench(structures, model, protocol, p.checkpoint, device=device)
+wall_s = time.perf_counter() - t0
 for a in final:
     a.info["potential"] = p.spec.potential
 n_failed = sum(a.info["status"] != "ok" for a in final)
-log.info("%s: %d ok, %d failed", p.spec.name, len(final) - n_failed, n_failed)
+atom_steps = sum(len(a) for a in structures) * protocol.total_steps
+log.info("%s: %d ok, %d failed; %.0f s, %.3g atom-steps/s%s", p.spec.name, len(final) - n_failed, n_failed,
+         wall_s, atom_steps / wall_s, " (resumed run)" if resumed else "")
 prov = provenance(stage="md", inputs=[snakemake.input.structures], potential=p.spec.potential,  # noqa: F821
-                  protocol=p.protocol, device=device, n_failed=n_failed)
+                  protocol=p.protocol, device=device, n_failed=n_failed, wall_s=wall_s,
+                  atom_steps=atom_steps, resumed=resumed)
 write_table(pd.DataFrame(trace), snakemake.output.trace, prov)  # noqa: F821
 write_table(pd.DataFrame([dict(a.info) for a in final]), snakemake.output.summary, prov)  # noqa: F821
 write_structures(final, snakemake.output.quenched)  # noqa: F821
