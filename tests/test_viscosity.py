@@ -512,3 +512,17 @@ def test_lorentz_lorenz_option_trains_round_trips_and_refuses_unknown_law(tmp_pa
     pd.testing.assert_frame_equal(est.predict(X), MeltSurrogate.load(tmp_path / "m.pt").predict(X))
     with pytest.raises(ValueError, match="refractive_index_law: expected one of .* got 'snell'"):
         MeltSurrogate(max_epochs=2, refractive_index_law="snell", **SMALL).fit(t)
+
+
+def test_oxide_only_inputs_train_round_trip_and_refuse_unknown_features(tmp_path):
+    t = _synthetic_table()
+    est = MeltSurrogate(max_epochs=30, features="oxides", **SMALL).fit(t)
+    assert est.n_features_in_ == 6 and est.members_[0]["trunk.0.weight"].shape[1] == 6
+    assert est.history_[0]["valid_loss"][-1] < 0.5 * est.history_[0]["valid_loss"][0]
+    est.save(tmp_path / "m.pt")
+    X = t.loc[:10, list(OXIDES)]
+    pd.testing.assert_frame_equal(est.predict(X, T=1100.0), MeltSurrogate.load(tmp_path / "m.pt").predict(X, T=1100.0))
+    full = MeltSurrogate(max_epochs=2, **SMALL).fit(t)
+    assert full.n_features_in_ == 39  # the default keeps the descriptors
+    with pytest.raises(ValueError, match="features: expected 'descriptors' or 'oxides', got 'raw'"):
+        MeltSurrogate(max_epochs=2, features="raw", **SMALL).fit(t)

@@ -132,6 +132,8 @@ class MeltSurrogate(BaseEstimator):
     free network outputs) or 'lorentz_lorenz' ((n^2 - 1) / (n^2 + 2) = R / V: partial molar
     refractivities over the molar volume that also gives the density, so the two properties
     are tied by construction).
+    ``features``: 'descriptors' (the 6 mole fractions and the 33 descriptors i-Melt derives from
+    them: NBO/T, optical basicity, pairwise ratios) or 'oxides' (the 6 mole fractions alone).
     """
 
     def __init__(self, n_models: int = 10, hidden: int = 256, layers: int = 3,
@@ -143,7 +145,7 @@ class MeltSurrogate(BaseEstimator):
                  early_stopping_on: str = "all", learn_task_weights: bool = False, n_jobs: int = 1,
                  grad_clip: float | None = None, task_groups: list[dict] | None = None,
                  refit: bool = False, linear_skip: bool = False, melt_weight_power: float = 0.0,
-                 refractive_index_law: str = "sellmeier"):
+                 refractive_index_law: str = "sellmeier", features: str = "descriptors"):
         self.n_models = n_models
         self.hidden = hidden
         self.layers = layers
@@ -169,8 +171,12 @@ class MeltSurrogate(BaseEstimator):
         self.linear_skip = linear_skip
         self.melt_weight_power = melt_weight_power
         self.refractive_index_law = refractive_index_law
+        self.features = features
 
     # ------------------------------------------------------------------ training
+    def _inputs(self, feats: np.ndarray) -> np.ndarray:
+        """The network's input columns of the 39 descriptors: all, or the 6 mole fractions."""
+        return feats if self.features == "descriptors" else feats[:, : len(OXIDES)]
     def _sigmas(self) -> dict[str, float]:
         s = dict(mdata.DEFAULT_SIGMAS)
         for k, v in (self.sigmas or {}).items():
@@ -307,6 +313,8 @@ class MeltSurrogate(BaseEstimator):
         if self.refractive_index_law not in REFRACTIVE_INDEX_LAWS:
             raise ValueError(f"refractive_index_law: expected one of {REFRACTIVE_INDEX_LAWS}, "
                              f"got {self.refractive_index_law!r}")
+        if self.features not in ("descriptors", "oxides"):
+            raise ValueError(f"features: expected 'descriptors' or 'oxides', got {self.features!r}")
         sig = self._sigmas()
         if self.early_stopping_on != "all" and self.early_stopping_on not in sig:
             raise ValueError(f"early_stopping_on: expected 'all' or one of {sorted(sig)}, "
@@ -383,9 +391,10 @@ class MeltSurrogate(BaseEstimator):
         t0 = time.perf_counter()
         d = mdata.build(table, splits=("train", "valid"))
         tr = np.unique(np.concatenate([r.comp.numpy() for r in d.tasks["train"].values()]))
-        self.feature_mean_ = d.feats[tr].mean(axis=0)
-        self.feature_std_ = d.feats[tr].std(axis=0) + 1e-6
-        feats = self._scale(d.feats)
+        inputs = self._inputs(d.feats)
+        self.feature_mean_ = inputs[tr].mean(axis=0)
+        self.feature_std_ = inputs[tr].std(axis=0) + 1e-6
+        feats = self._scale(inputs)
         n_cand = max(self.n_models, int(self.n_candidates or 0))
         results = self._train([(k, None) for k in range(n_cand)], d, feats, dev)
         states, hist = [], []
@@ -406,7 +415,7 @@ class MeltSurrogate(BaseEstimator):
             for i in range(n_cand) if i not in kept]
         if n_cand > self.n_models:
             log.info("kept candidates %s of %d by validation loss", [int(i) for i in keep], n_cand)
-        self.n_features_in_ = int(d.feats.shape[1])
+        self.n_features_in_ = int(inputs.shape[1])
         self.calibration_ = {}  # predictions first carry the raw spread
         self.calibration_ = self._calibrate(table[table["split"] == "valid"])
         if self.refit and d.tasks.get("valid"):  # calibrated before: valid rows become training rows
@@ -490,7 +499,7 @@ class MeltSurrogate(BaseEstimator):
 
     def _member_params(self, x: np.ndarray):
         xt = torch.tensor(x, dtype=torch.float32)
-        ft = self._scale(descriptors(x))
+        ft = self._scale(self._inputs(descriptors(x)))
         with torch.no_grad():
             for net in self._nets():
                 yield net(ft, xt)
