@@ -283,10 +283,32 @@ def test_task_groups_train_one_network_per_group(tmp_path):
     ([GROUPS[0], {**GROUPS[1], "properties": [*GROUPS[1]["properties"], "tg"]}], "already in group 0"),
     ([GROUPS[0], {"properties": ["visc"]}], "unknown property 'visc'"),
     ([GROUPS[0], {**GROUPS[1], "lr_schedule": "step"}], r"task_groups\[1\]: lr_schedule"),
+    ([{**GROUPS[0], "auxiliary": ["tg"]}, GROUPS[1]], r"task_groups\[0\].auxiliary: 'tg'; expected a property of another"),
+    ([{**GROUPS[0], "auxiliary": ["dens"]}, GROUPS[1]], r"auxiliary: 'dens'"),
 ])
 def test_task_groups_are_validated(groups, match):
     with pytest.raises(ValueError, match=match):
         MeltSurrogate(max_epochs=2, task_groups=groups, **SMALL).fit(_synthetic_table())
+
+
+def test_auxiliary_properties_are_trained_on_but_predicted_by_their_owner(tmp_path):
+    t = _synthetic_table()
+    t.loc[t["split"] == "test", "split"] = "valid"  # 12 validation melts: density gets a noise model
+    groups = [{**GROUPS[0], "auxiliary": ["density"]}, GROUPS[1]]
+    est = MeltSurrogate(max_epochs=15, task_groups=groups, **SMALL).fit(t)
+    visc_with_density = MeltSurrogate(max_epochs=15, **{**SMALL, "lr": 5e-3}).fit(t)  # all rows
+    dens = MeltSurrogate(max_epochs=15, learn_task_weights=True, **{**SMALL, "hidden": 8}).fit(
+        t[t["property"] == "density"])
+    X = t.loc[:10, list(OXIDES)]
+    got = est.predict(X, T=1100.0)
+    np.testing.assert_array_equal(got["tg"], visc_with_density.predict(X, T=1100.0)["tg"])  # density rows trained it
+    np.testing.assert_array_equal(got["density"], dens.predict(X, T=1100.0)["density"])  # the owner predicts
+    assert est.noise_models()["density"] == dens.noise_models()["density"]  # not the auxiliary group's
+    assert est.groups_[0][1].noise_models()["density"] != dens.noise_models()["density"]
+    pt = est.predict_table(t)
+    assert len(pt) == len(t) + 4 * (t["property"] == "viscosity").sum()  # every row once (5 equations)
+    est.save(tmp_path / "a.pt")
+    pd.testing.assert_frame_equal(got, MeltSurrogate.load(tmp_path / "a.pt").predict(X, T=1100.0))
 
 
 def test_load_rejects_foreign_file(tmp_path):
@@ -364,10 +386,10 @@ def test_full_preset_and_documented_task_groups_are_valid():
     validate(cfg, schema=str(repo / "workflow" / "schemas" / "viscosity.schema.yaml"))
     for groups in (cfg["model"]["task_groups"], MODES["full"]["task_groups"]):
         est = MeltSurrogate(task_groups=groups)
-        props = [p for g, _ in est._group_estimators() for p in g]
+        props = [p for g, _, _ in est._group_estimators() for p in g]
         assert sorted(props) == sorted(set(props)) and len(props) == 10
     full = estimator_from_config({"mode": "full"})
-    assert [g.n_models for _, g in full._group_estimators()] == [
+    assert [g.n_models for _, _, g in full._group_estimators()] == [
         g.get("n_models", MODES["full"]["n_models"]) for g in MODES["full"]["task_groups"]]
 
 

@@ -320,8 +320,8 @@ class MeltSurrogate(BaseEstimator):
             raise ValueError(f"early_stopping_on: expected 'all' or one of {sorted(sig)}, "
                              f"got {self.early_stopping_on!r}")
 
-    def _group_estimators(self) -> list[tuple[list[str], MeltSurrogate]]:
-        """Validated (properties, unfitted estimator) per entry of ``task_groups``."""
+    def _group_estimators(self) -> list[tuple[list[str], list[str], MeltSurrogate]]:
+        """Validated (properties, auxiliary properties, unfitted estimator) per ``task_groups`` entry."""
         groups, seen = [], {}
         base = {k: v for k, v in self.get_params().items() if k != "task_groups"}
         for i, g in enumerate(self.task_groups):
@@ -335,7 +335,12 @@ class MeltSurrogate(BaseEstimator):
                 if prop in seen:
                     raise ValueError(f"task_groups[{i}].properties: {prop!r} is already in group {seen[prop]}")
                 seen[prop] = i
-            over = {k: v for k, v in g.items() if k != "properties"}
+            aux = list(g.get("auxiliary") or [])
+            for prop in aux:
+                if prop not in mdata.PROPERTIES or prop in props:
+                    raise ValueError(f"task_groups[{i}].auxiliary: {prop!r}; expected a property of another "
+                                     f"group (one of {sorted(set(mdata.PROPERTIES) - set(props))})")
+            over = {k: v for k, v in g.items() if k not in ("properties", "auxiliary")}
             bad = sorted(set(over) - set(base) | set(over) & set(_GROUP_KEYS_FIXED))
             if bad:
                 raise ValueError(f"task_groups[{i}]: cannot override {bad}; expected any of "
@@ -345,7 +350,7 @@ class MeltSurrogate(BaseEstimator):
                 est._check_options()
             except ValueError as exc:
                 raise ValueError(f"task_groups[{i}]: {exc}") from None
-            groups.append((props, est))
+            groups.append((props, aux, est))
         missing = sorted(set(mdata.PROPERTIES) - set(seen))
         if missing:
             raise ValueError(f"task_groups: properties {missing} are in no group; every property needs one")
@@ -358,12 +363,13 @@ class MeltSurrogate(BaseEstimator):
     def _fit_groups(self, table: pd.DataFrame, checkpoint_dir: Path | None) -> MeltSurrogate:
         t0 = time.perf_counter()
         self.groups_, self.history_, self.rejected_candidates_ = [], [], []
-        for i, (props, est) in enumerate(self._group_estimators()):
-            sub = table[table["property"].isin(props)]
-            if not (sub["split"] == "train").any():
+        for i, (props, aux, est) in enumerate(self._group_estimators()):
+            if not (table["property"].isin(props) & (table["split"] == "train")).any():
                 log.warning("task group %d %s: no training rows, not trained", i, props)
                 continue
-            log.info("task group %d: %s", i, props)
+            # auxiliary properties are trained on here but predicted by the group that owns them
+            sub = table[table["property"].isin(props + aux)]
+            log.info("task group %d: %s%s", i, props, f" (+ auxiliary {aux})" if aux else "")
             est.fit(sub, checkpoint_dir=None if checkpoint_dir is None else checkpoint_dir / f"group{i}")
             self.groups_.append((props, est))
             self.history_ += [{**h, "group": i} for h in est.history_]
@@ -439,8 +445,9 @@ class MeltSurrogate(BaseEstimator):
 
     def noise_models(self) -> dict[str, dict]:
         """Fitted noise model {'a', 'b', 'n'} per target (all task groups together)."""
-        if getattr(self, "groups_", None):
-            return {k: m for _, est in self.groups_ for k, m in est.noise_models().items()}
+        if getattr(self, "groups_", None):  # each target from the group that owns it
+            return {k: m for props, est in self.groups_ for k, m in est.noise_models().items()
+                    if k.split(":")[0] in props}
         return dict(self.calibration_)
 
     def _fit_digest(self, table: pd.DataFrame) -> str:
