@@ -394,7 +394,12 @@ def test_full_preset_and_documented_task_groups_are_valid():
 
 
 def test_report_says_which_splits_trained_the_model():
-    from vitriflow.surrogates.melt.report import _protocol_note
+    from vitriflow.surrogates.melt.report import _ensemble_note, _protocol_note
+
+    note = _ensemble_note({"n_models": 16, "task_groups": [{"properties": ["density"], "auxiliary": ["refractive_index"]},
+                                                           {"properties": ["tg"], "n_models": 8}]})
+    assert note == ("one bagged ensemble per task group (density: 16 members, also trained on refractive_index; "
+                    "tg: 8 members)")
 
     assert "early-stopped on the validation split" in _protocol_note(MODES["full"])
     assert "refitted" not in _protocol_note(MODES["full"])

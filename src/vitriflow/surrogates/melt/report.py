@@ -201,6 +201,16 @@ def _protocol_note(params: dict) -> str:
     return "trained on the training split, early-stopped on the validation split"
 
 
+def _ensemble_note(params: dict) -> str:
+    n_models, groups = params.get("n_models"), params.get("task_groups") or []
+    if not groups:
+        return f"bagged ensemble of {esc(n_models)} members"
+    return "one bagged ensemble per task group (" + "; ".join(
+        f"{esc(', '.join(g['properties']))}: {esc(g.get('n_models', n_models))} members"
+        + (f", also trained on {esc(', '.join(g['auxiliary']))}" if g.get("auxiliary") else "")
+        for g in groups) + ")"
+
+
 def _resumed_note(n: int) -> str:
     return (f" (resumed: {n} networks came from the checkpoints of an interrupted run, their time "
             "not counted)") if n else ""
@@ -224,11 +234,7 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
     mode = training.get("mode", "?")
     params = training.get("params", {})
     n_models = params.get("n_models")
-    groups = params.get("task_groups") or []
-    ensemble = (f"bagged ensemble of {esc(n_models)} members" if not groups else
-                "one bagged ensemble per task group (" + "; ".join(
-                    f"{esc(', '.join(g['properties']))}: {esc(g.get('n_models', n_models))} members"
-                    for g in groups) + ")")
+    ensemble = _ensemble_note(params)
     if mode == "demo":
         parts.append(note_html(
             f"Demo mode: a reduced ensemble ({n_models} small networks, few epochs) trained in "
