@@ -51,7 +51,7 @@ def summary_headlines(table: pd.DataFrame, sources: set[str]) -> list[dict[str, 
     n, failed = int(table["structures"].sum()), int(table["failed"].sum())
     devices = ", ".join(sorted({str(d) for d in table["MD device"] if d}))
     cards = [headline("Structures melt-quenched", f"{n - failed} of {n} ok",
-                      f"{len(table)} systems ({_distinct(table["potential"])}) on {devices or '?'}; "
+                      f"{len(table)} systems ({_distinct(table['potential'])}) on {devices or '?'}; "
                       f"{failed} failed the stability guard", "good" if failed == 0 else "bad")]
     if "estimate" in sources:
         cards.append(headline("Crystal references", "estimates",
@@ -96,10 +96,11 @@ def md_section(path, systems, summaries, traces) -> None:
     else:
         parts.insert(0, "<p>No structure failed the stability guard.</p>")
     cost_table = pd.DataFrame(cost)
-    parts.insert(1, table_html(cost_table.drop(columns="atom_steps"), "Cost of the MD jobs: wall time of each system's job (pre-relaxation, "
-                                           "the protocol, retries and the final relaxation) and atom-steps per "
-                                           "second over the protocol's steps; a resumed job's time covers only "
-                                           "what was left, so its rate is not given.", float_format="{:.3g}"))
+    parts.insert(1, table_html(
+        cost_table.drop(columns="atom_steps"),
+        "Cost of the MD jobs: wall time of each system's job (pre-relaxation, the protocol, retries "
+        "and the final relaxation) and atom-steps per second over the protocol's steps; a resumed "
+        "job's time covers only what was left, so its rate is not given.", float_format="{:.3g}"))
     write_section(path, "Melt-quench MD", *parts, headlines=md_headlines(cost_table))
 
 

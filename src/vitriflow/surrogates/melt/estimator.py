@@ -177,6 +177,7 @@ class MeltSurrogate(BaseEstimator):
     def _inputs(self, feats: np.ndarray) -> np.ndarray:
         """The network's input columns of the 39 descriptors: all, or the 6 mole fractions."""
         return feats if self.features == "descriptors" else feats[:, : len(OXIDES)]
+
     def _sigmas(self) -> dict[str, float]:
         s = dict(mdata.DEFAULT_SIGMAS)
         for k, v in (self.sigmas or {}).items():
