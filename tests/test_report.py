@@ -93,3 +93,16 @@ def test_md_throughput_cards_skip_resumed_jobs():
     (card,) = md_headlines(cost)
     assert card["label"] == "MD throughput, teter" and card["value"] == "10,000 atom-steps/s"  # 4e5 / 40 s
     assert "2 system(s), 400 atoms" in card["detail"]
+
+
+def test_summary_cards_flag_failed_structures_and_estimated_references():
+    from vitriflow.overview import summary_headlines
+
+    table = pd.DataFrame({"structures": [4, 2], "failed": [1, 0], "MD device": ["cuda", "cuda"],
+                          "potential": ["sevennet-0", "teter"]})
+    structures, refs = summary_headlines(table, {"snapshot", "estimate"})
+    assert structures["kind"] == "bad" and structures["value"] == "5 of 6 ok"
+    assert "2 systems (sevennet-0, teter) on cuda; 1 failed" in structures["detail"]
+    assert refs["kind"] == "bad" and refs["value"] == "estimates"
+    (ok,) = summary_headlines(table.assign(failed=0), {"mp-api"})
+    assert ok["kind"] == "good" and ok["value"] == "6 of 6 ok"

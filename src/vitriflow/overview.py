@@ -121,6 +121,6 @@ def md_headlines(cost: pd.DataFrame) -> list[dict[str, str]]:
     for (potential, device), g in timed.groupby(["potential", "device"], sort=False):
         rate = g["atom_steps"].sum() / g["wall s"].sum()
         cards.append(headline(f"MD throughput, {potential}", f"{rate:,.0f} atom-steps/s",
-                              f"{device}, {len(g)} system(s), {int(g['atoms'].sum())} atoms; whole jobs "
+                              f"{device}, {len(g)} system(s), {int(g['atoms'].sum()):,} atoms; whole jobs "
                               "(relaxations and retries included)"))
     return cards
