@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import tempfile
@@ -110,8 +111,6 @@ def save_checkpoint(path: str | os.PathLike, digest: str, payload: Mapping[str, 
 def load_checkpoint(path: str | os.PathLike | None, digest: str) -> dict[str, Any] | None:
     """The payload saved at ``path`` for the same ``digest``; None when absent, unreadable (a
     damaged file is retrained, not fatal) or saved for other settings or data."""
-    import logging
-
     import torch
 
     if path is None or not Path(path).is_file():
@@ -119,7 +118,7 @@ def load_checkpoint(path: str | os.PathLike | None, digest: str) -> dict[str, An
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
-        logging.getLogger("vitriflow").warning("checkpoint %s unreadable (%s); retraining it", path, exc)
+        logging.getLogger("vitriflow.io").warning("checkpoint %s unreadable (%s); retraining it", path, exc)
         return None
     return blob if isinstance(blob, dict) and blob.get("digest") == digest else None
 

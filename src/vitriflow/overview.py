@@ -49,7 +49,7 @@ def summary_section(path, systems, references, compositions, summaries, config) 
 def summary_headlines(table: pd.DataFrame, sources: set[str]) -> list[dict[str, str]]:
     """Cards: structures that survived MD; a warning when reference volumes are estimates."""
     n, failed = int(table["structures"].sum()), int(table["failed"].sum())
-    devices = ", ".join(sorted({str(d) for d in table["MD device"] if d}))
+    devices = _distinct(table["MD device"])
     cards = [headline("Structures melt-quenched", f"{n - failed} of {n} ok",
                       f"{len(table)} systems ({_distinct(table['potential'])}) on {devices or '?'}; "
                       f"{failed} failed the stability guard", "good" if failed == 0 else "bad")]
@@ -97,7 +97,7 @@ def md_section(path, systems, summaries, traces) -> None:
         parts.insert(0, "<p>No structure failed the stability guard.</p>")
     cost_table = pd.DataFrame(cost)
     parts.insert(1, table_html(
-        cost_table.drop(columns="atom_steps"),
+        cost_table,
         "Cost of the MD jobs: wall time of each system's job (pre-relaxation, the protocol, retries "
         "and the final relaxation) and atom-steps per second over the protocol's steps; a resumed "
         "job's time covers only what was left, so its rate is not given.", float_format="{:.3g}"))
@@ -110,8 +110,7 @@ def _cost_row(name: str, summ: pd.DataFrame, prov: dict) -> dict:
     return {"system": name, "potential": prov.get("potential", ""), "device": prov.get("device", ""),
             "structures": len(summ), "atoms": int(summ["n_atoms"].sum()) if "n_atoms" in summ else 0,
             "wall s": float(wall) if wall is not None else float("nan"),
-            "atom-steps/s": float(steps) / float(wall) if timed and wall > 0 else float("nan"),
-            "atom_steps": float(steps) if timed else float("nan")}
+            "atom-steps/s": float(steps) / float(wall) if timed and wall > 0 else float("nan")}
 
 
 def md_headlines(cost: pd.DataFrame) -> list[dict[str, str]]:
@@ -119,7 +118,7 @@ def md_headlines(cost: pd.DataFrame) -> list[dict[str, str]]:
     cards = []
     timed = cost.dropna(subset=["atom-steps/s"])
     for (potential, device), g in timed.groupby(["potential", "device"], sort=False):
-        rate = g["atom_steps"].sum() / g["wall s"].sum()
+        rate = (g["atom-steps/s"] * g["wall s"]).sum() / g["wall s"].sum()  # whole-run average
         cards.append(headline(f"MD throughput, {potential}", f"{rate:,.0f} atom-steps/s",
                               f"{device}, {len(g)} system(s), {int(g['atoms'].sum()):,} atoms; whole jobs "
                               "(relaxations and retries included)"))
