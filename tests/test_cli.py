@@ -57,3 +57,13 @@ def test_bad_input_is_one_line_naming_it(model_path, capsys, args, message):
 def test_dissolution_is_passed_through(capsys):
     assert cli.main(["dissolution", "descriptors", "--composition", "Na2O=20,Al2O3=10,SiO2=70"]) == 0
     assert '"n_c"' in capsys.readouterr().out
+
+
+def test_compositions_outside_the_training_data_get_one_warning_line(model_path, capsys):
+    base = ["viscosity", "predict", "--model", str(model_path), "-T", "1000", "1200"]
+    assert cli.main(base + ["--composition", "SiO2=70,Na2O=15,K2O=15", "--label", "inside"]) == 0
+    assert "warning" not in capsys.readouterr().err  # the synthetic melts are Na-K silicates
+    assert cli.main(base + ["--composition", "SiO2=20,CaO=80", "--label", "calcic"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: calcic: outside the training data")
+    assert "mol% away for viscosity" in err[0] and "for density" in err[0]

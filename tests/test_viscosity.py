@@ -303,6 +303,7 @@ def test_auxiliary_properties_are_trained_on_but_predicted_by_their_owner(tmp_pa
     got = est.predict(X, T=1100.0)
     np.testing.assert_array_equal(got["tg"], visc_with_density.predict(X, T=1100.0)["tg"])  # density rows trained it
     np.testing.assert_array_equal(got["density"], dens.predict(X, T=1100.0)["density"])  # the owner predicts
+    assert "density_nearest_mol" in got and got.columns.tolist().count("density_nearest_mol") == 1
     assert est.noise_models()["density"] == dens.noise_models()["density"]  # not the auxiliary group's
     assert est.groups_[0][1].noise_models()["density"] != dens.noise_models()["density"]
     pt = est.predict_table(t)
@@ -553,3 +554,28 @@ def test_oxide_only_inputs_train_round_trip_and_refuse_unknown_features(tmp_path
     assert full.n_features_in_ == 39  # the default keeps the descriptors
     with pytest.raises(ValueError, match="features: expected 'descriptors' or 'oxides', got 'raw'"):
         MeltSurrogate(max_epochs=2, features="raw", **SMALL).fit(t)
+
+
+def test_training_domain_distances_name_the_nearest_training_melt(tmp_path):
+    t = _synthetic_table()
+    t.loc[(t["property"] == "density") & (t["split"] == "train") & (t["row_id"] % 3 == 0), "split"] = "skip"
+    est = MeltSurrogate(max_epochs=2, **SMALL).fit(t)
+    train = t[t["split"] == "train"]
+    assert set(est.domain_) == {"viscosity", "tg", "density"}
+    assert len(est.domain_["density"]) == train.loc[train["property"] == "density"].shape[0] < len(est.domain_["tg"])
+    known = train.loc[train["property"] == "density", list(OXIDES)].iloc[:1]
+    far = pd.DataFrame([{"sio2": 0.2, "al2o3": 0.0, "na2o": 0.0, "k2o": 0.0, "mgo": 0.0, "cao": 0.8}])
+    got = est.predict(pd.concat([known, far], ignore_index=True) * 100, T=1100.0)  # mol% input
+    assert got["density_nearest_mol"].iloc[0] == pytest.approx(0.0, abs=1e-4)
+    doms = est.domain_["density"].astype(float)
+    want = 50 * np.abs(doms - far.to_numpy()).sum(axis=1).min()  # mol% that must change
+    assert got["density_nearest_mol"].iloc[1] == pytest.approx(want, rel=1e-5) and want > 60
+    pt = est.predict_table(t)
+    trained = pt["row_id"].isin(train["row_id"])
+    assert (pt.loc[trained, "nearest_mol"] < 1e-4).all()
+    assert (pt.loc[pt["split"] == "test", "nearest_mol"] > 0).all()
+    est.save(tmp_path / "m.pt")
+    pd.testing.assert_frame_equal(got, MeltSurrogate.load(tmp_path / "m.pt").predict(
+        pd.concat([known, far], ignore_index=True) * 100, T=1100.0))
+    refit = MeltSurrogate(max_epochs=2, refit=True, **SMALL).fit(t)  # valid melts become training melts
+    assert len(refit.domain_["tg"]) == len(est.domain_["tg"]) + (t[t["property"] == "tg"]["split"] == "valid").sum()

@@ -131,3 +131,8 @@ def test_viscosity_chain_with_task_groups(tmp_path):
     assert "one bagged ensemble per task group" in html and "P(vitriflow lower)" in html and "Paired bootstrap over test compositions" in html
     raman, _ = read_table(tmp_path / "results/viscosity/data/raman.parquet")
     assert raman["spectrum_id"].nunique() == 258 and "258 Raman spectra" in html
+    dom = pd.read_csv(tmp_path / "results/viscosity/domain.csv").set_index("target")
+    counts = cmp.set_index("target")["n"]
+    assert (dom["n_inside"] + dom["n_beyond"]).eq(counts.loc[dom.index]).all()  # every test row, once
+    assert dom.loc["viscosity:ag", "n_beyond"] > 0 and "beyond 5 mol% of the nearest training melt" in html
+    assert pred["viscosity_nearest_mol"].iloc[0] == pred["viscosity_nearest_mol"].iloc[1] < 5  # NS3 is well measured

@@ -43,6 +43,22 @@ def parse_oxides(text: str, oxides: Sequence[str]) -> dict[str, float]:
     return out
 
 
+def extrapolation_warnings(pred) -> list[str]:
+    """One line per composition that lies farther than DOMAIN_WARN_MOL from every training melt
+    of some property (``<property>_nearest_mol`` columns of the melt surrogate's predictions)."""
+    from vitriflow.surrogates.melt.estimator import DOMAIN_WARN_MOL, NEAREST_SUFFIX
+
+    cols = [c for c in pred.columns if c.endswith(NEAREST_SUFFIX)]
+    lines = []
+    for label, g in pred.groupby("label", sort=False):
+        far = {c.removesuffix(NEAREST_SUFFIX): g[c].iloc[0] for c in cols if g[c].iloc[0] > DOMAIN_WARN_MOL}
+        if far:
+            lines.append(f"warning: {label}: outside the training data, nearest training melt "
+                         + ", ".join(f"{v:.0f} mol% away for {k}" for k, v in far.items())
+                         + f"; beyond {DOMAIN_WARN_MOL:g} mol% expect larger errors (docs/viscosity.md)")
+    return lines
+
+
 def _viscosity_predict(args: argparse.Namespace) -> int:
     from vitriflow.surrogates.melt.features import OXIDES
     from vitriflow.surrogates.viscosity import MeltSurrogate, predict_compositions
@@ -57,6 +73,8 @@ def _viscosity_predict(args: argparse.Namespace) -> int:
         comps.append({"label": label, **parse_oxides(text, OXIDES)})
     out = predict_compositions(MeltSurrogate.load(args.model), comps, args.temperatures,
                                args.wavelength)
+    for line in extrapolation_warnings(out):
+        print(line, file=sys.stderr)
     if not args.all_columns:
         out = out[[c for c in _VISCOSITY_COLUMNS if c in out.columns]]
     if args.out:

@@ -64,6 +64,7 @@ if "viscosity" in config:
             imelt="results/viscosity/predictions_imelt.parquet",
             comparison="results/viscosity/comparison.csv",
             uncertainty="results/viscosity/uncertainty.csv",
+            domain="results/viscosity/domain.csv",
         params:
             compare_imelt=VISC["compare_imelt"],
             seed=VISC["seed"],
@@ -111,6 +112,7 @@ if "viscosity" in config:
             imelt=rules.viscosity_evaluate.output.imelt,
             comparison=rules.viscosity_evaluate.output.comparison,
             uncertainty=rules.viscosity_evaluate.output.uncertainty,
+            domain=rules.viscosity_evaluate.output.domain,
             predictions=rules.viscosity_predict.output.parquet,
         output:
             html=VISC_SECTION,

@@ -27,5 +27,5 @@ write_report(sm.output.html, title="Melt viscosity & glass properties (vs i-Melt
              ingest=json.loads(open(sm.input.ingest).read()), rejected=rejected,
              imelt_model=imelt_model, reported=IMELT_REPORTED,
              predictions=read_table(sm.input.predictions)[0],
-             uncertainty=pd.read_csv(sm.input.uncertainty))
+             uncertainty=pd.read_csv(sm.input.uncertainty), domain=pd.read_csv(sm.input.domain))
 log.info("wrote %s", sm.output.html)

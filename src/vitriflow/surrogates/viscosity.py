@@ -16,11 +16,11 @@ import pandas as pd
 from vitriflow.surrogates.calibration import coverage
 from vitriflow.surrogates.melt.data import target_name
 from vitriflow.surrogates.melt.equations import EQUATION_NAMES, EQUATIONS
-from vitriflow.surrogates.melt.estimator import MeltSurrogate
+from vitriflow.surrogates.melt.estimator import DOMAIN_WARN_MOL, MeltSurrogate
 from vitriflow.surrogates.melt.features import OXIDES, composition_key, descriptors, oxide_matrix
 
 __all__ = ["MODES", "MeltSurrogate", "estimator_from_config", "imelt_predict_table",
-           "rmse_table", "rmse_difference", "comparison_table", "uncertainty_table", "screening_params", "prediction_grid", "predict_compositions", "EQUATIONS", "IMELT_REPORTED"]
+           "rmse_table", "rmse_difference", "comparison_table", "domain_table", "uncertainty_table", "screening_params", "prediction_grid", "predict_compositions", "EQUATIONS", "IMELT_REPORTED"]
 log = logging.getLogger("vitriflow.surrogates.viscosity")
 
 # presets; full = the configuration measured for README (2 CPU cores, < 30 min)
@@ -193,6 +193,28 @@ def comparison_table(preds: dict[str, pd.DataFrame], a: str = "vitriflow", b: st
                      split: str = "test", seed: int = 0) -> pd.DataFrame:
     """``rmse_table`` with the paired bootstrap of ``rmse_difference`` beside it."""
     return rmse_table(preds, split=split).merge(rmse_difference(preds, a, b, split=split, seed=seed), on="target")
+
+
+def domain_table(preds: dict[str, pd.DataFrame], split: str = "test", ref: str = "vitriflow",
+                 threshold: float = DOMAIN_WARN_MOL) -> pd.DataFrame:
+    """RMSE of every model on the rows whose melt lies within ``threshold`` mol% of the nearest
+    training melt of its property ('inside') and beyond it ('beyond'); distances from ``ref``'s
+    training data (``nearest_mol`` of its predict_table), on the rows all models share."""
+    shared = _shared_rows(preds, split)
+    base = shared[ref]
+    if "nearest_mol" not in base or base["nearest_mol"].isna().all():  # a model saved before domains
+        return pd.DataFrame(columns=["target", "n_inside", "n_beyond"])
+    beyond = (base["nearest_mol"] > threshold).to_numpy()
+    rows = []
+    for (prop, e), idx in base.groupby(["property", "equation"]).indices.items():
+        row = {"target": target_name(prop, e), "n_inside": int((~beyond[idx]).sum()),
+               "n_beyond": int(beyond[idx].sum())}
+        for name, q in shared.items():
+            err2 = ((q["y_pred"] - q["y_true"]) ** 2).to_numpy()[idx]
+            for side, mask in (("inside", ~beyond[idx]), ("beyond", beyond[idx])):
+                row[f"{name}_{side}"] = float(np.sqrt(err2[mask].mean())) if mask.any() else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def uncertainty_table(pred: pd.DataFrame, noise_models: dict[str, dict], split: str = "test",

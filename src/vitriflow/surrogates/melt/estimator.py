@@ -96,6 +96,21 @@ def _owned_columns(props) -> set[str]:
     return cols
 
 
+# beyond this distance to the nearest training melt a prediction is an extrapolation: on i-Melt's
+# test split (full preset, seed 0) the RMSE of such rows is 1.3-7x that of the rest (docs/viscosity.md)
+DOMAIN_WARN_MOL = 5.0
+NEAREST_SUFFIX = "_nearest_mol"  # predict(): <property>_nearest_mol, see nearest_training_mol
+
+
+def nearest_training_mol(x: np.ndarray, domain: np.ndarray) -> np.ndarray:
+    """mol% of composition that must change to reach the nearest training melt (half the L1
+    distance between mole-fraction vectors x (n, 6) and the rows of ``domain`` (m, 6))."""
+    from scipy.spatial import cKDTree
+
+    dist, _ = cKDTree(domain).query(np.asarray(x, dtype=float), k=1, p=1)
+    return 50.0 * dist
+
+
 class MeltSurrogate(BaseEstimator):
     """Bagged physics-guided network for NKCMAS melt and glass properties.
 
@@ -423,12 +438,24 @@ class MeltSurrogate(BaseEstimator):
         if n_cand > self.n_models:
             log.info("kept candidates %s of %d by validation loss", [int(i) for i in keep], n_cand)
         self.n_features_in_ = int(inputs.shape[1])
+        refit = self.refit and bool(d.tasks.get("valid"))
+        self.domain_ = self._training_domain(d, ("train", "valid") if refit else ("train",))
         self.calibration_ = {}  # predictions first carry the raw spread
         self.calibration_ = self._calibrate(table[table["split"] == "valid"])
-        if self.refit and d.tasks.get("valid"):  # calibrated before: valid rows become training rows
+        if refit:  # calibrated before: valid rows become training rows
             self._refit_members(keep, mdata.merge_splits(d, ("train", "valid")), feats, dev)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
+
+    @staticmethod
+    def _training_domain(d: mdata.MeltData, splits) -> dict[str, np.ndarray]:
+        """Unique mole-fraction vectors of the melts each property was fitted on."""
+        x = d.x.numpy()
+        found: dict[str, list[np.ndarray]] = {}
+        for split in splits:
+            for prop, rows in d.tasks.get(split, {}).items():
+                found.setdefault(prop, []).append(np.unique(rows.comp.numpy()))
+        return {prop: x[np.unique(np.concatenate(ix))] for prop, ix in found.items()}
 
     def _calibrate(self, valid: pd.DataFrame) -> dict[str, dict]:
         """Noise model per target from the validation rows (empty without them)."""
@@ -526,7 +553,8 @@ class MeltSurrogate(BaseEstimator):
             res = outs[0][1].loc[:, [c for c in outs[0][1].columns if c in (*OXIDES, "T_K", "wavelength_um")]]
             for props, out in outs:
                 own = _owned_columns(props)
-                keep = [c for c in out.columns if c in own or c.removesuffix("_std") in own]
+                keep = [c for c in out.columns if c in own or c.removesuffix("_std") in own
+                        or c.removesuffix(NEAREST_SUFFIX) in own]
                 res = pd.concat([res, out[keep]], axis=1)
             return res
         x = oxide_matrix(X)
@@ -554,6 +582,8 @@ class MeltSurrogate(BaseEstimator):
             if return_std:
                 model = self.calibration_.get(_COLUMN_TARGET.get(k, ""))
                 res[f"{k}_std"] = cal.predictive_std(stack.std(axis=0), model)
+        for prop, dom in getattr(self, "domain_", {}).items():
+            res[f"{prop}{NEAREST_SUFFIX}"] = nearest_training_mol(x, dom)
         return res
 
     def predict_table(self, table: pd.DataFrame) -> pd.DataFrame:
@@ -589,7 +619,15 @@ class MeltSurrogate(BaseEstimator):
                         "y_std": cal.predictive_std(spread, model), "y_spread": spread}))
         out = pd.concat(frames, ignore_index=True)
         extra = table.set_index("row_id")[["T_K", "wavelength_um", *OXIDES]]
-        return out.join(extra, on="row_id")
+        out = out.join(extra, on="row_id")
+        domain = getattr(self, "domain_", {})
+        if domain:  # distance of each row's melt to the training melts of its property
+            out["nearest_mol"] = np.nan
+            for prop, idx in out.groupby("property").groups.items():
+                if prop in domain:
+                    x = out.loc[idx, list(OXIDES)].to_numpy(dtype=float)
+                    out.loc[idx, "nearest_mol"] = nearest_training_mol(x / x.sum(axis=1, keepdims=True), domain[prop])
+        return out
 
     # --------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike, **meta: Any) -> None:
@@ -609,6 +647,7 @@ class MeltSurrogate(BaseEstimator):
             blob["groups"] = [{"properties": props, "blob": est._blob({})} for props, est in self.groups_]
             return blob
         blob.update(members=self.members_, calibration=self.calibration_,
+                    domain={k: torch.from_numpy(v) for k, v in getattr(self, "domain_", {}).items()},
                     feature_mean=self.feature_mean_.tolist(),
                     feature_std=self.feature_std_.tolist(), n_features_in=self.n_features_in_)
         return blob
@@ -631,6 +670,7 @@ class MeltSurrogate(BaseEstimator):
             return est
         est.members_ = blob["members"]
         est.calibration_ = blob.get("calibration", {})  # absent in files from before calibration
+        est.domain_ = {k: v.numpy() for k, v in blob.get("domain", {}).items()}  # and before domains
         est.feature_mean_ = np.asarray(blob["feature_mean"])
         est.feature_std_ = np.asarray(blob["feature_std"])
         est.n_features_in_ = int(blob["n_features_in"])

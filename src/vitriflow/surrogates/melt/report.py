@@ -1,5 +1,5 @@
 """Report section 60_viscosity: RMSE table, parity plots, residuals, viscosity-1/T curves,
-coverage of the predicted intervals."""
+coverage of the predicted intervals, error inside and beyond the training data."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from vitriflow.report import esc, figure_html, headline, note_html, table_html, 
 from vitriflow.surrogates.calibration import coverage  # noqa: E402
 from vitriflow.surrogates.melt.data import PROPERTIES, target_name  # noqa: E402
 from vitriflow.surrogates.melt.equations import EQUATION_NAMES  # noqa: E402
+from vitriflow.surrogates.melt.estimator import DOMAIN_WARN_MOL  # noqa: E402
 from vitriflow.surrogates.melt.features import OXIDES  # noqa: E402
 
 BOUNDARY = 7.0  # log10 Pa s, split of the residuals as in Le Losq et al.
@@ -229,7 +230,7 @@ def _raman_note(raman: dict | None) -> str:
 def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd.DataFrame,
                  model, training: dict, ingest: dict, rejected: pd.DataFrame, imelt_model=None,
                  reported: dict | None = None, predictions: pd.DataFrame | None = None,
-                 uncertainty: pd.DataFrame | None = None) -> None:
+                 uncertainty: pd.DataFrame | None = None, domain: pd.DataFrame | None = None) -> None:
     parts = []
     mode = training.get("mode", "?")
     params = training.get("params", {})
@@ -273,6 +274,12 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
         fig = coverage_figure(preds["vitriflow"], [t for t in targets if t in set(uncertainty["target"])])
         if fig:
             parts.append(fig)
+    if domain is not None and len(domain):
+        parts.append(table_html(domain, f"Test RMSE inside and beyond {DOMAIN_WARN_MOL:g} mol% of the nearest "
+                                "training melt of the same property (distance: the mol% of the composition "
+                                "that must change to reach it). Beyond it a prediction is an extrapolation; "
+                                "'vitriflow viscosity predict' warns there, and predictions carry "
+                                "<property>_nearest_mol columns.", float_format="{:.4g}"))
     fig = curves_figure(table, model, imelt_model)
     if fig:
         parts.append(fig)
