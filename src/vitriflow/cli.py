@@ -55,7 +55,8 @@ def extrapolation_warnings(pred) -> list[str]:
         if far:
             lines.append(f"warning: {label}: outside the training data, nearest training melt "
                          + ", ".join(f"{v:.0f} mol% away for {k}" for k, v in far.items())
-                         + f"; beyond {DOMAIN_WARN_MOL:g} mol% expect larger errors (docs/viscosity.md)")
+                         + f"; beyond {DOMAIN_WARN_MOL:g} mol% treat the predictions as extrapolations "
+                         "(docs/viscosity.md, 'Applicability domain')")
     return lines
 
 
