@@ -78,6 +78,19 @@ def test_killed_run_resumes_to_identical_structures(model, cells, tmp_path):
     assert [r["temperature_K"] for r in trace_a] == [r["temperature_K"] for r in trace_b]
 
 
+def test_checkpoint_of_other_input_cells_with_the_same_ids_is_not_resumed(model, cells, tmp_path):
+    p = Protocol.from_config(PROTO)
+    with pytest.raises(KeyboardInterrupt):
+        run_melt_quench(cells, model, p, tmp_path / "k.pt", progress=False, stop_after_segments=3)
+    other = pack([PackingRequest({"Si": 8, "O": 16}, 17.0, 99 + i, dict(a.info))
+                  for i, a in enumerate(cells)])  # another packing seed, same structure ids
+    assert not np.allclose(other[0].positions, cells[0].positions)
+    fresh, _ = run_melt_quench(other, model, p, tmp_path / "f.pt", progress=False)
+    reused, _ = run_melt_quench(other, model, p, tmp_path / "k.pt", progress=False)
+    for a, b in zip(fresh, reused, strict=True):
+        np.testing.assert_array_equal(a.positions, b.positions)
+
+
 def test_quench_reaches_target_temperature_and_npt_changes_the_cell(model, cells, tmp_path):
     final, trace = run_melt_quench(cells[:1], model, Protocol.from_config(PROTO),
                                    tmp_path / "c.pt", progress=False)

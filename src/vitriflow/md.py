@@ -312,12 +312,31 @@ def save_checkpoint(path: Path, tasks: Sequence[Task], digest: str) -> None:
         torch.save(payload, tmp)
 
 
+def run_digest(structures: Sequence[Atoms], model, protocol: Protocol) -> str:
+    """Fingerprint of everything a checkpoint's trajectories depend on: the protocol, the input
+    cells (ids are reused when a seed or packing setting changes) and the potential (class,
+    dtype, parameters), so that a checkpoint is never resumed for other inputs."""
+    h = hashlib.sha256(protocol.digest().encode())
+    for a in structures:
+        h.update(np.asarray(a.numbers, dtype=np.int64).tobytes())
+        h.update(np.asarray(a.positions, dtype=np.float64).tobytes())
+        h.update(np.asarray(a.cell.array, dtype=np.float64).tobytes())
+        h.update(str(a.info.get("seed")).encode())
+    h.update(f"{type(model).__module__}.{type(model).__name__}:{getattr(model, 'dtype', '')}".encode())
+    if isinstance(model, torch.nn.Module):
+        for name, t in model.state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def load_checkpoint(path: Path, digest: str, sids: Sequence[str]) -> list[Task] | None:
     if not path.is_file():
         return None
     payload = torch.load(path, weights_only=False)
     if payload.get("protocol") != digest or [t["sid"] for t in payload["tasks"]] != list(sids):
-        log.warning("checkpoint %s belongs to another protocol or structure set; starting afresh", path)
+        log.warning("checkpoint %s belongs to another protocol, potential or set of input structures; "
+                    "starting afresh", path)
         return None
     return [Task(**t) for t in payload["tasks"]]
 
@@ -358,7 +377,7 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
     dtype = model.dtype
     checkpoint = Path(checkpoint)
     sids = [a.info["structure_id"] for a in structures]
-    digest = protocol.digest()
+    digest = run_digest(structures, model, protocol)
     tasks = load_checkpoint(checkpoint, digest, sids)
     if tasks is None:
         structures_md = prerelax(structures, model, protocol.prerelax_steps, device)
