@@ -243,6 +243,12 @@ def test_gpaw_two_atom_single_point_matches_stored_value(tmp_path):
     assert df.at[0, "status"] == "ok"
     assert json.loads(df.at[0, "kpts"]) == ref["kpts"]
     assert abs(df.at[0, "energy_per_atom_eV"] - ref["energy_per_atom_eV"]) < 1e-3
+    again = run_batch([si], s, tmp_path)  # the result cache answers for the same geometry
+    assert bool(again.at[0, "cached"]) and again.at[0, "energy_eV"] == df.at[0, "energy_eV"]
+    strained = bulk("Si", "diamond", a=5.60)
+    strained.info = {"structure_id": "si2"}  # same id, another geometry: computed afresh
+    other = run_batch([strained], s, tmp_path)
+    assert not bool(other.at[0, "cached"]) and other.at[0, "energy_eV"] != df.at[0, "energy_eV"]
 
 
 def test_gpaw_failing_job_is_marked_and_others_proceed(tmp_path):

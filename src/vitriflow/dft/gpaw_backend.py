@@ -190,6 +190,14 @@ def run_one(atoms: Atoms, s: GpawSettings, txt: str | None = None) -> dict:
     return out
 
 
+def structure_key(atoms: Atoms) -> str:
+    """Fingerprint of a cell's geometry (numbers, positions, cell, pbc) for the result cache."""
+    h = hashlib.sha256(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+    for arr in (atoms.positions, atoms.cell.array, atoms.pbc):
+        h.update(np.asarray(arr, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
+
+
 def _job_main(job_path: str) -> int:
     """Entry point of a structure subprocess: read job JSON, run, write result JSON."""
     from ase.io import read
@@ -202,6 +210,7 @@ def _job_main(job_path: str) -> int:
     except Exception as exc:  # recorded, never silent
         res = {"energy_eV": float("nan"), "status": "failed", "reason": f"{type(exc).__name__}: {exc}", "wall_s": float("nan")}
     res["settings_key"] = s.key()
+    res["input_key"] = job.get("input_key", "")
     tmp = Path(job["result"] + ".tmp")
     tmp.write_text(json.dumps(res, default=str))
     os.replace(tmp, job["result"])
@@ -235,15 +244,17 @@ def run_batch(
     def one(atoms: Atoms) -> dict:
         sid = str(atoms.info["structure_id"])
         result = workdir / f"{sid}.json"
+        input_key = structure_key(atoms)
         if result.is_file():
             prev = json.loads(result.read_text())
-            if prev.get("settings_key") == key and prev.get("status") == "ok":
+            # ids survive an MD or selection rerun; the geometry must match too
+            if prev.get("settings_key") == key and prev.get("input_key") == input_key and prev.get("status") == "ok":
                 prev["cached"] = True
                 return {"structure_id": sid, **prev}
         struct = workdir / f"{sid}.extxyz"
         write(struct, atoms, format="extxyz")
         job = {"structure": str(struct), "settings": asdict(settings), "txt": str(workdir / f"{sid}.gpaw.txt"),
-               "result": str(result)}
+               "result": str(result), "input_key": input_key}
         job_path = workdir / f"{sid}.job.json"
         job_path.write_text(json.dumps(job))
         if result.exists():
