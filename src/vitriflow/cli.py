@@ -53,9 +53,9 @@ def extrapolation_warnings(pred) -> list[str]:
     for label, g in pred.groupby("label", sort=False):
         far = {c.removesuffix(NEAREST_SUFFIX): g[c].iloc[0] for c in cols if g[c].iloc[0] > DOMAIN_WARN_MOL}
         if far:
-            lines.append(f"warning: {label}: outside the training data, nearest training melt "
-                         + ", ".join(f"{v:.0f} mol% away for {k}" for k, v in far.items())
-                         + f"; beyond {DOMAIN_WARN_MOL:g} mol% treat the predictions as extrapolations "
+            lines.append(f"warning: {label}: outside the training data (mol% to the nearest training melt: "
+                         + ", ".join(f"{k} {v:.0f}" for k, v in far.items())
+                         + f"); beyond {DOMAIN_WARN_MOL:g} mol% treat its predictions as extrapolations "
                          "(docs/viscosity.md, 'Applicability domain')")
     return lines
 
