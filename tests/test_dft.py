@@ -304,3 +304,20 @@ def test_compare_stage_writes_report_with_failed_jobs(tmp_path):
     compare_stage(["X"], [paths["sel"]], [paths["mlip"]], [paths["dft"]], out / "cmp.parquet",
                   out / "summary.json", out / "50_dft.html", cfg, seed=1)
     assert "skipped: GPAW cannot be imported (test)" in (out / "50_dft.html").read_text()
+
+
+def test_one_bad_frame_fails_only_its_own_mlip_single_point():
+    from vitriflow.dft.mlip import mlip_energies
+
+    frames = []
+    for i, a in enumerate((5.0, 5.2, 5.4)):
+        c = Atoms("SiO2", positions=[[0, 0, 0], [1.6, 0, 0], [0, 1.6, 0]], cell=[a] * 3, pbc=True)
+        c.info = {"structure_id": f"ok{i}"}
+        frames.append(c)
+    flat = frames[0].copy()
+    flat.cell[2] = [0, 0, 0]  # a collapsed cell: the batch cannot be built with it
+    flat.info = {"structure_id": "flat"}
+    df = mlip_energies([frames[0], flat, *frames[1:]], "teter").set_index("structure_id")
+    assert df.at["flat", "status"] == "failed" and df.at["flat", "reason"].startswith("MLIP teter:")
+    assert (df.loc[["ok0", "ok1", "ok2"], "status"] == "ok").all()
+    assert df.loc[["ok0", "ok1", "ok2"], "energy_eV"].nunique() == 3

@@ -28,7 +28,9 @@ def resolve_potential(frames: Sequence[Atoms], name: str) -> str:
 
 
 def mlip_energies(frames: Sequence[Atoms], potential: str, device: str = "cpu") -> pd.DataFrame:
-    """Energies (eV) per frame; a model that cannot load or evaluate marks every row 'failed'."""
+    """Energies (eV) per frame; a model that cannot load marks every row 'failed'. The frames
+    go through the model in one batch; if that batch fails, each frame is evaluated alone, so
+    that one bad frame (a collapsed cell, a NaN position) fails only its own row."""
     ids = [str(a.info["structure_id"]) for a in frames]
     base = pd.DataFrame({"structure_id": ids, "n_atoms": [len(a) for a in frames],
                          "energy_eV": np.nan, "status": "failed", "reason": "", "potential": potential})
@@ -40,14 +42,25 @@ def mlip_energies(frames: Sequence[Atoms], potential: str, device: str = "cpu") 
         from vitriflow.potentials import load_model, single_points
 
         model = load_model(potential, device=device, dtype=torch.float64)
-        energies = np.asarray(single_points(model, list(frames)), dtype=float)
     except Exception as exc:  # the report states why; the DFT side still runs
-        log.error("MLIP %s single points failed: %s: %s", potential, type(exc).__name__, exc)
+        log.error("MLIP %s could not be loaded: %s: %s", potential, type(exc).__name__, exc)
         base["reason"] = f"MLIP {potential}: {type(exc).__name__}: {exc}"
         return base
+    try:
+        energies = np.asarray(single_points(model, list(frames)), dtype=float)
+    except Exception as exc:
+        log.warning("MLIP %s batch of %d frames failed (%s: %s); evaluating each frame alone",
+                    potential, len(frames), type(exc).__name__, exc)
+        energies = np.full(len(frames), np.nan)
+        for i, a in enumerate(frames):
+            try:
+                energies[i] = float(single_points(model, [a])[0])
+            except Exception as one:
+                base.loc[i, "reason"] = f"MLIP {potential}: {type(one).__name__}: {one}"
+                log.error("MLIP %s single point of %s failed: %s", potential, ids[i], base.loc[i, "reason"])
     base["energy_eV"] = energies
     finite = np.isfinite(energies)
     base.loc[finite, "status"] = "ok"
-    base.loc[~finite, "reason"] = "non-finite MLIP energy"
+    base.loc[~finite & (base["reason"] == ""), "reason"] = "non-finite MLIP energy"
     base["energy_per_atom_eV"] = base["energy_eV"] / base["n_atoms"]
     return base
