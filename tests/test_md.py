@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
-from vitriflow.md import Protocol, prerelax, run_melt_quench
+from vitriflow.md import Protocol, _fire, prerelax, run_melt_quench
 from vitriflow.packing import PackingRequest, pack
 from vitriflow.potentials import load_model
 
@@ -89,6 +90,38 @@ def test_checkpoint_of_other_input_cells_with_the_same_ids_is_not_resumed(model,
     reused, _ = run_melt_quench(other, model, p, tmp_path / "k.pt", progress=False)
     for a, b in zip(fresh, reused, strict=True):
         np.testing.assert_array_equal(a.positions, b.positions)
+
+
+class _RefusesCellsOf(torch.nn.Module):
+    """A potential that raises for any batch holding a cell of ``n_bad`` atoms."""
+
+    def __init__(self, inner, n_bad):
+        super().__init__()
+        self.inner, self.n_bad = inner, n_bad
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.inner, name)
+
+    def forward(self, state, **kw):
+        if (torch.bincount(state.system_idx) == self.n_bad).any():
+            raise RuntimeError("cannot evaluate this cell")
+        return self.inner(state, **kw)
+
+
+def test_relaxation_isolates_a_structure_the_potential_cannot_evaluate(model, cells):
+    odd = pack([PackingRequest({"Si": 9, "O": 18}, 17.0, 5, {"structure_id": "odd", "seed": 5})])[0]
+    picky = _RefusesCellsOf(model, len(odd))
+    relaxed, energies, reasons = _fire([cells[0], odd, cells[1]], picky, "cpu", 0.1, 20)
+    assert relaxed[1] is None and "cannot evaluate this cell" in reasons[1]
+    alone, e_alone, _ = _fire([cells[0]], model, "cpu", 0.1, 20)
+    np.testing.assert_allclose(relaxed[0].positions, alone[0].positions, atol=1e-8)
+    assert np.isfinite(energies[[0, 2]]).all()
+    out = prerelax([cells[0], odd], picky, 20, "cpu")  # the packed cell is kept for the MD guard
+    np.testing.assert_array_equal(out[1].positions, odd.positions)
+    assert out[1].info["structure_id"] == "odd" and not np.allclose(out[0].positions, cells[0].positions)
 
 
 def test_quench_reaches_target_temperature_and_npt_changes_the_cell(model, cells, tmp_path):

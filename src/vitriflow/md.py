@@ -424,6 +424,39 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
     return finals, trace
 
 
+def _fire(structures: Sequence[Atoms], model, device, force_tol: float, max_steps: int
+          ) -> tuple[list[Atoms | None], np.ndarray, list[str]]:
+    """Batched FIRE; if the batch raises, each structure is relaxed alone so that one the model
+    cannot evaluate fails by itself. Returns (relaxed or None, energies, failure reasons)."""
+    import torch_sim as ts
+
+    def run(batch):
+        state = ts.io.atoms_to_state(list(batch), device=torch.device(device), dtype=model.dtype)
+        state = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire,
+                            convergence_fn=ts.generate_force_convergence_fn(force_tol=force_tol),
+                            max_steps=max_steps)
+        return state.to_atoms(), state.energy.detach().cpu().numpy().astype(float)
+
+    try:
+        relaxed, energies = run(structures)
+        return list(relaxed), energies, [""] * len(structures)
+    except Exception as exc:
+        log.warning("FIRE batch of %d structures failed (%s: %s); relaxing each alone",
+                    len(structures), type(exc).__name__, exc)
+    relaxed, energies, reasons = [], np.full(len(structures), np.nan), []
+    for i, a in enumerate(structures):
+        try:
+            r, e = run([a])
+            relaxed.append(r[0])
+            energies[i] = e[0]
+            reasons.append("")
+        except Exception as exc:
+            relaxed.append(None)
+            reasons.append(f"relaxation failed: {type(exc).__name__}: {exc}")
+            log.error("%s: %s", a.info.get("structure_id", i), reasons[-1])
+    return relaxed, energies, reasons
+
+
 def prerelax(structures: Sequence[Atoms], model, max_steps: int, device) -> list[Atoms]:
     """A short FIRE relaxation with the potential itself before heating.
 
@@ -431,26 +464,22 @@ def prerelax(structures: Sequence[Atoms], model, max_steps: int, device) -> list
     very attractive); releasing that energy in the first MD steps heats a 100-atom cell by
     thousands of kelvin. A few FIRE steps remove it deterministically.
     """
-    import torch_sim as ts
-
     if max_steps <= 0:
         return list(structures)
-    state = ts.io.atoms_to_state(list(structures), device=torch.device(device), dtype=model.dtype)
-    state = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire,
-                        convergence_fn=ts.generate_force_convergence_fn(force_tol=0.1),
-                        max_steps=max_steps)
-    out = state.to_atoms()
-    for a, src in zip(out, structures, strict=True):
+    relaxed, _, _ = _fire(structures, model, device, 0.1, max_steps)
+    out = []
+    for a, src in zip(relaxed, structures, strict=True):
+        if a is None:  # keep the packed cell; the MD guard will judge it
+            a = src.copy()
         a.info.update(src.info)
-        if not np.all(np.isfinite(a.positions)):  # keep the packed cell; the guard will judge
+        if not np.all(np.isfinite(a.positions)):
             a.positions = src.positions
+        out.append(a)
     return out
 
 
 def _finalise(tasks, structures, model, protocol: Protocol, device) -> list[Atoms]:
     """FIRE-relax the finished structures (batched) and attach energies and status."""
-    import torch_sim as ts
-
     out = []
     for t, src in zip(tasks, structures, strict=True):
         a = Atoms(numbers=t.numbers, positions=t.positions, cell=t.cell, pbc=True)
@@ -464,13 +493,12 @@ def _finalise(tasks, structures, model, protocol: Protocol, device) -> list[Atom
     if ok and protocol.relax_enabled and protocol.relax_steps > 0:
         log.info("FIRE relaxation of %d structures (fmax %.3g eV/Å, at most %d steps)",
                  len(ok), protocol.relax_fmax, protocol.relax_steps)
-        state = ts.io.atoms_to_state([out[i] for i in ok], device=torch.device(device), dtype=model.dtype)
-        conv = ts.generate_force_convergence_fn(force_tol=protocol.relax_fmax)
-        state = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire,
-                            convergence_fn=conv, max_steps=protocol.relax_steps)
-        relaxed = state.to_atoms()
-        energies = state.energy.detach().cpu().numpy()
+        relaxed, energies, reasons = _fire([out[i] for i in ok], model, device, protocol.relax_fmax,
+                                           protocol.relax_steps)
         for k, i in enumerate(ok):
+            if relaxed[k] is None:
+                out[i].info.update(status="failed", reason=reasons[k])
+                continue
             if not np.isfinite(energies[k]) or not np.all(np.isfinite(relaxed[k].positions)):
                 out[i].info.update(status="failed", reason="relaxation gave non-finite values")
                 continue
