@@ -30,6 +30,9 @@ def test_single_formula_is_one_unit():
     ({"SiO2": 50, "Na2O": 20}, "sum to 70"),
     ("(Na2O)0.25 SiO2", "cannot read"),
     ("", "expected a formula"),
+    ("Na2O-3Si02", "'Si02' has a count starting with 0"),  # digit zero: pymatgen would read Si
+    ("Na2O.3SiO2", "mixes units with a space or '.'"),  # one formula, Na2SiO2.3, to pymatgen
+    ("Na2O 3SiO2", "mixes units with a space or '.'"),
 ])
 def test_bad_compositions_are_refused_with_the_value_named(bad, message):
     with pytest.raises(CompositionError, match=message):

@@ -39,6 +39,14 @@ def _check_unit(unit: str, where: str) -> PmgComposition:
     symbols = re.findall(r"[A-Z][a-z]?", unit)
     if not symbols:
         raise CompositionError(f"{where}: {unit!r} is not a chemical formula")
+    # typos that pymatgen would read as other chemistry: Si02 (digit zero) is Si, Na2O.3SiO2
+    # and 'Na2O 3SiO2' are single formulas
+    if re.search(r"(?<=[A-Za-z)])0(?=\d|[A-Z(]|$)", unit):
+        raise CompositionError(f"{where}: {unit!r} has a count starting with 0 (the digit zero where "
+                               "the letter O was meant?)")
+    if re.search(r"\s|(?<=[A-Za-z)])\.", unit):
+        raise CompositionError(f"{where}: {unit!r} mixes units with a space or '.'; write e.g. "
+                               "Na2O-3SiO2 or (Na2O)0.25(SiO2)0.75")
     for sym in symbols:
         if not Element.is_valid_symbol(sym):
             raise CompositionError(f"{where}: unknown element {sym!r} in {unit!r}")
