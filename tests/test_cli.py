@@ -69,3 +69,24 @@ def test_compositions_outside_the_training_data_get_one_warning_line(model_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning: calcic: outside the training data")
     assert re.search(r"nearest training melt: viscosity \d+, tg \d+, density \d+\)", err[0])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["dissolution", "predict", "--models", "nowhere.json", "--composition", "Na2O=20,SiO2=80", "--ph", "7"], "nowhere.json"),
+    (["dissolution", "descriptors", "--composition", "Na2O=0,SiO2=0"], ""),
+])
+def test_dissolution_bad_input_is_one_line(capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("vitriflow: error:") and message in err[0]
+
+
+def test_a_model_file_of_another_kind_is_named(tmp_path, capsys):
+    import joblib
+
+    joblib.dump({"not": "a melt model"}, tmp_path / "model.joblib")
+    with pytest.raises(SystemExit):
+        cli.main(["viscosity", "predict", "--model", str(tmp_path / "model.joblib"), "--composition", "SiO2=100", "-T", "2000"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.joblib: not a vitriflow melt surrogate" in err[0]

@@ -185,17 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import pickle
+
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = build_parser()
-    if argv[:1] == ["dissolution"]:  # its own parser (argparse's REMAINDER drops a leading --help)
-        from vitriflow.surrogates.dissolution import main as dissolution_main
-
-        return dissolution_main(argv[1:])
-    args = ap.parse_args(argv)
     try:
+        if argv[:1] == ["dissolution"]:  # its own parser (argparse's REMAINDER drops a leading --help)
+            from vitriflow.surrogates.dissolution import main as dissolution_main
+
+            return dissolution_main(argv[1:])
+        args = ap.parse_args(argv)
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
-        ap.exit(2, f"vitriflow: error: {exc}\n")
+    except (ValueError, OSError, pickle.UnpicklingError) as exc:  # bad input: one line, no traceback
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        ap.exit(2, f"vitriflow: error: {first}\n")
 
 
 if __name__ == "__main__":

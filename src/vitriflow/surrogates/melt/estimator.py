@@ -657,7 +657,12 @@ class MeltSurrogate(BaseEstimator):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MeltSurrogate:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        import pickle
+
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError):  # another kind of file altogether
+            blob = None
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             raise ValueError(f"{path}: not a vitriflow melt surrogate (expected format {FORMAT})")
         return cls._from_blob(blob)
