@@ -84,6 +84,10 @@ def _dry_run(tmp_path, cfg):
     (lambda c: (c["systems"].append({**c["systems"][0], "name": "t", "potential": "bks"}), c.update(gnn={})),
      "gnn.systems: ['s', 't'] use potentials ['bks', 'teter']; expected one"),
     (lambda c: c.update(gnn={"target": "viscosity"}), "gnn.target: 'viscosity' is not one of"),
+    (lambda c: c.update(viscosity={"mode": "full", "model": {"task_groups": [{"properties": ["viscositty"]}]}}),
+     "viscosity (mode full, model): task_groups[0].properties: unknown property 'viscositty'"),
+    (lambda c: c.update(viscosity={"model": {"early_stopping_on": "dens"}}),
+     "early_stopping_on: expected 'all' or one of"),
 ])
 def test_snakemake_refuses_bad_config_in_one_line(tmp_path, mutate, message):
     cfg = with_system()

@@ -4,6 +4,12 @@
 if "viscosity" in config:
     VISC = config["viscosity"]
     validate(VISC, schema="../schemas/viscosity.schema.yaml", set_default=True)
+    try:
+        from vitriflow.surrogates.viscosity import check_model_config
+
+        check_model_config(VISC)
+    except (TypeError, ValueError) as exc:
+        sys.exit(f"vitriflow config error: viscosity (mode {VISC.get('mode')}, model): {exc}")
     VISC_SECTION = "results/report/sections/60_viscosity.html"
     REPORT_SECTIONS.append(VISC_SECTION)
     STAGE_TARGETS += [

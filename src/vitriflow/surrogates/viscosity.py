@@ -19,7 +19,7 @@ from vitriflow.surrogates.melt.equations import EQUATION_NAMES, EQUATIONS
 from vitriflow.surrogates.melt.estimator import DOMAIN_WARN_MOL, MeltSurrogate
 from vitriflow.surrogates.melt.features import OXIDES, composition_key, descriptors, oxide_matrix
 
-__all__ = ["MODES", "MeltSurrogate", "estimator_from_config", "imelt_predict_table",
+__all__ = ["MODES", "MeltSurrogate", "check_model_config", "estimator_from_config", "imelt_predict_table",
            "rmse_table", "rmse_difference", "comparison_table", "domain_table", "uncertainty_table", "screening_params", "prediction_grid", "predict_compositions", "EQUATIONS", "IMELT_REPORTED"]
 log = logging.getLogger("vitriflow.surrogates.viscosity")
 
@@ -77,6 +77,16 @@ _IMELT_METHOD = {"tg": "tg", "sconf_tg": "sctg", "density": "density_glass",
                  "elastic_modulus": "elastic_modulus", "cte": "cte", "abbe_number": "abbe",
                  "cp_liquid": "cpl"}
 _IMELT_EQ = {"ag": "ag", "myega": "myega", "am": "am", "vft": "tvf", "fv": "cg"}
+
+
+def check_model_config(cfg: dict) -> None:
+    """Every option of the ``viscosity`` block's model (and of each task group) checked at
+    workflow start, so that a typo stops the run before any job instead of inside training."""
+    est = estimator_from_config(cfg)
+    if est.task_groups:
+        est._group_estimators()
+    else:
+        est._check_options()
 
 
 def estimator_from_config(cfg: dict, device: str = "cpu") -> MeltSurrogate:
