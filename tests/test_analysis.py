@@ -349,3 +349,18 @@ def test_settings_validation_and_schema_defaults():
     for k in props:
         assert getattr(defaults, k) == getattr(plain, k), k
         assert props[k].get("description"), k
+
+
+def test_a_frame_that_cannot_be_analysed_fails_alone():
+    settings = AnalysisSettings(r_max=6.0, dr=0.02, q_max=15.0, scattering_lengths=None,
+                                experimental_fq=None)
+    frames = _frames()
+    broken = frames[0].copy()
+    broken.info = dict(frames[0].info, structure_id="silica-c0000-r03", replica=3)
+    broken.positions[0] = np.nan  # an "ok" frame with a NaN coordinate
+    res = analyze_system([*frames, broken], settings, "silica")
+    p = res.properties.set_index("structure_id")
+    assert p.loc["silica-c0000-r03", "status"] == "failed"
+    assert p.loc["silica-c0000-r03", "reason"].startswith("analysis: non-finite positions")
+    assert list(p.loc[["silica-c0000-r00", "silica-c0000-r01"], "status"]) == ["ok", "ok"]
+    assert np.allclose(p.loc[["silica-c0000-r00", "silica-c0000-r01"], "cn_Si_O"], 4.0)

@@ -201,8 +201,18 @@ def analyze_system(
     ok = [k for k, m in enumerate(metas) if m["status"] == "ok"]
     log.info("system %s: %d structures, %d ok, elements %s", system, len(frames), len(ok), elements)
 
-    # 1. RDF of every good structure on the common grid
-    rdfs: dict[int, RDF] = {k: rdf(frames[k], settings.r_max, settings.dr, elements) for k in ok}
+    # 1. RDF of every good structure on the common grid; a cell that cannot be analysed (NaN
+    #    positions, a collapsed cell) is marked failed alone instead of stopping the system
+    rdfs: dict[int, RDF] = {}
+    for k in ok:
+        try:
+            if not np.isfinite(frames[k].positions).all():
+                raise ValueError("non-finite positions")
+            rdfs[k] = rdf(frames[k], settings.r_max, settings.dr, elements)
+        except (ValueError, RuntimeError) as exc:
+            metas[k]["status"], metas[k]["reason"] = "failed", f"analysis: {exc}"
+            log.error("%s: not analysed: %s", metas[k]["structure_id"], exc)
+    ok = [k for k in ok if k in rdfs]
     r = rdfs[ok[0]].r if ok else np.empty(0)
 
     # 2. cutoffs per composition from the replica-averaged partials
