@@ -203,7 +203,7 @@ def test_vasp_inputs_are_mp_compatible(tmp_path):
     si = bulk("Si", "diamond", a=5.43)
     si.info = {"structure_id": "Fe-O-el-Si", "role": "element"}
     jobs = write_jobs([feo, si], tmp_path, kind="static", potcar_spec=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["Fe-O-c0000-r00", "Fe-O-el-Si"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["Fe-O-c0000-r00", "Fe-O-el-Si"]
     from pymatgen.io.vasp import Incar
 
     inc = Incar.from_file(tmp_path / "Fe-O-c0000-r00" / "INCAR")
@@ -220,6 +220,29 @@ def test_vasp_inputs_are_mp_compatible(tmp_path):
     assert set(parsed["status"]) == {"failed"} and parsed["energy_eV"].isna().all()
     ran = run_jobs(tmp_path, command="true")
     assert set(ran["run_status"]) == {"failed"} and ran["reason"].str.contains("POTCAR").all()
+
+
+def test_vasp_jobs_of_an_earlier_geometry_or_selection_are_not_read(tmp_path):
+    from vitriflow.dft.vasp_backend import parse_jobs, write_jobs
+
+    a = bulk("Si", "diamond", a=5.43)
+    a.info = {"structure_id": "s-c0000-r00", "role": "amorphous"}
+    b = bulk("Si", "diamond", a=5.50)
+    b.info = {"structure_id": "s-c0001-r00", "role": "amorphous"}
+    write_jobs([a, b], tmp_path, potcar_spec=True)
+    (tmp_path / "s-c0000-r00" / "vasprun.xml").write_text("<modeling>old run</modeling>")
+    assert list(parse_jobs(tmp_path)["structure_id"]) == ["s-c0000-r00", "s-c0001-r00"]
+    moved = a.copy()
+    moved.positions[0] += 0.1  # an MD rerun: same id, another geometry
+    moved.info = dict(a.info)
+    write_jobs([moved], tmp_path, potcar_spec=True)  # and s-c0001-r00 is no longer selected
+    parsed = parse_jobs(tmp_path)
+    assert list(parsed["structure_id"]) == ["s-c0000-r00"]
+    assert parsed.at[0, "reason"] == "no finished vasprun.xml"  # the old run's file was moved away
+    stale = list((tmp_path / "_stale").glob("s-c0000-r00-*/vasprun.xml"))
+    assert len(stale) == 1
+    write_jobs([moved], tmp_path, potcar_spec=True)  # unchanged inputs: the folder stays
+    assert len(list((tmp_path / "_stale").iterdir())) == 1
 
 
 # ---------------------------------------------------------------- GPAW

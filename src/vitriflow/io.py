@@ -42,6 +42,17 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def structure_key(atoms) -> str:
+    """Fingerprint of a cell's geometry (numbers, positions, cell, pbc): result caches keyed by
+    structure id alone would hand old energies to new geometries after an upstream rerun."""
+    import numpy as np
+
+    h = hashlib.sha256(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+    for arr in (atoms.positions, atoms.cell.array, atoms.pbc):
+        h.update(np.asarray(arr, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
+
+
 def config_hash(config: Mapping[str, Any]) -> str:
     """Stable short hash of a (JSON-serialisable) config mapping."""
     text = json.dumps(config, sort_keys=True, default=str)

@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
+from vitriflow.io import structure_key
+
 log = logging.getLogger(__name__)
 
 SMEARINGS = ("fermi-dirac", "marzari-vanderbilt", "gaussian")
@@ -188,14 +190,6 @@ def run_one(atoms: Atoms, s: GpawSettings, txt: str | None = None) -> dict:
     if status == "ok" and kw["spinpol"]:
         out["magmom"] = float(a.get_magnetic_moment())
     return out
-
-
-def structure_key(atoms: Atoms) -> str:
-    """Fingerprint of a cell's geometry (numbers, positions, cell, pbc) for the result cache."""
-    h = hashlib.sha256(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
-    for arr in (atoms.positions, atoms.cell.array, atoms.pbc):
-        h.update(np.asarray(arr, dtype=np.float64).tobytes())
-    return h.hexdigest()[:16]
 
 
 def _job_main(job_path: str) -> int:

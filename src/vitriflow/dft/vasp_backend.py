@@ -15,10 +15,12 @@ to start. Nothing here fabricates VASP output: ``parse_jobs`` reads what VASP wr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from ase import Atoms
+
+from vitriflow.io import atomic_path, structure_key
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,13 @@ def write_jobs(
     user_incar_settings: Mapping | None = None,
     potcar_spec: bool | None = None,
 ) -> pd.DataFrame:
-    """Write one VASP job directory per frame; returns the job table (structure_id, dir, ...)."""
+    """Write one VASP job directory per frame; returns the job table (structure_id, dir, ...).
+
+    A job directory written earlier for another geometry or input set under the same id (after
+    an MD or selection rerun) is moved to ``_stale/`` with its outputs, so its vasprun.xml is
+    never taken for the new structure; ``selection.json`` lists the current jobs, the only ones
+    ``run_jobs`` and ``parse_jobs`` read.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     spec = (not have_potcars()) if potcar_spec is None else potcar_spec
@@ -69,12 +79,33 @@ def write_jobs(
         sid = str(atoms.info["structure_id"])
         d = root / sid
         vis = input_set(atoms, kind, user_incar_settings)
+        key = hashlib.sha256(json.dumps([structure_key(atoms), type(vis).__name__, dict(user_incar_settings or {})],
+                                        sort_keys=True, default=str).encode()).hexdigest()[:16]
+        old = d / "vitriflow_job.json"
+        if old.is_file() and json.loads(old.read_text()).get("input_key") != key:
+            stale = root / "_stale" / f"{sid}-{json.loads(old.read_text()).get('input_key', 'old')}"
+            stale.parent.mkdir(exist_ok=True)
+            shutil.rmtree(stale, ignore_errors=True)
+            d.rename(stale)
+            log.warning("%s: inputs changed; the previous job directory is kept in %s", sid, stale)
         vis.write_input(str(d), potcar_spec=spec)
         meta = {"structure_id": sid, "role": atoms.info.get("role", ""), "n_atoms": len(atoms),
-                "input_set": type(vis).__name__, "potcar_spec": spec}
+                "input_set": type(vis).__name__, "potcar_spec": spec, "input_key": key}
         (d / "vitriflow_job.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         rows.append({**meta, "dir": str(d)})
+    with atomic_path(root / "selection.json") as tmp:
+        Path(tmp).write_text(json.dumps([r["structure_id"] for r in rows], indent=1))
     return pd.DataFrame(rows)
+
+
+def _job_files(root: str | os.PathLike) -> list[Path]:
+    """vitriflow_job.json of the jobs of the current selection (every job folder for roots
+    written before selection.json existed)."""
+    root = Path(root)
+    listed = root / "selection.json"
+    if listed.is_file():
+        return [root / sid / "vitriflow_job.json" for sid in json.loads(listed.read_text())]
+    return sorted(root.glob("*/vitriflow_job.json"))
 
 
 def run_jobs(root: str | os.PathLike, command: str | None = None, timeout_s: float | None = None) -> pd.DataFrame:
@@ -86,7 +117,7 @@ def run_jobs(root: str | os.PathLike, command: str | None = None, timeout_s: flo
     if not command:
         raise RuntimeError("VASP_COMMAND is not set: export e.g. VASP_COMMAND='srun vasp_std' in the cluster profile")
     rows = []
-    for job in sorted(Path(root).glob("*/vitriflow_job.json")):
+    for job in _job_files(root):
         d = job.parent
         meta = json.loads(job.read_text())
         if meta.get("potcar_spec") or not (d / "POTCAR").is_file():
@@ -128,7 +159,7 @@ def parse_jobs(root: str | os.PathLike, mp2020: bool = True) -> pd.DataFrame:
         from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
 
         compat = MaterialsProject2020Compatibility(check_potcar=False)
-    for job in sorted(Path(root).glob("*/vitriflow_job.json")):
+    for job in _job_files(root):
         d = job.parent
         meta = json.loads(job.read_text())
         row = {"structure_id": meta["structure_id"], "n_atoms": meta["n_atoms"], "energy_eV": np.nan,
