@@ -146,6 +146,17 @@ def test_unknown_model_and_bad_query():
     frame = D.describe(D.validate_table(_toy_table()))
     with pytest.raises(D.DissolutionDataError, match="extrapolation.train"):
         D.family_masks(frame, "Na2O ===", "Na2O > 0")
+    # '=' assigns a column: its 2-D result as a mask used to duplicate rows silently
+    with pytest.raises(D.DissolutionDataError, match="extrapolation.test: 'Na2O = 25' is not a condition"):
+        D.family_masks(frame, "Na2O > 0", "Na2O = 25")
+
+
+def test_select_that_is_not_a_condition_is_refused(tmp_path):
+    path = tmp_path / "rates.csv"
+    _toy_table().to_csv(path, index=False)
+    assert len(D.load_table(path, select="Na2O > 0")) <= len(_toy_table())
+    with pytest.raises(D.DissolutionDataError, match="dissolution.select: 'Na2O = 25' is not a condition"):
+        D.load_table(path, select="Na2O = 25")
 
 
 def test_hamilton_table_groups_and_extrapolation_families(shared_data):

@@ -243,6 +243,20 @@ def validate_table(
     return out
 
 
+def row_condition(view: pd.DataFrame, query: str, key: str) -> np.ndarray:
+    """Boolean row mask of a pandas query; anything else (``Na2O = 25`` assigns a column, and
+    its 2-D result used as a mask silently duplicated rows) is refused naming the key."""
+    try:
+        keep = view.eval(query, engine="python")
+    except Exception as exc:  # pandas raises many types for a bad expression
+        raise DissolutionDataError(f"{key}: cannot evaluate {query!r}: {exc}") from exc
+    keep = np.asarray(keep)
+    if keep.shape != (len(view),) or keep.dtype != bool:
+        raise DissolutionDataError(f"{key}: {query!r} is not a condition on the rows; expected e.g. "
+                                   "'Na2O == 25' or 'Al2O3 > 0'")
+    return keep
+
+
 def load_table(path: str | Path, select: str | None = None, **checks) -> pd.DataFrame:
     """Read a CSV (or Parquet) dissolution table, validate it, and apply an optional row query.
 
@@ -254,11 +268,7 @@ def load_table(path: str | Path, select: str | None = None, **checks) -> pd.Data
     df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     df = validate_table(df, str(path), **checks)
     if select:
-        try:
-            keep = _oxide_view(df).eval(select, engine="python")
-        except Exception as exc:  # pandas raises many types for a bad expression
-            raise DissolutionDataError(f"dissolution.select: cannot evaluate {select!r}: {exc}") from exc
-        df = df[np.asarray(keep, dtype=bool)].reset_index(drop=True)
+        df = df[row_condition(_oxide_view(df), select, "dissolution.select")].reset_index(drop=True)
         if df.empty:
             raise DissolutionDataError(f"dissolution.select: {select!r} keeps no rows of {path}")
     return df
@@ -953,13 +963,8 @@ def family_masks(frame: pd.DataFrame, train_query: str, test_query: str) -> tupl
     """Rows of the train and test families (pandas queries over oxide mol %); glasses in both
     families are kept in training and removed from the test side, so the test is truly unseen."""
     view = pd.DataFrame({c[2:]: frame[c] * 100 for c in frame if c.startswith("x_")})
-    masks = []
-    for key, q in (("train", train_query), ("test", test_query)):
-        try:
-            masks.append(np.asarray(view.eval(q, engine="python"), dtype=bool))
-        except Exception as exc:
-            raise DissolutionDataError(f"dissolution.extrapolation.{key}: cannot evaluate {q!r}: {exc}") from exc
-    tr, te = masks
+    tr, te = (row_condition(view, q, f"dissolution.extrapolation.{key}")
+              for key, q in (("train", train_query), ("test", test_query)))
     te = te & ~np.isin(frame["glass"], frame.loc[tr, "glass"].unique())
     if not tr.any() or not te.any():
         raise DissolutionDataError(
