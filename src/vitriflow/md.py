@@ -316,12 +316,11 @@ def run_digest(structures: Sequence[Atoms], model, protocol: Protocol) -> str:
     """Fingerprint of everything a checkpoint's trajectories depend on: the protocol, the input
     cells (ids are reused when a seed or packing setting changes) and the potential (class,
     dtype, parameters), so that a checkpoint is never resumed for other inputs."""
+    from vitriflow.io import structure_key
+
     h = hashlib.sha256(protocol.digest().encode())
     for a in structures:
-        h.update(np.asarray(a.numbers, dtype=np.int64).tobytes())
-        h.update(np.asarray(a.positions, dtype=np.float64).tobytes())
-        h.update(np.asarray(a.cell.array, dtype=np.float64).tobytes())
-        h.update(str(a.info.get("seed")).encode())
+        h.update(f"{structure_key(a)}:{a.info.get('seed')}".encode())
     h.update(f"{type(model).__module__}.{type(model).__name__}:{getattr(model, 'dtype', '')}".encode())
     if isinstance(model, torch.nn.Module):
         for name, t in model.state_dict().items():

@@ -82,8 +82,9 @@ def write_jobs(
         key = hashlib.sha256(json.dumps([structure_key(atoms), type(vis).__name__, dict(user_incar_settings or {})],
                                         sort_keys=True, default=str).encode()).hexdigest()[:16]
         old = d / "vitriflow_job.json"
-        if old.is_file() and json.loads(old.read_text()).get("input_key") != key:
-            stale = root / "_stale" / f"{sid}-{json.loads(old.read_text()).get('input_key', 'old')}"
+        old_key = json.loads(old.read_text()).get("input_key", "old") if old.is_file() else key
+        if old_key != key:
+            stale = root / "_stale" / f"{sid}-{old_key}"
             stale.parent.mkdir(exist_ok=True)
             shutil.rmtree(stale, ignore_errors=True)
             d.rename(stale)

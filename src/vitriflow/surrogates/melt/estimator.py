@@ -441,10 +441,11 @@ class MeltSurrogate(BaseEstimator):
         if n_cand > self.n_models:
             log.info("kept candidates %s of %d by validation loss", [int(i) for i in keep], n_cand)
         self.n_features_in_ = int(inputs.shape[1])
-        refit = self.refit and bool(d.tasks.get("valid"))
-        self.domain_ = self._training_domain(d, ("train", "valid") if refit else ("train",))
         self.calibration_ = {}  # predictions first carry the raw spread
         self.calibration_ = self._calibrate(table[table["split"] == "valid"])
+        refit = self.refit and bool(d.tasks.get("valid"))
+        # after calibrating: its predictions need no distances
+        self.domain_ = self._training_domain(d, ("train", "valid") if refit else ("train",))
         if refit:  # calibrated before: valid rows become training rows
             self._refit_members(keep, mdata.merge_splits(d, ("train", "valid")), feats, dev)
         self.fit_seconds_ = time.perf_counter() - t0
