@@ -92,6 +92,15 @@ def test_checkpoint_of_other_input_cells_with_the_same_ids_is_not_resumed(model,
         np.testing.assert_array_equal(a.positions, b.positions)
 
 
+def test_unreadable_checkpoint_is_run_afresh(model, cells, tmp_path):
+    p = Protocol.from_config(PROTO)
+    damaged = tmp_path / "d.pt"
+    damaged.write_bytes(b"PK\x03\x04 truncated by a full disk")
+    fresh, _ = run_melt_quench(cells[:1], model, p, tmp_path / "e.pt", progress=False)
+    rerun, _ = run_melt_quench(cells[:1], model, p, damaged, progress=False)
+    np.testing.assert_array_equal(fresh[0].positions, rerun[0].positions)
+
+
 class _RefusesCellsOf(torch.nn.Module):
     """A potential that raises for any batch holding a cell of ``n_bad`` atoms."""
 

@@ -332,8 +332,13 @@ def run_digest(structures: Sequence[Atoms], model, protocol: Protocol) -> str:
 def load_checkpoint(path: Path, digest: str, sids: Sequence[str]) -> list[Task] | None:
     if not path.is_file():
         return None
-    payload = torch.load(path, weights_only=False)
-    if payload.get("protocol") != digest or [t["sid"] for t in payload["tasks"]] != list(sids):
+    try:
+        payload = torch.load(path, weights_only=False)
+        stale = payload.get("protocol") != digest or [t["sid"] for t in payload["tasks"]] != list(sids)
+    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint costs its progress, never the run
+        log.warning("checkpoint %s unreadable (%s: %s); starting afresh", path, type(exc).__name__, exc)
+        return None
+    if stale:
         log.warning("checkpoint %s belongs to another protocol, potential or set of input structures; "
                     "starting afresh", path)
         return None
