@@ -140,3 +140,20 @@ def test_quench_reaches_target_temperature_and_npt_changes_the_cell(model, cells
     assert not np.allclose(final[0].cell.array, cells[0].cell.array)  # NPT relaxed the volume
     hot = [r["temperature_K"] for r in trace if r["stage"] == "melt"]
     assert 1000 < np.mean(hot) < 6000
+
+
+def test_elemental_reference_that_cannot_be_relaxed_is_dropped_alone(model, monkeypatch):
+    from ase.build import bulk
+
+    import vitriflow.md_refs as md_refs
+
+    si2, si8 = bulk("Si", "diamond", a=5.43), bulk("Si", "diamond", a=5.43, cubic=True)
+    o_like = bulk("Si", "diamond", a=5.43) * (1, 1, 2)  # a 4-atom cell the picky model refuses
+    o_like.set_chemical_symbols(["O"] * 4)
+    for a, mid in ((si2, "mp-149"), (si8, "mp-149c"), (o_like, "mp-12957")):
+        a.info.update({"role": "element", "material_id": mid})
+    monkeypatch.setattr(md_refs, "is_mlip", lambda name: True)
+    monkeypatch.setattr(md_refs, "load_model", lambda *a, **k: _RefusesCellsOf(model, 4))
+    refs = md_refs.elemental_reference_energies([si2, si8, o_like], "picky", max_steps=5)
+    assert set(refs["energies_per_atom"]) == {"Si"} and np.isfinite(refs["energies_per_atom"]["Si"])
+    assert "cannot evaluate this cell" in refs["failed"]["mp-12957"] and refs["reason"] == ""

@@ -428,17 +428,18 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
     return finals, trace
 
 
-def _fire(structures: Sequence[Atoms], model, device, force_tol: float, max_steps: int
-          ) -> tuple[list[Atoms | None], np.ndarray, list[str]]:
+def _fire(structures: Sequence[Atoms], model, device, force_tol: float, max_steps: int,
+          init_kwargs: dict | None = None) -> tuple[list[Atoms | None], np.ndarray, list[str]]:
     """Batched FIRE; if the batch raises, each structure is relaxed alone so that one the model
-    cannot evaluate fails by itself. Returns (relaxed or None, energies, failure reasons)."""
+    cannot evaluate fails by itself. Returns (relaxed or None, energies, failure reasons).
+    ``init_kwargs`` go to the optimiser's init (e.g. a cell filter)."""
     import torch_sim as ts
 
     def run(batch):
         state = ts.io.atoms_to_state(list(batch), device=torch.device(device), dtype=model.dtype)
         state = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire,
                             convergence_fn=ts.generate_force_convergence_fn(force_tol=force_tol),
-                            max_steps=max_steps)
+                            max_steps=max_steps, init_kwargs=init_kwargs)
         return state.to_atoms(), state.energy.detach().cpu().numpy().astype(float)
 
     try:

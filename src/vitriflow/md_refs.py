@@ -21,7 +21,10 @@ log = logging.getLogger("vitriflow.md_refs")
 def elemental_reference_energies(crystals, potential: str, device: str = "cpu",
                                  dtype: torch.dtype = torch.float64, fmax: float = 0.02,
                                  max_steps: int = 200) -> dict:
-    """{potential, energies_per_atom {El: eV/atom} | None, material_ids, reason}."""
+    """{potential, energies_per_atom {El: eV/atom} | None, material_ids, failed {id: why}, reason}.
+
+    A polymorph that cannot be relaxed is dropped with its reason (``failed``); its element keeps
+    any other polymorph, else has no reference and its formation energies say so."""
     if not is_mlip(potential):
         return {"potential": potential, "energies_per_atom": None, "material_ids": {},
                 "reason": "classical pair potential: no elemental reference phases"}
@@ -31,20 +34,25 @@ def elemental_reference_energies(crystals, potential: str, device: str = "cpu",
                 "reason": "no elemental reference structures (estimate source)"}
     import torch_sim as ts
 
+    from vitriflow.md import _fire
+
     model = load_model(potential, device=device, dtype=dtype)
-    state = ts.io.atoms_to_state(elements, device=torch.device(device), dtype=model.dtype)
-    state = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire,
-                        convergence_fn=ts.generate_force_convergence_fn(force_tol=fmax),
-                        max_steps=max_steps, init_kwargs={"cell_filter": ts.CellFilter.frechet})
-    energies = state.energy.detach().cpu().numpy()
+    # one polymorph the potential cannot relax must not cost the others their references
+    _, energies, reasons = _fire(elements, model, device, fmax, max_steps,
+                                 init_kwargs={"cell_filter": ts.CellFilter.frechet})
     best: dict[str, tuple[float, str]] = {}
-    for a, e in zip(elements, energies, strict=True):
-        el = a.get_chemical_symbols()[0]
+    failed: dict[str, str] = {}
+    for a, e, why in zip(elements, energies, reasons, strict=True):
+        el, mid = a.get_chemical_symbols()[0], a.info.get("material_id", "")
         epa = float(e) / len(a)
-        if np.isfinite(epa) and (el not in best or epa < best[el][0]):
-            best[el] = (epa, a.info.get("material_id", ""))
+        if why or not np.isfinite(epa):
+            failed[mid or el] = why or "non-finite energy after relaxation"
+            log.warning("%s reference %s dropped: %s", el, mid, failed[mid or el])
+        elif el not in best or epa < best[el][0]:
+            best[el] = (epa, mid)
     return {"potential": potential, "energies_per_atom": {el: v[0] for el, v in sorted(best.items())},
-            "material_ids": {el: v[1] for el, v in sorted(best.items())}, "reason": ""}
+            "material_ids": {el: v[1] for el, v in sorted(best.items())}, "failed": failed,
+            "reason": "" if best else "no elemental reference could be relaxed"}
 
 
 def elemental_crystals(index, elements) -> list:

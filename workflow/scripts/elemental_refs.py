@@ -2,7 +2,7 @@
 
 import torch
 
-from vitriflow.io import write_json
+from vitriflow.io import provenance, write_json
 from vitriflow.md_refs import elemental_crystals, elemental_reference_energies
 from vitriflow.references import load_snapshot_index
 from vitriflow.runtime import pick_device, script_logger
@@ -15,4 +15,6 @@ result = elemental_reference_energies(
     dtype=torch.float64 if p.dtype == "float64" else torch.float32,
 )
 log.info("%s: %s", wc.potential, result["reason"] or result["energies_per_atom"])
+result["provenance"] = provenance(stage="md.elemental_refs", inputs=[snakemake.input.index],  # noqa: F821
+                                  elements=sorted(p.elements), device=p.device, dtype=p.dtype)
 write_json(result, snakemake.output[0])  # noqa: F821
