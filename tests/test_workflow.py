@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vitriflow.io import read_table
+from vitriflow.io import read_csv, read_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -105,11 +105,11 @@ def test_viscosity_chain_with_task_groups(tmp_path):
     proc = snakemake(tmp_path, "results/viscosity/comparison.csv", "results/viscosity/predictions.parquet",
                      section)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    import pandas as pd
 
     from vitriflow.surrogates.viscosity import MeltSurrogate
 
-    cmp = pd.read_csv(tmp_path / "results/viscosity/comparison.csv")
+    cmp, cmp_prov = read_csv(tmp_path / "results/viscosity/comparison.csv")
+    assert cmp_prov["stage"] == "viscosity_evaluate" and "bootstrap_seed" in cmp_prov
     assert {"viscosity:ag", "density", "refractive_index", "liquidus"} <= set(cmp["target"])
     assert {"n_compositions", "diff_ci_low", "diff_ci_high", "p_vitriflow_lower"} <= set(cmp.columns)
     assert (cmp["diff_ci_low"] <= cmp["diff_ci_high"]).all()
@@ -122,7 +122,7 @@ def test_viscosity_chain_with_task_groups(tmp_path):
     assert len(pred) == 2 and pred[["viscosity_ag", "tg", "density", "refractive_index"]].notna().all().all()
     assert pred["viscosity_ag"].iloc[0] > pred["viscosity_ag"].iloc[1]  # 1000 K is more viscous
     assert not (tmp_path / "results/viscosity/checkpoints").exists()  # removed once the model is saved
-    cover = pd.read_csv(tmp_path / "results/viscosity/uncertainty.csv")
+    cover, _ = read_csv(tmp_path / "results/viscosity/uncertainty.csv")
     vis = cover.set_index("target").loc["viscosity:ag"]  # 552 validation rows: calibrated
     assert vis["n"] == 626 and vis["n_calibration"] == 552 and vis["a"] >= 1.0
     assert vis["cover_95"] >= vis["spread_cover_95"]
@@ -131,7 +131,7 @@ def test_viscosity_chain_with_task_groups(tmp_path):
     assert "one bagged ensemble per task group" in html and "P(vitriflow lower)" in html and "Paired bootstrap over test compositions" in html
     raman, _ = read_table(tmp_path / "results/viscosity/data/raman.parquet")
     assert raman["spectrum_id"].nunique() == 258 and "258 Raman spectra" in html
-    dom = pd.read_csv(tmp_path / "results/viscosity/domain.csv").set_index("target")
+    dom = read_csv(tmp_path / "results/viscosity/domain.csv")[0].set_index("target")
     counts = cmp.set_index("target")["n"]
     assert (dom["n_inside"] + dom["n_beyond"]).eq(counts.loc[dom.index]).all()  # every test row, once
     assert dom.loc["viscosity:ag", "n_beyond"] > 0 and "beyond 5 mol% of the nearest training melt" in html

@@ -152,6 +152,41 @@ def read_table(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
     return table.to_pandas(), prov
 
 
+CSV_PROVENANCE_PREFIX = "# vitriflow provenance: "
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike, prov: Mapping[str, Any],
+              float_format: str | None = None) -> None:
+    """Write ``df`` as CSV, atomically, under one comment line holding ``prov`` (JSON).
+
+    Spreadsheets show the line as a first row; ``read_csv`` below (or pandas with
+    ``skiprows=1``) skips it."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as fh:
+            fh.write(CSV_PROVENANCE_PREFIX + json.dumps(prov, sort_keys=True, default=str) + "\n")
+            df.to_csv(fh, index=False, float_format=float_format)
+
+
+def read_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a CSV written by ``write_csv`` and its provenance ({} when it has none)."""
+    with open(path) as fh:
+        first = fh.readline()
+    prov = json.loads(first[len(CSV_PROVENANCE_PREFIX):]) if first.startswith(CSV_PROVENANCE_PREFIX) else {}
+    return pd.read_csv(path, skiprows=1 if first.startswith(CSV_PROVENANCE_PREFIX) else 0), prov
+
+
+def provenance_comment(prov: Mapping[str, Any]) -> str:
+    """``prov`` as an HTML comment to end a Markdown file (invisible when rendered)."""
+    body = json.dumps(prov, sort_keys=True, default=str).replace("--", "-\\u002d")  # '--' ends a comment
+    return f"\n<!-- vitriflow provenance: {body} -->\n"
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Write a text file atomically (a killed job leaves the old file or none, never half)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
 def write_json(obj: Any, path: str | os.PathLike) -> None:
     """Write JSON atomically (sorted keys, indented) so reruns give identical bytes."""
     with atomic_path(path) as tmp:

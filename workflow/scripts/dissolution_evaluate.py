@@ -2,7 +2,14 @@
 
 import pandas as pd
 
-from vitriflow.io import provenance, write_json, write_table
+from vitriflow.io import (
+    provenance,
+    provenance_comment,
+    write_csv,
+    write_json,
+    write_table,
+    write_text,
+)
 from vitriflow.runtime import script_logger
 from vitriflow.surrogates.dissolution import markdown_table, run_evaluation
 
@@ -20,9 +27,8 @@ write_table(res["scores"], sm.output.scores, prov)
 write_table(res["curves"], sm.output.curves, prov)
 write_table(res["extrapolation_predictions"], sm.output.extrapolation, prov)
 write_table(res["coefficients"], sm.output.coefficients, prov)
-res["summary"].to_csv(sm.output.summary_csv, index=False, float_format="%.4g")
-with open(sm.output.summary_md, "w") as fh:
-    fh.write(markdown_table(res["summary"]))
+write_csv(res["summary"], sm.output.summary_csv, prov, float_format="%.4g")
+write_text(markdown_table(res["summary"]) + provenance_comment(prov), sm.output.summary_md)
 write_json({"provenance": prov, "models": res["cards"]}, sm.output.models)
 for r in res["summary"].to_dict("records"):
     log.info("%s (%s pH): grouped RRMSE %.2f +/- %.2f %%, A->B %s", r["model"], r["ph_measure"],

@@ -2,7 +2,7 @@
 
 import json
 
-from vitriflow.io import provenance, write_table
+from vitriflow.io import provenance, write_csv, write_table
 from vitriflow.runtime import script_logger
 from vitriflow.surrogates.dissolution import DissolutionDataError, predict_inputs
 
@@ -19,6 +19,6 @@ out = predict_inputs(cards[key], cfg.get("inputs", []))
 prov = provenance(stage="dissolution", config=cfg, inputs=[sm.input.models], model=key,
                   training_range=cards[key]["training_range"])
 write_table(out, sm.output.parquet, prov)
-out.to_csv(sm.output.csv, index=False, float_format="%.5g")
+write_csv(out, sm.output.csv, prov, float_format="%.5g")
 for r in out.to_dict("records"):
     log.info("%s pH %.2f: %s %s", r["label"], r["pH"], r["status"], r.get("log10_rate", ""))

@@ -5,7 +5,7 @@ vitriflow's predicted intervals; RMSE inside and beyond 5 mol% of the nearest tr
 import pandas as pd
 import torch
 
-from vitriflow.io import provenance, read_table, write_table
+from vitriflow.io import provenance, read_table, write_csv, write_table
 from vitriflow.runtime import script_logger
 from vitriflow.surrogates.viscosity import (
     MeltSurrogate,
@@ -36,11 +36,11 @@ if sm.params.compare_imelt:
     rmse = comparison_table(preds, split="test", seed=int(sm.params.seed))
 else:
     rmse = rmse_table(preds, split="test")
-rmse.to_csv(sm.output.comparison, index=False, float_format="%.5g")
+write_csv(rmse, sm.output.comparison, {**prov, "bootstrap_seed": int(sm.params.seed)}, float_format="%.5g")
 log.info("test RMSE:\n%s", pd.DataFrame(rmse).to_string(index=False))
 cover = uncertainty_table(ours, model.noise_models(), split="test")
-cover.to_csv(sm.output.uncertainty, index=False, float_format="%.4g")
+write_csv(cover, sm.output.uncertainty, prov, float_format="%.4g")
 log.info("test coverage of the predicted intervals:\n%s", cover.to_string(index=False))
 domain = domain_table(preds, split="test")
-domain.to_csv(sm.output.domain, index=False, float_format="%.5g")
+write_csv(domain, sm.output.domain, prov, float_format="%.5g")
 log.info("test RMSE inside / beyond the training data:\n%s", domain.to_string(index=False))

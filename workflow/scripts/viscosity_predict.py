@@ -1,6 +1,6 @@
 """Snakemake adapter: properties for the configured compositions x temperatures."""
 
-from vitriflow.io import provenance, write_table
+from vitriflow.io import provenance, write_csv, write_table
 from vitriflow.runtime import script_logger
 from vitriflow.surrogates.viscosity import MeltSurrogate, predict_compositions
 
@@ -11,6 +11,7 @@ out = predict_compositions(MeltSurrogate.load(sm.input.model), cfg.get("composit
                            cfg.get("temperatures_K", []), cfg.get("wavelength_um", 0.5893))
 if not len(out):
     log.info("viscosity.predict.compositions is empty: writing an empty table")
-write_table(out, sm.output.parquet, provenance(stage="viscosity_predict", config=cfg, inputs=[sm.input.model]))
-out.to_csv(sm.output.csv, index=False, float_format="%.6g")
+prov = provenance(stage="viscosity_predict", config=cfg, inputs=[sm.input.model])
+write_table(out, sm.output.parquet, prov)
+write_csv(out, sm.output.csv, prov, float_format="%.6g")
 log.info("%d predictions written", len(out))

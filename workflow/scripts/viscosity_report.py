@@ -2,9 +2,7 @@
 
 import json
 
-import pandas as pd
-
-from vitriflow.io import read_table
+from vitriflow.io import read_csv, read_table
 from vitriflow.runtime import script_logger
 from vitriflow.surrogates.melt.report import write_report
 from vitriflow.surrogates.viscosity import IMELT_REPORTED, MeltSurrogate
@@ -21,11 +19,11 @@ if sm.params.compare_imelt:
     preds["i-Melt"] = read_table(sm.input.imelt)[0]
     imelt_model = imelt.load_pretrained_bagged()
 write_report(sm.output.html, title="Melt viscosity & glass properties (vs i-Melt)",
-             rmse=pd.read_csv(sm.input.comparison), preds=preds, table=table,
+             rmse=read_csv(sm.input.comparison)[0], preds=preds, table=table,
              model=MeltSurrogate.load(sm.input.model),
              training=json.loads(open(sm.input.training).read()),
              ingest=json.loads(open(sm.input.ingest).read()), rejected=rejected,
              imelt_model=imelt_model, reported=IMELT_REPORTED,
              predictions=read_table(sm.input.predictions)[0],
-             uncertainty=pd.read_csv(sm.input.uncertainty), domain=pd.read_csv(sm.input.domain))
+             uncertainty=read_csv(sm.input.uncertainty)[0], domain=read_csv(sm.input.domain)[0])
 log.info("wrote %s", sm.output.html)

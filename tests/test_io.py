@@ -1,0 +1,41 @@
+"""Result files: CSV and Markdown outputs carry their provenance and are written atomically."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from vitriflow.io import provenance_comment, read_csv, write_csv
+
+
+def test_csv_round_trip_keeps_rows_and_provenance(tmp_path):
+    df = pd.DataFrame({"label": ["a#1", "b"], "x": [0.1234567, 2.0]})
+    path = tmp_path / "t.csv"
+    write_csv(df, path, {"stage": "demo", "seed": 3}, float_format="%.4g")
+    back, prov = read_csv(path)
+    assert prov == {"stage": "demo", "seed": 3}
+    assert list(back["label"]) == ["a#1", "b"]  # a '#' inside a value is data, not a comment
+    assert back["x"].tolist() == pytest.approx([0.1235, 2.0])
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left beside it
+
+
+def test_failed_csv_write_leaves_the_old_file(tmp_path):
+    path = tmp_path / "t.csv"
+    write_csv(pd.DataFrame({"x": [1]}), path, {"stage": "old"})
+    with pytest.raises((TypeError, ValueError)):  # a float format pandas cannot apply fails mid-write
+        write_csv(pd.DataFrame({"x": [2.0]}), path, {"stage": "new"}, float_format="%d%q")
+    assert read_csv(path)[1] == {"stage": "old"}
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_plain_csv_reads_without_provenance(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("x,y\n1,2\n")
+    df, prov = read_csv(path)
+    assert prov == {} and df.to_dict("records") == [{"x": 1, "y": 2}]
+
+
+def test_markdown_provenance_comment_cannot_close_early():
+    text = provenance_comment({"command": "snakemake --cores 2"})
+    body = text.strip().removeprefix("<!-- vitriflow provenance: ").removesuffix(" -->")
+    assert "--" not in body and json.loads(body) == {"command": "snakemake --cores 2"}
