@@ -29,6 +29,8 @@ def with_system(**changes):
     ({"compositions": ["Na2O-3SiO2"], "atoms_per_cell": 7}, r"atoms_per_cell: no cell of 7 atoms"),
     ({"protocol": "nope"}, "unknown protocol 'nope'"),
     ({"potential": "lj"}, "unknown potential 'lj'"),
+    ({"potential_options": {"coulom": "dsf"}}, r"potential_options: unknown option\(s\) \['coulom'\] for teter"),
+    ({"potential": "chgnet", "potential_options": {"enable_cueq": True}}, "unknown option.*for chgnet"),
 ])
 def test_meaning_errors_name_the_key(changes, message):
     with pytest.raises(ConfigError, match=message):
@@ -88,6 +90,7 @@ def _dry_run(tmp_path, cfg):
      "viscosity (mode full, model): task_groups[0].properties: unknown property 'viscositty'"),
     (lambda c: c.update(viscosity={"model": {"early_stopping_on": "dens"}}),
      "early_stopping_on: expected 'all' or one of"),
+    (lambda c: c.update(analysis={"r_max": 5.01, "dr": 0.02}), "r_max=5.01 must be a whole number"),
 ])
 def test_snakemake_refuses_bad_config_in_one_line(tmp_path, mutate, message):
     cfg = with_system()
@@ -112,3 +115,16 @@ def test_shipped_validation_configs_build_their_dag(name):
     assert proc.returncode == 0, proc.stderr[-2000:]
     header = (REPO / "config" / f"{name}.yaml").read_text()
     assert f"--configfile config/{name}.yaml\n" in header
+
+
+def test_classical_potential_options_match_the_model():
+    """The torch-free list the config check uses is the classical model's real keyword set."""
+    import inspect
+
+    from vitriflow.config import POTENTIAL_OPTIONS
+    from vitriflow.potentials import CLASSICAL
+    from vitriflow.potentials.classical import ClassicalPairModel
+
+    params = inspect.signature(ClassicalPairModel.__init__).parameters.values()
+    kw = {p.name for p in params if p.kind is p.KEYWORD_ONLY} - {"device", "dtype", "compute_forces", "compute_stress"}
+    assert all(set(POTENTIAL_OPTIONS[name]) == kw for name in CLASSICAL)

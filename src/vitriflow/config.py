@@ -27,6 +27,12 @@ from vitriflow.composition import (
 )
 
 POTENTIALS = ("sevennet-0", "chgnet", "bks", "chik", "shik", "teter", "pedone")  # = potentials.ALL (kept torch-free)
+# what potentials.load_model(name, **potential_options) accepts: the keyword-only settings of
+# ClassicalPairModel (a test keeps them equal), enable_cueq for SevenNet, nothing for CHGNet
+_CLASSICAL_OPTIONS = ("coulomb", "alpha", "cutoff", "coulomb_cutoff", "truncation", "smoothing_width",
+                      "walls", "skin", "compile")
+POTENTIAL_OPTIONS = {"sevennet-0": ("enable_cueq",), "chgnet": (),
+                     **{name: _CLASSICAL_OPTIONS for name in POTENTIALS[2:]}}
 
 
 class ConfigError(ValueError):
@@ -164,6 +170,10 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bo
             )
         if spec.potential not in POTENTIALS:
             raise ConfigError(f"{spec.where}.potential: unknown potential {spec.potential!r}; expected one of {POTENTIALS}")
+        unknown = sorted(set(spec.potential_options or {}) - set(POTENTIAL_OPTIONS[spec.potential]))
+        if unknown:
+            raise ConfigError(f"{spec.where}.potential_options: unknown option(s) {unknown} for {spec.potential}; "
+                              f"expected some of {list(POTENTIAL_OPTIONS[spec.potential])}")
         if deep and not spec.pairs:
             try:
                 comps = spec.compositions()

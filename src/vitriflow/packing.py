@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 
@@ -84,6 +83,7 @@ def pack(requests: Sequence[PackingRequest], min_distance_scale: float = 0.7,
     Raises ``PackingError`` naming the structure when a cell still has a pair closer than
     its threshold after ``max_steps`` (lower the density or the threshold).
     """
+    import torch
     import torch_sim as ts
     from torch_sim.models.soft_sphere import SoftSphereMultiModel
     from torch_sim.neighbors import vesin_nl

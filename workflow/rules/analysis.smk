@@ -2,6 +2,12 @@
 # report fragment. Enabled by the top-level config key `analysis` (schemas/analysis.schema.yaml).
 
 if "analysis" in config:
+    try:
+        from vitriflow.analysis.system import AnalysisSettings
+
+        AnalysisSettings.from_config(config["analysis"])
+    except (TypeError, ValueError) as exc:
+        sys.exit(f"vitriflow config error: {exc}")
 
     # every system of the run (config.systems plus expanded scans), from common.smk
     ANALYSIS_SYSTEMS = list(SYSTEM_NAMES)

@@ -33,7 +33,7 @@ from vitriflow.analysis.coordination import (
     smooth,
     to_cutoff_map,
 )
-from vitriflow.analysis.rdf import RDF, half_min_width, pair_name, rdf, species_pairs
+from vitriflow.analysis.rdf import RDF, half_min_width, pair_name, r_grid, rdf, species_pairs
 from vitriflow.analysis.scattering import (
     MissingScatteringLength,
     load_experimental_fq,
@@ -82,6 +82,7 @@ class AnalysisSettings:
         if unknown:
             raise ValueError(f"analysis: unknown keys {unknown}; expected some of {sorted(known)}")
         s = cls(**cfg)
+        r_grid(s.r_max, s.dr)  # r_max must be a whole number of bins
         if not (0 < s.q_min < s.q_max) or s.dq <= 0:
             raise ValueError(f"analysis.q_min/q_max/dq: expected 0 < q_min < q_max, dq > 0; got "
                              f"{s.q_min}, {s.q_max}, {s.dq}")
