@@ -186,6 +186,16 @@ def test_cross_validation_resumes_every_fold_and_the_final_fit(tmp_path):
                 "cv_folds": 3}
     first = train_and_evaluate(frames, table, settings, checkpoint_dir=tmp_path / "ck")
     assert first["training"]["resumed_members"] == 0 and first["training"]["device"] == "cpu"
+    # run-dependent seconds go to the provenance record, not training.json's body or the tables
+    assert "final_seconds" not in first["training"] and all("seconds" not in f for f in first["training"]["folds"])
+    from vitriflow.io import read_table
+    from vitriflow.surrogates.gnn import write_outputs
+
+    out = {"model": str(tmp_path / "m.pt"), "predictions": str(tmp_path / "p.parquet"),
+           "metrics": str(tmp_path / "m.parquet"), "training": str(tmp_path / "t.json")}
+    write_outputs(first, pd.DataFrame(columns=["structure_id", "system", "reason"]), settings, out, {"stage": "test"})
+    _, prov = read_table(out["metrics"])
+    assert len(prov["timings"]["cv_fold_s"]) == 3 and prov["timings"]["final_s"] > 0
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["final", "fold0", "fold1", "fold2"]
     again = train_and_evaluate(frames, table, settings, checkpoint_dir=tmp_path / "ck")
     assert again["training"]["resumed_members"] == 4 * SMALL["n_models"]
