@@ -373,6 +373,26 @@ def test_schema_defaults_and_refusals(repo_root):
             jsonschema.validate(bad, schema)
 
 
+def test_config_check_refuses_untrained_default_and_mixed_potentials():
+    from types import SimpleNamespace
+
+    from vitriflow.surrogates.pcf import check_pcf_config
+
+    systems = {"silica": SimpleNamespace(potential="teter"), "nas": SimpleNamespace(potential="teter"),
+               "silica_7net": SimpleNamespace(potential="sevennet-0")}
+    assert check_pcf_config({"systems": ["silica", "nas"]}, systems) == ["silica", "nas"]
+    assert check_pcf_config({"systems": ["nas"], "models": ["pca"], "default_model": "auto"}, systems) == ["nas"]
+    bad = [({"systems": ["nas"], "models": ["pca", "direct"], "default_model": "autoencoder"},
+            r"^pcf\.default_model: 'autoencoder' is not among pcf\.models \['pca', 'direct'\]"),
+           ({"systems": ["silica", "silica_7net"]}, r"^pcf\.systems: the family mixes potentials .*sevennet-0"),
+           ({"systems": []}, r"^pcf\.systems: .*empty = every system"),
+           ({"systems": ["nsa"]}, r"^pcf\.systems: \['nsa'\] are not systems of this run")]
+    for cfg, match in bad:
+        with pytest.raises(ValueError, match=match) as err:
+            check_pcf_config(cfg, systems)
+        assert "\n" not in str(err.value)
+
+
 def test_skipped_stage_outputs_say_why(tmp_path):
     from vitriflow.surrogates.pcf import write_skipped_outputs
     from vitriflow.surrogates.pcf.report import write_skipped
