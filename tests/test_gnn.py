@@ -8,9 +8,9 @@ import pytest
 import torch
 from ase import Atoms
 
-from vitriflow.io import provenance, write_structures, write_table
+from vitriflow.io import provenance, read_structures, write_structures, write_table
 from vitriflow.surrogates.gnn import GNNRegressor, load_dataset, metrics_table
-from vitriflow.surrogates.gnn.graphs import neighbour_edges, rbf_expand
+from vitriflow.surrogates.gnn.graphs import neighbour_edges, rbf_expand, to_graph
 
 torch.set_num_threads(1)
 SMALL = dict(cutoff_A=3.0, n_rbf=8, hidden=8, layers=2, epochs=30, batch_size=4, n_models=2, seed=3)
@@ -96,6 +96,22 @@ def test_dataset_excludes_failed_structures_and_refuses_mixed_potentials(tmp_pat
     frames, table, excluded = load_dataset([_write_system(tmp_path, "c", "teter", ["failed"] * 2)],
                                            "energy_per_atom_eV")
     assert frames == [] and len(table) == 0 and len(excluded) == 2  # the rule then skips, with the reason
+
+
+def test_one_unusable_structure_is_excluded_with_its_reason_and_the_rest_train(tmp_path):
+    name, quenched, properties = _write_system(tmp_path, "a", "teter", ["ok"] * 6)
+    frames = read_structures(quenched)
+    frames[1].positions[3] = np.nan  # an exploded cell that still says "ok"
+    frames[4].cell = np.zeros((3, 3))  # a zero-volume cell
+    write_structures(frames, quenched)
+    frames, table, excluded = load_dataset([(name, quenched, properties)], "energy_per_atom_eV")
+    assert len(frames) == len(table) == 4
+    assert list(excluded["structure_id"]) == ["a-c0000-r01", "a-c0002-r00"]
+    assert "positions are not finite" in excluded["reason"][0] and "cell volume" in excluded["reason"][1]
+    est = GNNRegressor(**{**SMALL, "epochs": 2}).fit(frames, table["y_true"].to_numpy())
+    assert np.isfinite(est.predict(frames)[0]).all()
+    with pytest.raises(ValueError, match="positions are not finite"):  # a direct caller still hears why
+        to_graph(read_structures(quenched)[1], ["O", "Si"], 3.0, 8)
 
 
 def test_metrics_separate_structure_from_composition():

@@ -23,7 +23,7 @@ from sklearn.model_selection import GroupKFold
 
 from vitriflow.io import read_structures, read_table, write_json, write_table
 from vitriflow.surrogates import calibration as cal
-from vitriflow.surrogates.gnn.graphs import element_fractions
+from vitriflow.surrogates.gnn.graphs import element_fractions, structure_problem
 from vitriflow.surrogates.gnn.model import GNNRegressor
 
 log = logging.getLogger("vitriflow.surrogates.gnn")
@@ -38,8 +38,10 @@ MODELS = ("gnn", "composition_ridge", "mean")
 def load_dataset(sources: list[tuple[str, str, str]], target: str) -> tuple[list, pd.DataFrame, pd.DataFrame]:
     """(structures, table, excluded) from (system, quenched.extxyz, properties.parquet) triples.
 
-    Structures whose MD failed or whose target is missing are excluded (listed with the reason);
-    structures of different potentials are refused, since their energies are not comparable."""
+    Structures whose MD failed, whose target is missing or that cannot be made a graph (NaN
+    positions, a degenerate cell: ``structure_problem``) are excluded, listed with the reason, so
+    one bad cell never stops the stage; structures of different potentials are refused, since
+    their energies are not comparable."""
     if target not in TARGET_UNITS:
         raise ValueError(f"gnn.target: {target!r}; expected one of {sorted(TARGET_UNITS)}")
     frames, rows, excluded = [], [], []
@@ -57,6 +59,10 @@ def load_dataset(sources: list[tuple[str, str, str]], target: str) -> tuple[list
             if p["status"] != "ok" or not np.isfinite(p[target]):
                 why = p["reason"] if p["status"] != "ok" else f"{target} missing"
                 excluded.append({"structure_id": sid, "system": system, "reason": str(why) or p["status"]})
+                continue
+            problem = structure_problem(atoms)
+            if problem:
+                excluded.append({"structure_id": sid, "system": system, "reason": f"unusable structure: {problem}"})
                 continue
             frames.append(atoms)
             rows.append({"structure_id": sid, "system": system, "label": p["label"],
