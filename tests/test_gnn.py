@@ -8,9 +8,9 @@ import pytest
 import torch
 from ase import Atoms
 
-from vitriflow.io import provenance, write_structures, write_table
+from vitriflow.io import provenance, read_structures, write_structures, write_table
 from vitriflow.surrogates.gnn import GNNRegressor, load_dataset, metrics_table
-from vitriflow.surrogates.gnn.graphs import neighbour_edges, rbf_expand
+from vitriflow.surrogates.gnn.graphs import neighbour_edges, rbf_expand, to_graph
 
 torch.set_num_threads(1)
 SMALL = dict(cutoff_A=3.0, n_rbf=8, hidden=8, layers=2, epochs=30, batch_size=4, n_models=2, seed=3)
@@ -96,6 +96,22 @@ def test_dataset_excludes_failed_structures_and_refuses_mixed_potentials(tmp_pat
     frames, table, excluded = load_dataset([_write_system(tmp_path, "c", "teter", ["failed"] * 2)],
                                            "energy_per_atom_eV")
     assert frames == [] and len(table) == 0 and len(excluded) == 2  # the rule then skips, with the reason
+
+
+def test_one_unusable_structure_is_excluded_with_its_reason_and_the_rest_train(tmp_path):
+    name, quenched, properties = _write_system(tmp_path, "a", "teter", ["ok"] * 6)
+    frames = read_structures(quenched)
+    frames[1].positions[3] = np.nan  # an exploded cell that still says "ok"
+    frames[4].cell = np.zeros((3, 3))  # a zero-volume cell
+    write_structures(frames, quenched)
+    frames, table, excluded = load_dataset([(name, quenched, properties)], "energy_per_atom_eV")
+    assert len(frames) == len(table) == 4
+    assert list(excluded["structure_id"]) == ["a-c0000-r01", "a-c0002-r00"]
+    assert "positions are not finite" in excluded["reason"][0] and "cell volume" in excluded["reason"][1]
+    est = GNNRegressor(**{**SMALL, "epochs": 2}).fit(frames, table["y_true"].to_numpy())
+    assert np.isfinite(est.predict(frames)[0]).all()
+    with pytest.raises(ValueError, match="positions are not finite"):  # a direct caller still hears why
+        to_graph(read_structures(quenched)[1], ["O", "Si"], 3.0, 8)
 
 
 def test_metrics_separate_structure_from_composition():
@@ -186,6 +202,16 @@ def test_cross_validation_resumes_every_fold_and_the_final_fit(tmp_path):
                 "cv_folds": 3}
     first = train_and_evaluate(frames, table, settings, checkpoint_dir=tmp_path / "ck")
     assert first["training"]["resumed_members"] == 0 and first["training"]["device"] == "cpu"
+    # run-dependent seconds go to the provenance record, not training.json's body or the tables
+    assert "final_seconds" not in first["training"] and all("seconds" not in f for f in first["training"]["folds"])
+    from vitriflow.io import read_table
+    from vitriflow.surrogates.gnn import write_outputs
+
+    out = {"model": str(tmp_path / "m.pt"), "predictions": str(tmp_path / "p.parquet"),
+           "metrics": str(tmp_path / "m.parquet"), "training": str(tmp_path / "t.json")}
+    write_outputs(first, pd.DataFrame(columns=["structure_id", "system", "reason"]), settings, out, {"stage": "test"})
+    _, prov = read_table(out["metrics"])
+    assert len(prov["timings"]["cv_fold_s"]) == 3 and prov["timings"]["final_s"] > 0
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["final", "fold0", "fold1", "fold2"]
     again = train_and_evaluate(frames, table, settings, checkpoint_dir=tmp_path / "ck")
     assert again["training"]["resumed_members"] == 4 * SMALL["n_models"]

@@ -241,6 +241,27 @@ def test_training_is_deterministic(family, trained):
     a, b = trained[0]["predictions"], again["predictions"]
     assert np.array_equal(a["g_pred"].to_numpy(), b["g_pred"].to_numpy())
     assert trained[0]["training"]["autoencoder"]["history"] == again["training"]["autoencoder"]["history"]
+    pd.testing.assert_frame_equal(trained[0]["metrics"], again["metrics"])  # no timing columns
+
+
+def test_timings_live_in_the_provenance_record_and_reach_the_report(tmp_path, family, trained):
+    from vitriflow.io import read_table
+    from vitriflow.surrogates.pcf.report import build_section
+
+    res, settings = trained
+    out = _write_all(tmp_path, family, res, settings)
+    metrics, prov = read_table(out["metrics"])
+    assert not {"train_s", "predict_ms_per_glass"} & set(metrics.columns)
+    assert set(prov["timings"]) == {"autoencoder", "pca", "direct"}
+    assert all(t["train_s"] > 0 and t["predict_ms_per_glass"] > 0 for t in prov["timings"].values())
+    models = json.loads(open(out["training"]).read())["models"]
+    assert all(not {"total_s", "reducer_s"} & set(e) and "mean_fit_time" not in e["cv"] for e in models.values())
+    html_path = tmp_path / "80_pcf.html"
+    build_section(html_path, read_table(out["dataset"])[0], read_table(out["predictions"])[0], metrics,
+                  json.loads(open(out["training"]).read()), n_examples=4, timings=prov["timings"])
+    ms = prov["timings"][res["default_model"]]["predict_ms_per_glass"]
+    html = html_path.read_text()
+    assert f"partial PCFs {ms:.2f} ms" in html and "predict_ms_per_glass" in html
 
 
 def test_evaluation_metrics_and_models_learn(family, trained):
@@ -350,6 +371,26 @@ def test_schema_defaults_and_refusals(repo_root):
     for bad in ({"modle": "pca"}, {"models": ["gnn"]}, {"test_fraction": 1.0}, {"pairs": ["Si_O"]}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
+
+
+def test_config_check_refuses_untrained_default_and_mixed_potentials():
+    from types import SimpleNamespace
+
+    from vitriflow.surrogates.pcf import check_pcf_config
+
+    systems = {"silica": SimpleNamespace(potential="teter"), "nas": SimpleNamespace(potential="teter"),
+               "silica_7net": SimpleNamespace(potential="sevennet-0")}
+    assert check_pcf_config({"systems": ["silica", "nas"]}, systems) == ["silica", "nas"]
+    assert check_pcf_config({"systems": ["nas"], "models": ["pca"], "default_model": "auto"}, systems) == ["nas"]
+    bad = [({"systems": ["nas"], "models": ["pca", "direct"], "default_model": "autoencoder"},
+            r"^pcf\.default_model: 'autoencoder' is not among pcf\.models \['pca', 'direct'\]"),
+           ({"systems": ["silica", "silica_7net"]}, r"^pcf\.systems: the family mixes potentials .*sevennet-0"),
+           ({"systems": []}, r"^pcf\.systems: .*empty = every system"),
+           ({"systems": ["nsa"]}, r"^pcf\.systems: \['nsa'\] are not systems of this run")]
+    for cfg, match in bad:
+        with pytest.raises(ValueError, match=match) as err:
+            check_pcf_config(cfg, systems)
+        assert "\n" not in str(err.value)
 
 
 def test_skipped_stage_outputs_say_why(tmp_path):

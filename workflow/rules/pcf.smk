@@ -4,13 +4,12 @@
 
 if "pcf" in config:
 
-    PCF_SYSTEMS = list(config["pcf"]["systems"]) or list(SYSTEM_NAMES)
-    _pcf_unknown = [s for s in PCF_SYSTEMS if s not in SYSTEM_NAMES]
-    if _pcf_unknown:
-        sys.exit(
-            f"vitriflow config error: pcf.systems: {_pcf_unknown} are not systems of this run "
-            f"(known: {SYSTEM_NAMES})"
-        )
+    from vitriflow.surrogates.pcf.checks import check_pcf_config
+
+    try:
+        PCF_SYSTEMS = check_pcf_config(config["pcf"], SYSTEMS)
+    except ValueError as exc:
+        sys.exit(f"vitriflow config error: {exc}")
     PCF_OUT = "results/surrogates/pcf"
 
     if "analysis" in config:

@@ -19,9 +19,9 @@ def main(smk) -> None:
     training = json.loads(open(smk.input.training).read())
     dataset, _ = read_table(smk.input.dataset)
     predictions, _ = read_table(smk.input.predictions)
-    metrics, _ = read_table(smk.input.metrics)
+    metrics, prov = read_table(smk.input.metrics)
     build_section(out, dataset, predictions, metrics, training,
-                  n_examples=int(smk.params.pcf["report_examples"]))
+                  n_examples=int(smk.params.pcf["report_examples"]), timings=prov.get("timings"))
     log.info("pcf section written: %s", out)
 
 

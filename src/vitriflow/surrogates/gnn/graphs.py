@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 MIN_CUTOFF_A = 1.0
+MIN_VOLUME_A3 = 1e-6  # a flatter cell is degenerate: no neighbour list can be built in it
 
 
 def rbf_expand(d: torch.Tensor, cutoff: float, n_rbf: int) -> torch.Tensor:
@@ -22,6 +23,27 @@ def rbf_expand(d: torch.Tensor, cutoff: float, n_rbf: int) -> torch.Tensor:
     width = cutoff / max(n_rbf - 1, 1)
     envelope = 0.5 * (torch.cos(torch.pi * d / cutoff) + 1.0) * (d < cutoff)
     return torch.exp(-(((d[:, None] - centers) / width) ** 2)) * envelope[:, None]
+
+
+def structure_problem(atoms, species: list[str] | None = None) -> str:
+    """Why ``atoms`` cannot become a graph ("" when it can): no atoms, positions or cell not finite,
+    a degenerate cell, not periodic in three directions, or (with ``species``) an unknown element."""
+    if len(atoms) == 0:
+        return "no atoms"
+    if not np.isfinite(atoms.positions).all():
+        return "positions are not finite (NaN or infinite)"
+    cell = np.asarray(atoms.cell[:], dtype=np.float64)
+    if not np.isfinite(cell).all():
+        return "cell is not finite (NaN or infinite)"
+    if not abs(np.linalg.det(cell)) > MIN_VOLUME_A3:
+        return f"cell volume {abs(np.linalg.det(cell)):.3g} Å³ (degenerate cell)"
+    if not atoms.pbc.all():
+        return f"not periodic in all three directions (pbc={atoms.pbc.tolist()}); expected an MD cell"
+    if species is not None:
+        unknown = sorted(set(atoms.get_chemical_symbols()) - set(species))
+        if unknown:
+            return f"elements {unknown} the model was not trained on (trained: {list(species)})"
+    return ""
 
 
 def neighbour_edges(atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
@@ -46,11 +68,10 @@ def to_graph(atoms, species: list[str], cutoff: float, n_rbf: int, y: float | No
     """One structure as a torch_geometric Data: species index per atom, RBF edge features."""
     from torch_geometric.data import Data
 
+    problem = structure_problem(atoms, species)
+    if problem:
+        raise ValueError(f"gnn: structure {atoms.info.get('structure_id', '?')}: {problem}")
     symbols = atoms.get_chemical_symbols()
-    unknown = sorted(set(symbols) - set(species))
-    if unknown:
-        raise ValueError(f"gnn: structure {atoms.info.get('structure_id', '?')} has elements {unknown} "
-                         f"the model was not trained on (trained: {species})")
     index = {el: k for k, el in enumerate(species)}
     edge_index, dist = neighbour_edges(atoms, cutoff)
     g = Data(z=torch.tensor([index[s] for s in symbols], dtype=torch.long),

@@ -23,7 +23,7 @@ from sklearn.model_selection import GroupKFold
 
 from vitriflow.io import read_structures, read_table, write_json, write_table
 from vitriflow.surrogates import calibration as cal
-from vitriflow.surrogates.gnn.graphs import element_fractions
+from vitriflow.surrogates.gnn.graphs import element_fractions, structure_problem
 from vitriflow.surrogates.gnn.model import GNNRegressor
 
 log = logging.getLogger("vitriflow.surrogates.gnn")
@@ -38,8 +38,10 @@ MODELS = ("gnn", "composition_ridge", "mean")
 def load_dataset(sources: list[tuple[str, str, str]], target: str) -> tuple[list, pd.DataFrame, pd.DataFrame]:
     """(structures, table, excluded) from (system, quenched.extxyz, properties.parquet) triples.
 
-    Structures whose MD failed or whose target is missing are excluded (listed with the reason);
-    structures of different potentials are refused, since their energies are not comparable."""
+    Structures whose MD failed, whose target is missing or that cannot be made a graph (NaN
+    positions, a degenerate cell: ``structure_problem``) are excluded, listed with the reason, so
+    one bad cell never stops the stage; structures of different potentials are refused, since
+    their energies are not comparable."""
     if target not in TARGET_UNITS:
         raise ValueError(f"gnn.target: {target!r}; expected one of {sorted(TARGET_UNITS)}")
     frames, rows, excluded = [], [], []
@@ -57,6 +59,10 @@ def load_dataset(sources: list[tuple[str, str, str]], target: str) -> tuple[list
             if p["status"] != "ok" or not np.isfinite(p[target]):
                 why = p["reason"] if p["status"] != "ok" else f"{target} missing"
                 excluded.append({"structure_id": sid, "system": system, "reason": str(why) or p["status"]})
+                continue
+            problem = structure_problem(atoms)
+            if problem:
+                excluded.append({"structure_id": sid, "system": system, "reason": f"unusable structure: {problem}"})
                 continue
             frames.append(atoms)
             rows.append({"structure_id": sid, "system": system, "label": p["label"],
@@ -82,9 +88,10 @@ def _subdir(checkpoint_dir: str | Path | None, name: str) -> Path | None:
 
 
 def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any], device: str = "cpu",
-                   checkpoint_dir: str | Path | None = None) -> tuple[pd.DataFrame, list]:
+                   checkpoint_dir: str | Path | None = None) -> tuple[pd.DataFrame, list, list]:
     """Out-of-fold predictions of every model; folds group the replicas of a composition.
-    Fold k's members are checkpointed under ``checkpoint_dir/fold{k}``."""
+    Fold k's members are checkpointed under ``checkpoint_dir/fold{k}``. Returns (predictions,
+    per-fold history, per-fold seconds: run-dependent, for the provenance record)."""
     groups = table["label"].to_numpy()
     n_groups = len(np.unique(groups))
     folds = min(int(settings["cv_folds"]), n_groups)
@@ -95,7 +102,7 @@ def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any], 
     for m in MODELS:
         out[f"pred_{m}"] = np.nan
     out["std_gnn"] = np.nan
-    history = []
+    history, seconds = [], []
     for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(X, y, groups)):
         t0 = time.perf_counter()
         est = regressor(settings, device).fit([frames[i] for i in tr], y[tr],
@@ -106,12 +113,13 @@ def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any], 
         out.loc[te, "pred_gnn"], out.loc[te, "std_gnn"] = mean, std
         out.loc[te, "pred_composition_ridge"] = ridge.predict(X[te])
         out.loc[te, "pred_mean"] = y[tr].mean()
-        history.append({"fold": k, "n_train": len(tr), "n_test": len(te), "seconds": time.perf_counter() - t0,
+        seconds.append(time.perf_counter() - t0)
+        history.append({"fold": k, "n_train": len(tr), "n_test": len(te),
                         "test_compositions": sorted(set(groups[te])), "members": est.history_,
                         "resumed_members": est.resumed_members_})
         log.info("gnn fold %d/%d: %d structures held out (%d compositions), %.1f s",
-                 k + 1, folds, len(te), len(set(groups[te])), time.perf_counter() - t0)
-    return out, history
+                 k + 1, folds, len(te), len(set(groups[te])), seconds[-1])
+    return out, history, seconds
 
 
 def _within_r(pred: pd.Series, true: pd.Series, label: pd.Series) -> float:
@@ -155,9 +163,10 @@ def train_and_evaluate(frames: list, table: pd.DataFrame, settings: dict[str, An
                        checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
     """Grouped CV of every model, then the GNN refitted on every structure (the saved model),
     whose member spread is recalibrated on the out-of-fold residuals. With ``checkpoint_dir``
-    every trained member is kept there, so a killed run resumes where it stopped."""
+    every trained member is kept there, so a killed run resumes where it stopped. ``timings``
+    (seconds per fold and for the final fit) belong in the provenance record, not the outputs."""
     unit = TARGET_UNITS[settings["target"]]
-    pred, history = cross_validate(frames, table, settings, device, checkpoint_dir)
+    pred, history, fold_seconds = cross_validate(frames, table, settings, device, checkpoint_dir)
     noise = cal.fit_noise_model(pred["pred_gnn"] - pred["y_true"], pred["std_gnn"])
     pred["sigma_gnn"] = cal.predictive_std(pred["std_gnn"].to_numpy(), noise)
     metrics = metrics_table(pred, unit)
@@ -167,12 +176,13 @@ def train_and_evaluate(frames: list, table: pd.DataFrame, settings: dict[str, An
     resumed = final.resumed_members_ + sum(h["resumed_members"] for h in history)
     return {"predictions": pred, "metrics": metrics, "model": final,
             "training": {"device": device, "folds": history, "final": final.history_,
-                         "final_seconds": final.fit_seconds_, "resumed_members": resumed,
-                         "species": final.species_, "calibration": noise}}
+                         "resumed_members": resumed, "species": final.species_, "calibration": noise},
+            "timings": {"cv_fold_s": fold_seconds, "final_s": final.fit_seconds_}}
 
 
 def write_outputs(result: dict[str, Any], excluded: pd.DataFrame, settings: dict[str, Any],
                   outputs: dict[str, str], prov: dict[str, Any]) -> None:
+    prov = {**prov, "timings": result["timings"]}  # run-dependent: never a table column
     result["model"].save(outputs["model"], target=settings["target"], provenance=prov)
     write_table(result["predictions"], outputs["predictions"], prov)
     write_table(result["metrics"], outputs["metrics"], prov)

@@ -126,8 +126,8 @@ def build_section(path, predictions: pd.DataFrame, metrics: pd.DataFrame, traini
         parts.append(note_html(f"Only {n} structures: the numbers are indicative. The stage is meant for "
                                "scans of hundreds of cells (GPU MD, config/binary_scan.yaml).", "bad"))
     if training.get("excluded"):
-        parts.append(note_html(f"{len(training['excluded'])} structure(s) excluded (failed MD or missing "
-                               "target); listed in training.json.", "bad"))
+        parts.append(note_html(f"{len(training['excluded'])} structure(s) excluded (failed MD, missing "
+                               "target or unusable structure); listed with reasons in training.json.", "bad"))
     parts.append(figure_html(parity_figure(predictions, unit),
                              "Left: out-of-fold predictions against the MD values, both less one "
                              "least-squares ideal-mixing line through all structures (GNN error bars: "

@@ -138,8 +138,10 @@ def latent_figure(training: dict):
     return fig
 
 
-def verdict(metrics: pd.DataFrame, default_model: str, best_model: str) -> list[str]:
-    """Sentences for the report: AE vs PCA, and the issue's targets for the default model."""
+def verdict(metrics: pd.DataFrame, default_model: str, best_model: str,
+            timings: dict | None = None) -> list[str]:
+    """Sentences for the report: AE vs PCA, and the issue's targets for the default model.
+    ``timings``: kind -> {"predict_ms_per_glass", ...} from the provenance record (may be absent)."""
     allm = metrics[metrics["pair"] == "all"].set_index("model")
     out = []
     if {"autoencoder", "pca"} <= set(allm.index):
@@ -154,19 +156,22 @@ def verdict(metrics: pd.DataFrame, default_model: str, best_model: str) -> list[
     co = d[d["cation_O"]]
     dr = float(co["peak_dr_max_A"].max()) if len(co) else float("nan")
     dh = float(co["peak_dh_max_pct"].max()) if len(co) else float("nan")
-    ms = float(d["predict_ms_per_glass"].iloc[0])
+    ms = (timings or {}).get(default_model, {}).get("predict_ms_per_glass")
     ok = lambda c: "met" if c else "NOT met"  # noqa: E731
+    speed = ("prediction time not recorded" if ms is None else
+             f"prediction of one glass's partial PCFs {ms:.2f} ms (< {TARGET_PREDICT_MS}: {ok(ms < TARGET_PREDICT_MS)})")
     out.append(
         f"Targets ({default_model}): curve R² {r2:.4f} (≥ {TARGET_R2}: {ok(r2 >= TARGET_R2)}); "
         f"worst cation–O first-peak position error {dr:.3f} Å (≤ {TARGET_DR_A}: {ok(dr <= TARGET_DR_A)}); "
         f"worst cation–O first-peak height error {dh:.1f}% (≤ {TARGET_DH_PCT}%: {ok(dh <= TARGET_DH_PCT)}); "
-        f"prediction of one glass's partial PCFs {ms:.2f} ms (< {TARGET_PREDICT_MS}: {ok(ms < TARGET_PREDICT_MS)})."
+        f"{speed}."
     )
     return out
 
 
 def build_section(path, dataset: pd.DataFrame, predictions: pd.DataFrame, metrics: pd.DataFrame,
-                  training: dict, n_examples: int = 9) -> None:
+                  training: dict, n_examples: int = 9, timings: dict | None = None) -> None:
+    """``timings``: the provenance record's ``timings`` (kind -> train_s, predict_ms_per_glass)."""
     default, best = training["default_model"], training["best_model"]
     n_train = training["split"]["n_train_compositions"]
     n_test = training["split"]["n_test_compositions"]
@@ -180,7 +185,7 @@ def build_section(path, dataset: pd.DataFrame, predictions: pd.DataFrame, metric
         "forest predicting the whole curve; forest hyper-parameters by grouped K-fold CV.</p>",
     ]
     kind = "note"
-    parts += [note_html(s, kind) for s in verdict(metrics, default, best)]
+    parts += [note_html(s, kind) for s in verdict(metrics, default, best, timings)]
     if n_test < 5:
         parts.append(note_html(f"Only {n_test} held-out compositions: the metrics below are indicative, "
                                "not a validation (see config/pcf_validation.yaml for the validation family).", "bad"))
@@ -188,12 +193,14 @@ def build_section(path, dataset: pd.DataFrame, predictions: pd.DataFrame, metric
                              "Predicted vs simulated partial g(r) of held-out glasses (paper Fig. 9 style); "
                              "grey band: spread over MD replicas."))
     cols = ["model", "n_curves", "mse", "r2", "latent_r2", "reconstruction_mse", "peak_dr_mean_A",
-            "peak_dr_max_A", "peak_dh_mean_pct", "peak_dh_max_pct", "replica_rms_std", "noise_floor_mse", "train_s",
-            "predict_ms_per_glass"]
-    allm = metrics[metrics["pair"] == "all"][cols]
+            "peak_dr_max_A", "peak_dh_mean_pct", "peak_dh_max_pct", "replica_rms_std", "noise_floor_mse"]
+    allm = metrics[metrics["pair"] == "all"][cols].copy()
+    for key in ("train_s", "predict_ms_per_glass"):  # this run's timings, from the provenance record
+        allm[key] = [(timings or {}).get(m, {}).get(key, np.nan) for m in allm["model"]]
     parts.append(table_html(allm, "Held-out metrics over all pairs (MSE in g² units; peak errors: first-peak "
                                   "position |Δr| in Å and height |Δh|/h in %; reconstruction_mse: reducer alone; "
-                                  "noise_floor_mse: expected error of the replica mean itself, the lowest MSE any model can reach)."))
+                                  "noise_floor_mse: expected error of the replica mean itself, the lowest MSE any model can reach; "
+                                  "train_s and predict_ms_per_glass: this run's timings, kept in the provenance record)."))
     per = metrics[metrics["pair"] != "all"][["model", "pair", "n_curves", "cation_O", "mse", "r2",
                                              "peak_dr_mean_A", "peak_dr_max_A", "peak_dh_mean_pct",
                                              "peak_dh_max_pct", "replica_rms_std", "noise_floor_mse"]]
