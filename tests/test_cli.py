@@ -47,6 +47,7 @@ def test_printed_table_and_version(model_path, capsys):
     (["--composition", "SiO2=lots"], "amount 'lots' of SiO2 is not a number"),
     (["--composition", "SiO2=75", "--model", "missing.pt"], "--model missing.pt: file not found"),
     (["--composition", "SiO2=75", "-T", "-5"], "-T/--temperatures [-5.0]: expected positive"),
+    (["--composition", "SiO2=75,Na2O=25", "--wavelength", "589.3"], "wavelength 589.3: expected micrometres"),
 ])
 def test_bad_input_is_one_line_naming_it(model_path, capsys, args, message):
     base = ["viscosity", "predict", "--model", str(model_path), "-T", "1000"]

@@ -68,6 +68,15 @@ def test_user_csv_in_mol_percent_is_added_and_validated(tmp_path):
     assert len(good) == 2 and bad["reason"].tolist() == ["temperature missing or not positive"]
 
 
+def test_user_csv_whose_every_row_is_rejected_stops_the_ingestion(tmp_path):
+    p = tmp_path / "nm.csv"
+    pd.DataFrame({"property": ["refractive_index"] * 2, "split": ["train"] * 2, "sio2": [75, 80],
+                  "al2o3": 0, "na2o": [25, 20], "k2o": 0, "mgo": 0, "cao": 0,
+                  "wavelength_um": [589.3, 632.8], "value": [1.50, 1.49]}).to_csv(p, index=False)
+    with pytest.raises(ValueError, match=r"nm.csv: none of its 2 rows is usable .*given in nm\? expected µm"):
+        im.ingest(user_csvs=[p])
+
+
 def test_user_csv_missing_column_names_file(tmp_path):
     p = tmp_path / "bad.csv"
     pd.DataFrame({"property": ["tg"], "value": [900]}).to_csv(p, index=False)

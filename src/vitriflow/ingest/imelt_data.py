@@ -106,6 +106,9 @@ def load_imelt(data_dir: str | os.PathLike | None = None,
     return out[COLUMNS]
 
 
+MAX_WAVELENGTH_UM = 20.0  # optical data reach the mid-infrared; larger numbers are nanometres
+
+
 def read_user_csv(path: str | os.PathLike, first_row_id: int = 0) -> pd.DataFrame:
     """A user CSV in the tidy schema: property, split, oxides (fractions or mol%), value,
     and T_K / wavelength_um where the property needs them. Oxide rows are renormalised to 1
@@ -171,6 +174,8 @@ def validate(df: pd.DataFrame, tol: float = SUM_TOL) -> tuple[pd.DataFrame, pd.D
         ((needs == "T_K") & ~(df["T_K"].astype(float) > 0), "temperature missing or not positive"),
         ((needs == "wavelength_um") & ~(df["wavelength_um"].astype(float) > 0),
          "wavelength missing or not positive"),
+        ((needs == "wavelength_um") & (df["wavelength_um"].astype(float) > MAX_WAVELENGTH_UM),
+         f"wavelength above {MAX_WAVELENGTH_UM:g} µm (given in nm? expected µm)"),
     ])
     bad = reasons != ""
     rejected = df.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
@@ -251,6 +256,12 @@ def ingest(user_csvs=(), data_dir: str | os.PathLike | None = None):
         frames.append(read_user_csv(p, first_row_id=int(sum(len(f) for f in frames))))
     raw = pd.concat(frames, ignore_index=True)
     good, rejected = validate(raw)
+    for p, frame in zip(user_csvs, frames[1:], strict=True):
+        lost = rejected[rejected["source"] == frame["source"].iloc[0]] if len(frame) else frame
+        if len(lost) == len(frame):  # a unit or format mistake, not a few bad measurements
+            why = lost["reason"].value_counts().index[0] if len(lost) else "the file has no rows"
+            raise ValueError(f"{p}: none of its {len(frame)} rows is usable (most common reason: {why}); "
+                             f"expected the tidy schema {COLUMNS}")
     files = imelt_files(data_dir) + [Path(p) for p in user_csvs]
     from vitriflow.io import sha256_file
 

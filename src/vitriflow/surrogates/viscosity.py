@@ -265,6 +265,11 @@ def predict_compositions(model: MeltSurrogate, compositions: list[dict], tempera
                          wavelength_um: float = 0.5893) -> pd.DataFrame:
     """Every property for each {label, oxide: amount} composition at every temperature (K);
     the table of the predict rule and of ``vitriflow viscosity predict``."""
+    from vitriflow.ingest.imelt_data import MAX_WAVELENGTH_UM
+
+    if not 0 < wavelength_um <= MAX_WAVELENGTH_UM:
+        raise ValueError(f"wavelength {wavelength_um:g}: expected micrometres in (0, {MAX_WAVELENGTH_UM:g}] "
+                         "(the sodium D line is 0.5893; a number in nm is 1000x too large)")
     frame, T = prediction_grid(compositions, temperatures)
     if not len(frame):
         return frame
