@@ -134,10 +134,14 @@ def test_model_card_round_trip_and_predict_flags():
         {"label": "in", "composition": {"Na2O": 25, "Al2O3": 5, "SiO2": 70}, "pH": [4.0]},
         {"label": "far", "composition": {"Na2O": 10, "Al2O3": 0, "SiO2": 90}, "pH": [13.5]},
         {"label": "bor", "composition": {"Na2O": 10, "B2O3": 10, "SiO2": 80}, "pH": [7.0]},
+        {"label": "lower", "composition": {"na2o": 25, "AL2O3": 5, "sio2": 70}, "pH": [4.0]},
+        {"label": "acid", "composition": {"Na2O": 25, "Al2O3": 5, "SiO2": 70}, "pH": [-3.0]},
     ])
     status = dict(zip(out["label"], out["status"], strict=True))
-    assert status == {"in": "ok", "far": "out_of_range", "bor": "refused"}
-    assert "x_Na2O" in out.set_index("label").loc["far", "reason"]
+    assert status == {"in": "ok", "far": "out_of_range", "bor": "refused", "lower": "ok", "acid": "refused"}
+    by = out.set_index("label")
+    assert "x_Na2O" in by.loc["far", "reason"] and "pH [-3.0] outside 0.0-14.0" in by.loc["acid", "reason"]
+    assert by.loc["lower", "log10_rate"] == by.loc["in", "log10_rate"]  # oxide names are case-insensitive
 
 
 def test_unknown_model_and_bad_query():

@@ -64,10 +64,24 @@ class Constraints:
         return asdict(self)
 
 
+def canonical_oxides(composition: Mapping[str, float], what: str = "composition") -> dict[str, float]:
+    """The same amounts under the supported spelling of each oxide ('na2o' -> 'Na2O'), as the
+    viscosity CLI reads them; unknown names are kept for ``normalise`` to refuse."""
+    spelling = {o.lower(): o for o in SUPPORTED_OXIDES}
+    out: dict[str, float] = {}
+    for k, v in composition.items():
+        name = spelling.get(str(k).strip().lower(), k)
+        if name in out:
+            raise TopologyError(f"{what}: {name} given twice")
+        out[name] = v
+    return out
+
+
 def normalise(composition: Mapping[str, float], what: str = "composition") -> dict[str, float]:
     """Oxide amounts (any scale) -> mole fractions; refuses unsupported oxides and bad numbers."""
     if not composition:
         raise TopologyError(f"{what}: empty composition")
+    composition = canonical_oxides(composition, what)
     bad = sorted(k for k in composition if k not in SUPPORTED_OXIDES)
     if bad:
         raise TopologyError(

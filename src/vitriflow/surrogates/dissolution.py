@@ -31,6 +31,7 @@ from vitriflow.topology import (
     MODIFIER_OXIDES,
     SUPPORTED_OXIDES,
     TopologyError,
+    canonical_oxides,
     count_constraints,
 )
 
@@ -324,9 +325,16 @@ def ph_branches(ph) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(0.0, 7.0 - ph), np.maximum(0.0, ph - 7.0)
 
 
+PH_RANGE = (0.0, 14.0)  # aqueous solutions; the Hamilton data span pH 1-12
+
+
 def composition_descriptors(composition: Mapping[str, float], ph, what: str = "input") -> pd.DataFrame:
     """Descriptor rows for one user composition (oxide -> amount) at one or more pH values."""
     ph = np.atleast_1d(np.asarray(ph, dtype=float))
+    bad_ph = [float(p) for p in ph if not PH_RANGE[0] <= p <= PH_RANGE[1]]  # also NaN
+    if bad_ph:
+        raise TopologyError(f"{what}: pH {bad_ph} outside {PH_RANGE[0]}-{PH_RANGE[1]}")
+    composition = canonical_oxides(composition, what)
     topo = count_constraints(composition, what)
     total = sum(float(v) for v in composition.values())
     row: dict[str, Any] = {f"x_{k}": float(v) / total for k, v in composition.items()}
