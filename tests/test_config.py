@@ -91,6 +91,9 @@ def _dry_run(tmp_path, cfg):
     (lambda c: c.update(viscosity={"model": {"early_stopping_on": "dens"}}),
      "early_stopping_on: expected 'all' or one of"),
     (lambda c: c.update(analysis={"r_max": 5.01, "dr": 0.02}), "r_max=5.01 must be a whole number"),
+    (lambda c: c.update(analysis={"experimental_fq": "config/confg.yaml"}),
+     "analysis.experimental_fq: no file 'confg.yaml' in config; did you mean 'config.yaml'?"),
+    (lambda c: c.update(dissolution={"table": "tests/data/hamiltn.csv"}), "dissolution.table: no file 'hamiltn.csv'"),
 ])
 def test_snakemake_refuses_bad_config_in_one_line(tmp_path, mutate, message):
     cfg = with_system()
@@ -128,3 +131,12 @@ def test_classical_potential_options_match_the_model():
     params = inspect.signature(ClassicalPairModel.__init__).parameters.values()
     kw = {p.name for p in params if p.kind is p.KEYWORD_ONLY} - {"device", "dtype", "compute_forces", "compute_stress"}
     assert all(set(POTENTIAL_OPTIONS[name]) == kw for name in CLASSICAL)
+
+
+def test_data_file_of_an_absent_data_set_is_optional(tmp_path):
+    """A fresh clone has no ../shared: its data files are skipped with a reason, not refused."""
+    from vitriflow.config import optional_data_file
+
+    assert optional_data_file(REPO / "config" / "config.yaml", "k") == ""
+    why = optional_data_file(tmp_path / "not_installed" / "fq.csv", "analysis.experimental_fq")
+    assert why.startswith("analysis.experimental_fq:") and "folder" in why

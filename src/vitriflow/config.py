@@ -155,6 +155,22 @@ def _add(systems: dict[str, SystemSpec], spec: SystemSpec) -> None:
     systems[spec.name] = spec
 
 
+def optional_data_file(path: str | Path, key: str) -> str:
+    """'' when ``path`` is a file; the reason to go without it when its folder is absent (a data
+    set that is not installed, as in a fresh clone without ../shared); a ConfigError naming
+    ``key`` when the folder exists but the file does not, which is a typo, not a missing data set."""
+    import difflib
+
+    path = Path(path)
+    if path.is_file():
+        return ""
+    if not path.parent.is_dir():
+        return f"{key}: {path} not found (its folder {path.parent} is absent)"
+    near = difflib.get_close_matches(path.name, [p.name for p in path.parent.iterdir()], n=1)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    raise ConfigError(f"{key}: no file {path.name!r} in {path.parent}{hint}")
+
+
 def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bool = True) -> dict[str, SystemSpec]:
     """Meaning checks after schema validation; returns the expanded systems.
 

@@ -6,7 +6,10 @@ if "analysis" in config:
         from vitriflow.analysis.system import AnalysisSettings
 
         AnalysisSettings.from_config(config["analysis"])
-    except (TypeError, ValueError) as exc:
+        for _key in ("scattering_lengths", "experimental_fq"):  # absent data sets fall back in the job
+            if config["analysis"].get(_key):
+                optional_data_file(config["analysis"][_key], f"analysis.{_key}")
+    except (TypeError, ValueError, ConfigError) as exc:
         sys.exit(f"vitriflow config error: {exc}")
 
     # every system of the run (config.systems plus expanded scans), from common.smk

@@ -5,7 +5,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vitriflow.composition import CompositionError
-from vitriflow.config import ConfigError, check_config
+from vitriflow.config import ConfigError, check_config, optional_data_file
 
 
 def _one_line_schema_error(exc, where):

@@ -1,7 +1,5 @@
 # Dissolution-rate surrogates (Liu et al. thesis Ch. 5): evaluate Models I-IV (+V), predict, report.
 # Skipped with a report note when dissolution.enabled is false or the table is absent.
-import os
-
 
 if "dissolution" in config:
     DISS = config["dissolution"]
@@ -11,13 +9,14 @@ if "dissolution" in config:
         DISS_SKIP = "dissolution.enabled is false in the config."
     elif not DISS["table"]:
         DISS_SKIP = "no dissolution table configured (dissolution.table is null)."
-    elif not os.path.isfile(DISS["table"]):
-        DISS_SKIP = (
-            f"dissolution table {DISS['table']} not found (a fresh clone has no ../shared data); "
-            "set dissolution.table to a CSV with the documented columns."
-        )
     else:
-        DISS_SKIP = ""
+        try:
+            DISS_SKIP = optional_data_file(DISS["table"], "dissolution.table")
+        except ConfigError as exc:
+            sys.exit(f"vitriflow config error: {exc}")
+        if DISS_SKIP:
+            DISS_SKIP += (" (a fresh clone has no ../shared data); set dissolution.table to a CSV "
+                          "with the documented columns.")
 
     if DISS_SKIP:
 
