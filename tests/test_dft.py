@@ -262,16 +262,16 @@ def test_gpaw_two_atom_single_point_matches_stored_value(tmp_path):
     si = bulk("Si", "diamond", a=5.43)
     si.info = {"structure_id": "si2"}
     s = GpawSettings(**ref["settings"])
-    df = run_batch([si], s, tmp_path)
-    assert df.at[0, "status"] == "ok"
+    df, run = run_batch([si], s, tmp_path)
+    assert df.at[0, "status"] == "ok" and run["cached"] == [] and run["wall_s"]["si2"] > 0
     assert json.loads(df.at[0, "kpts"]) == ref["kpts"]
     assert abs(df.at[0, "energy_per_atom_eV"] - ref["energy_per_atom_eV"]) < 1e-3
-    again = run_batch([si], s, tmp_path)  # the result cache answers for the same geometry
-    assert bool(again.at[0, "cached"]) and again.at[0, "energy_eV"] == df.at[0, "energy_eV"]
+    again, run = run_batch([si], s, tmp_path)  # the result cache answers for the same geometry
+    assert run["cached"] == ["si2"] and again.equals(df)
     strained = bulk("Si", "diamond", a=5.60)
     strained.info = {"structure_id": "si2"}  # same id, another geometry: computed afresh
-    other = run_batch([strained], s, tmp_path)
-    assert not bool(other.at[0, "cached"]) and other.at[0, "energy_eV"] != df.at[0, "energy_eV"]
+    other, run = run_batch([strained], s, tmp_path)
+    assert run["cached"] == [] and other.at[0, "energy_eV"] != df.at[0, "energy_eV"]
 
 
 def test_gpaw_failing_job_is_marked_and_others_proceed(tmp_path):
@@ -283,12 +283,61 @@ def test_gpaw_failing_job_is_marked_and_others_proceed(tmp_path):
     bad = Atoms("SiX", positions=[[0, 0, 0], [1.3, 1.3, 1.3]], cell=[5.43] * 3, pbc=True)  # no PAW setup for X
     bad.info = {"structure_id": "bad"}
     s = GpawSettings(ecut_eV=200, kpt_density=1.0)
-    df = run_batch([bad, good], s, tmp_path, workers=1).set_index("structure_id")
+    df = run_batch([bad, good], s, tmp_path, workers=1)[0].set_index("structure_id")
     assert df.at["bad", "status"] == "failed" and df.at["bad", "reason"]
     assert df.at["good", "status"] == "ok" and np.isfinite(df.at["good", "energy_eV"])
     # SCF non-convergence is a status, not an exception
     nc = run_one(good, GpawSettings(ecut_eV=200, kpt_density=1.0, maxiter=2))
     assert nc["status"] == "failed" and "not converged" in nc["reason"] and np.isnan(nc["energy_eV"])
+
+
+# ---------------------------------------------------------------- GPAW stages without GPAW
+FAKE_GPAW = """
+import json, sys
+from ase.io import read
+from vitriflow.dft.gpaw_backend import GpawSettings
+job = json.loads(open(sys.argv[-1]).read())
+atoms = read(job["structure"], format="extxyz")
+res = {"energy_eV": -5.0 * len(atoms), "status": "ok", "reason": "", "wall_s": 0.25,
+       "settings_key": GpawSettings(**job["settings"]).key(), "input_key": job["input_key"]}
+open(job["result"], "w").write(json.dumps(res))
+"""
+
+
+def _fake_gpaw_python(tmp_path) -> str:
+    """An executable that stands in for ``python -m vitriflow.dft.gpaw_backend job.json``."""
+    import sys
+
+    exe = tmp_path / "fake-python"
+    exe.write_text(f"#!{sys.executable}{FAKE_GPAW}")
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_gpaw_energy_table_is_the_same_for_fresh_and_cached_runs(tmp_path, monkeypatch):
+    """Wall times and cache hits go to provenance: the table of a rerun equals the first one."""
+    from functools import partial
+
+    from vitriflow.dft import gpaw_backend, stage
+    from vitriflow.io import read_table, write_structures
+
+    frames = []
+    for i in range(2):
+        a = bulk("Si", "diamond", a=5.43 + 0.05 * i)
+        a.info = {"structure_id": f"si{i}", "role": "amorphous"}
+        frames.append(a)
+    write_structures(frames, tmp_path / "sel.extxyz")
+    monkeypatch.setattr(gpaw_backend, "gpaw_available", lambda: (True, "test"))
+    monkeypatch.setattr(gpaw_backend, "run_batch", partial(gpaw_backend.run_batch, python=_fake_gpaw_python(tmp_path)))
+    tables = []
+    for out in ("first.parquet", "again.parquet"):
+        stage.gpaw_stage(tmp_path / "sel.extxyz", tmp_path / out, tmp_path / "jobs", _stage_cfg(), threads=2)
+        tables.append(read_table(tmp_path / out))
+    (first, p1), (again, p2) = tables
+    assert not {"wall_s", "cached"} & set(first.columns)
+    assert first.equals(again) and list(first["status"]) == ["ok", "ok"]
+    assert p1["cached"] == [] and sorted(p2["cached"]) == ["si0", "si1"]
+    assert p1["wall_s"] == p2["wall_s"] and set(p1["wall_s"]) == {"si0", "si1"}
 
 
 # ---------------------------------------------------------------- stage + report fragment
@@ -344,3 +393,4 @@ def test_one_bad_frame_fails_only_its_own_mlip_single_point():
     assert df.at["flat", "status"] == "failed" and df.at["flat", "reason"].startswith("MLIP teter:")
     assert (df.loc[["ok0", "ok1", "ok2"], "status"] == "ok").all()
     assert df.loc[["ok0", "ok1", "ok2"], "energy_eV"].nunique() == 3
+
