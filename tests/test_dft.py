@@ -340,6 +340,80 @@ def test_gpaw_energy_table_is_the_same_for_fresh_and_cached_runs(tmp_path, monke
     assert p1["wall_s"] == p2["wall_s"] and set(p1["wall_s"]) == {"si0", "si1"}
 
 
+def _convergence_frames(tmp_path, elements=("Si", "O")):
+    from vitriflow.io import write_structures
+
+    am = Atoms("Si2O4", positions=np.random.default_rng(0).random((6, 3)) * 4, cell=[5, 5, 5], pbc=True)
+    am.info = {"structure_id": "X-c0000-r00", "role": "amorphous"}
+    frames = [am]
+    for el in elements:
+        ref = Atoms(f"{el}2", positions=[[0, 0, 0], [1.2, 0, 0]], cell=[6, 6, 6], pbc=True)
+        ref.info = {"structure_id": f"X-el-{el}", "role": "element"}
+        frames.append(ref)
+    write_structures(frames, tmp_path / "sel.extxyz")
+    return tmp_path / "sel.extxyz"
+
+
+def _convergence_cfg():
+    cfg = _stage_cfg()
+    cfg["gpaw"].update(ecut_eV=500, convergence_ecuts_eV=[400, 600])
+    return cfg
+
+
+def _fake_run_batch(calls, fail=None):
+    """run_batch stand-in: E/atom = -5 - 100/ecut; ``fail`` = (structure_id, ecut) that fails."""
+    def run_batch(frames, settings, workdir, **kw):
+        calls.append(settings.ecut_eV)
+        rows = []
+        for a in frames:
+            sid = a.info["structure_id"]
+            bad = (sid, settings.ecut_eV) == fail
+            rows.append({"structure_id": sid, "n_atoms": len(a), "status": "failed" if bad else "ok",
+                         "reason": "SCF not converged in 300 iterations" if bad else "",
+                         "energy_eV": np.nan if bad else len(a) * (-5 - 100 / settings.ecut_eV - len(sid) / 100)})
+        df = pd.DataFrame(rows)
+        df["energy_per_atom_eV"] = df["energy_eV"] / df["n_atoms"]
+        return df, {"wall_s": dict.fromkeys(df["structure_id"], 1.5), "cached": []}
+    return run_batch
+
+
+def test_convergence_check_without_an_elemental_reference_is_skipped_with_the_reason(tmp_path, monkeypatch):
+    from vitriflow.dft import gpaw_backend
+    from vitriflow.dft.stage import gpaw_convergence_stage
+    from vitriflow.io import read_table
+
+    calls = []
+    monkeypatch.setattr(gpaw_backend, "gpaw_available", lambda: (True, "test"))
+    monkeypatch.setattr(gpaw_backend, "run_batch", _fake_run_batch(calls))
+    sel = _convergence_frames(tmp_path, elements=("Si",))
+    gpaw_convergence_stage(sel, tmp_path / "conv.parquet", tmp_path / "work", _convergence_cfg(), threads=1)
+    table, prov = read_table(tmp_path / "conv.parquet")
+    assert len(table) == 0 and calls == []  # no DFT spent on a check that cannot give E_f
+    assert prov["skipped"].startswith("no elemental reference for O in the selection")
+
+
+def test_convergence_check_keeps_a_setting_whose_reference_failed(tmp_path, monkeypatch):
+    from vitriflow.dft import gpaw_backend
+    from vitriflow.dft.stage import gpaw_convergence_stage, precision_statement
+    from vitriflow.io import read_table
+
+    calls = []
+    monkeypatch.setattr(gpaw_backend, "gpaw_available", lambda: (True, "test"))
+    monkeypatch.setattr(gpaw_backend, "run_batch", _fake_run_batch(calls, fail=("X-el-O", 500.0)))
+    cfg = _convergence_cfg()
+    gpaw_convergence_stage(_convergence_frames(tmp_path), tmp_path / "conv.parquet", tmp_path / "work", cfg, threads=1)
+    table, prov = read_table(tmp_path / "conv.parquet")
+    assert sorted(calls) == [400, 500, 600] and "wall_s" not in table.columns
+    assert prov["runs"]["ecut500_k2.5"]["wall_s"] == {"X-c0000-r00": 1.5, "X-el-Si": 1.5, "X-el-O": 1.5}
+    t = table.set_index("ecut_eV")
+    assert not t.at[500, "all_ok"] and np.isnan(t.at[500, "e_form_eV"]) and np.isnan(t.at[500, "delta_e_form_meV"])
+    assert t.at[500, "reason"] == "X-el-O: SCF not converged in 300 iterations"
+    assert t.loc[[400, 600], "all_ok"].all() and (t.loc[[400, 600], "reason"] == "").all()
+    assert np.isfinite(t.loc[[400, 600], "e_form_eV"]).all() and t.at[600, "delta_e_form_meV"] == 0
+    text = precision_statement("gpaw", cfg, table)
+    assert "nan" not in text and "Some DFT jobs of the convergence check failed" in text
+
+
 # ---------------------------------------------------------------- stage + report fragment
 def _stage_cfg():
     from snakemake.utils import validate
