@@ -245,6 +245,66 @@ def test_vasp_jobs_of_an_earlier_geometry_or_selection_are_not_read(tmp_path):
     assert len(list((tmp_path / "_stale").iterdir())) == 1
 
 
+def _vasprun_xml(atoms: Atoms, energy: float | str, ldauu: str = "") -> str:
+    """A minimal finished vasprun.xml of a converged PBE static run (``ldauu``: GGA+U with these U)."""
+    def v(rows):
+        return "".join("<v>" + " ".join(f"{x:.8f}" for x in r) + "</v>" for r in rows)
+
+    syms = atoms.get_chemical_symbols()
+    species = list(dict.fromkeys(syms))
+    struct = (f'<crystal><varray name="basis">{v(atoms.cell[:])}</varray></crystal>'
+              f'<varray name="positions">{v(atoms.get_scaled_positions())}</varray>')
+    e = "".join(f'<i name="{k}">{energy}</i>' for k in ("e_fr_energy", "e_wo_entrp", "e_0_energy"))
+    calc = (f"<calculation>{f'<scstep><energy>{e}</energy></scstep>' * 12}"
+            f"<structure>{struct}</structure><energy>{e}</energy></calculation>")
+    atoms_rc = "".join(f"<rc><c>{x}</c><c>{species.index(x) + 1}</c></rc>" for x in syms)
+    types_rc = "".join(f"<rc><c>{syms.count(x)}</c><c>{x}</c><c>1.0</c><c>4.0</c><c>PAW_PBE {x} 05Jan2001</c></rc>"
+                       for x in species)
+    params = "".join(f'<i type="{t}" name="{k}">{val}</i>' for t, k, val in [
+        ("int", "NELM", 100), ("int", "NSW", 0), ("int", "IBRION", -1), ("int", "ISPIN", 1),
+        ("string", "GGA", "--"), ("logical", "LHFCALC", "F"), ("logical", "LDAU", "T" if ldauu else "F")])
+    params += '<i name="AEXX">0.0</i><i name="HFSCREEN">0.0</i>'
+    incar = (f'<i type="logical" name="LDAU">T</i><v name="LDAUU">{ldauu}</v>'
+             f'<v name="LDAUJ">{" 0" * len(ldauu.split())}</v>') if ldauu else ""
+    return (f'<?xml version="1.0" encoding="ISO-8859-1"?>\n<modeling>'
+            '<generator><i name="program" type="string">vasp</i><i name="version" type="string">6.4.2</i>'
+            '<i name="date" type="string">2024 01 01</i><i name="time" type="string">00:00:00</i></generator>'
+            f'<incar><i type="int" name="NSW">0</i>{incar}</incar>'
+            '<kpoints><generation param="Gamma"><v type="int" name="divisions">1 1 1</v></generation>'
+            '<varray name="kpointlist"><v>0 0 0</v></varray><varray name="weights"><v>1</v></varray></kpoints>'
+            f'<parameters>{params}</parameters>'
+            f'<atominfo><array name="atoms"><set>{atoms_rc}</set></array>'
+            f'<array name="atomtypes"><set>{types_rc}</set></array></atominfo>'
+            f'<structure name="initialpos">{struct}</structure>{calc}'
+            f'<structure name="finalpos">{struct}</structure></modeling>\n')
+
+
+def test_one_unparsable_vasprun_fails_only_its_own_job(tmp_path):
+    from vitriflow.dft.vasp_backend import parse_jobs, write_jobs
+
+    ids = ["good", "overflow", "bad-u", "garbage"]
+    frames = []
+    for i, sid in enumerate(ids):
+        a = bulk("Si", "diamond", a=5.43 + 0.01 * i)
+        a.info = {"structure_id": sid, "role": "amorphous"}
+        frames.append(a)
+    write_jobs(frames, tmp_path, potcar_spec=True)
+    (tmp_path / "good" / "vasprun.xml").write_text(_vasprun_xml(frames[0], -10.84))
+    (tmp_path / "overflow" / "vasprun.xml").write_text(_vasprun_xml(frames[1], "**************"))
+    # pymatgen reads this file but raises on its U values (two for one species) only later
+    (tmp_path / "bad-u" / "vasprun.xml").write_text(_vasprun_xml(frames[2], -10.8, ldauu="5.3 2.0"))
+    (tmp_path / "garbage" / "vasprun.xml").write_text("<modeling><generator>\x01 not xml</modeling>")
+    for mp2020 in (True, False):
+        df = parse_jobs(tmp_path, mp2020=mp2020).set_index("structure_id")
+        assert list(df.index) == ids
+        assert df.at["good", "status"] == "ok" and df.at["good", "reason"] == ""
+        assert df.at["good", "energy_eV"] == df.at["good", "energy_corrected_eV"] == pytest.approx(-10.84)
+        assert (df.loc[ids[1:], "status"] == "failed").all() and df.loc[ids[1:], "energy_per_atom_eV"].isna().all()
+        assert df.at["overflow", "reason"] == "vasprun.xml has no total energy"
+        assert df.at["bad-u", "reason"].startswith("vasprun.xml unreadable (VaspParseError: Length of U")
+        assert df.at["garbage", "reason"].startswith("vasprun.xml unreadable (XMLSyntaxError")
+
+
 # ---------------------------------------------------------------- GPAW
 def _gpaw_or_skip():
     from vitriflow.dft.gpaw_backend import gpaw_available
