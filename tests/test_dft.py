@@ -528,3 +528,44 @@ def test_one_bad_frame_fails_only_its_own_mlip_single_point():
     assert (df.loc[["ok0", "ok1", "ok2"], "status"] == "ok").all()
     assert df.loc[["ok0", "ok1", "ok2"], "energy_eV"].nunique() == 3
 
+
+# ---------------------------------------------------------------- config checked at workflow start
+def test_table_backend_without_its_file_is_a_config_error(tmp_path):
+    from vitriflow.dft import check_dft_config
+
+    cfg = _stage_cfg()
+    check_dft_config(cfg)  # gpaw: no table needed
+    cfg["backend"] = "table"
+    with pytest.raises(ValueError, match=r"^dft\.table\.path: required when dft\.backend is 'table'; expected a CSV"):
+        check_dft_config(cfg)
+    cfg["table"]["path"] = str(tmp_path / "energies.xlsx")
+    with pytest.raises(ValueError, match=r"^dft\.table\.path: .*energies\.xlsx' must end in \.csv or \.parquet"):
+        check_dft_config(cfg)
+    cfg["table"]["path"] = str(tmp_path / "energies.csv")
+    with pytest.raises(ValueError, match=r"^dft\.table\.path: .*energies\.csv' does not exist"):
+        check_dft_config(cfg)
+    (tmp_path / "energies.csv").write_text("structure_id,energy_eV\n")
+    check_dft_config(cfg)
+
+
+def test_snakemake_refuses_table_backend_without_path_at_start(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    repo = Path(__file__).parents[1]
+    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn"):
+        cfg.pop(stage, None)
+    cfg["references"]["on_missing_snapshot"] = "fallback"
+    cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48, "potential": "teter",
+                       "protocol": "demo_classical"}]
+    cfg["dft"] = {"backend": "table"}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile",
+                           str(tmp_path / "bad.yaml")], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if "vitriflow config error" in ln]
+    assert lines == ["vitriflow config error: dft.table.path: required when dft.backend is 'table'; "
+                     "expected a CSV or Parquet file of DFT energies (docs/dft.md)"], proc.stderr[-2000:]

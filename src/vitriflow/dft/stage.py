@@ -176,11 +176,11 @@ def vasp_parse_stage(run_path, out_path, root, cfg: Mapping) -> None:
 
 
 def table_stage(selection_path, out_path, cfg: Mapping) -> None:
+    from vitriflow.dft import check_dft_config
     from vitriflow.dft.table_backend import energies_from_table, read_energy_table
 
+    check_dft_config({**cfg, "backend": "table"})
     path = cfg["table"]["path"]
-    if not path:
-        raise ValueError("dft.table.path: required when dft.backend is 'table'")
     sel = read_table(selection_path)[0]
     df = energies_from_table(read_energy_table(path), sel, source=str(path))
     write_table(df, out_path, provenance(stage="dft.table", config=cfg, inputs=[selection_path, path]))
