@@ -245,6 +245,66 @@ def test_vasp_jobs_of_an_earlier_geometry_or_selection_are_not_read(tmp_path):
     assert len(list((tmp_path / "_stale").iterdir())) == 1
 
 
+def _vasprun_xml(atoms: Atoms, energy: float | str, ldauu: str = "") -> str:
+    """A minimal finished vasprun.xml of a converged PBE static run (``ldauu``: GGA+U with these U)."""
+    def v(rows):
+        return "".join("<v>" + " ".join(f"{x:.8f}" for x in r) + "</v>" for r in rows)
+
+    syms = atoms.get_chemical_symbols()
+    species = list(dict.fromkeys(syms))
+    struct = (f'<crystal><varray name="basis">{v(atoms.cell[:])}</varray></crystal>'
+              f'<varray name="positions">{v(atoms.get_scaled_positions())}</varray>')
+    e = "".join(f'<i name="{k}">{energy}</i>' for k in ("e_fr_energy", "e_wo_entrp", "e_0_energy"))
+    calc = (f"<calculation>{f'<scstep><energy>{e}</energy></scstep>' * 12}"
+            f"<structure>{struct}</structure><energy>{e}</energy></calculation>")
+    atoms_rc = "".join(f"<rc><c>{x}</c><c>{species.index(x) + 1}</c></rc>" for x in syms)
+    types_rc = "".join(f"<rc><c>{syms.count(x)}</c><c>{x}</c><c>1.0</c><c>4.0</c><c>PAW_PBE {x} 05Jan2001</c></rc>"
+                       for x in species)
+    params = "".join(f'<i type="{t}" name="{k}">{val}</i>' for t, k, val in [
+        ("int", "NELM", 100), ("int", "NSW", 0), ("int", "IBRION", -1), ("int", "ISPIN", 1),
+        ("string", "GGA", "--"), ("logical", "LHFCALC", "F"), ("logical", "LDAU", "T" if ldauu else "F")])
+    params += '<i name="AEXX">0.0</i><i name="HFSCREEN">0.0</i>'
+    incar = (f'<i type="logical" name="LDAU">T</i><v name="LDAUU">{ldauu}</v>'
+             f'<v name="LDAUJ">{" 0" * len(ldauu.split())}</v>') if ldauu else ""
+    return (f'<?xml version="1.0" encoding="ISO-8859-1"?>\n<modeling>'
+            '<generator><i name="program" type="string">vasp</i><i name="version" type="string">6.4.2</i>'
+            '<i name="date" type="string">2024 01 01</i><i name="time" type="string">00:00:00</i></generator>'
+            f'<incar><i type="int" name="NSW">0</i>{incar}</incar>'
+            '<kpoints><generation param="Gamma"><v type="int" name="divisions">1 1 1</v></generation>'
+            '<varray name="kpointlist"><v>0 0 0</v></varray><varray name="weights"><v>1</v></varray></kpoints>'
+            f'<parameters>{params}</parameters>'
+            f'<atominfo><array name="atoms"><set>{atoms_rc}</set></array>'
+            f'<array name="atomtypes"><set>{types_rc}</set></array></atominfo>'
+            f'<structure name="initialpos">{struct}</structure>{calc}'
+            f'<structure name="finalpos">{struct}</structure></modeling>\n')
+
+
+def test_one_unparsable_vasprun_fails_only_its_own_job(tmp_path):
+    from vitriflow.dft.vasp_backend import parse_jobs, write_jobs
+
+    ids = ["good", "overflow", "bad-u", "garbage"]
+    frames = []
+    for i, sid in enumerate(ids):
+        a = bulk("Si", "diamond", a=5.43 + 0.01 * i)
+        a.info = {"structure_id": sid, "role": "amorphous"}
+        frames.append(a)
+    write_jobs(frames, tmp_path, potcar_spec=True)
+    (tmp_path / "good" / "vasprun.xml").write_text(_vasprun_xml(frames[0], -10.84))
+    (tmp_path / "overflow" / "vasprun.xml").write_text(_vasprun_xml(frames[1], "**************"))
+    # pymatgen reads this file but raises on its U values (two for one species) only later
+    (tmp_path / "bad-u" / "vasprun.xml").write_text(_vasprun_xml(frames[2], -10.8, ldauu="5.3 2.0"))
+    (tmp_path / "garbage" / "vasprun.xml").write_text("<modeling><generator>\x01 not xml</modeling>")
+    for mp2020 in (True, False):
+        df = parse_jobs(tmp_path, mp2020=mp2020).set_index("structure_id")
+        assert list(df.index) == ids
+        assert df.at["good", "status"] == "ok" and df.at["good", "reason"] == ""
+        assert df.at["good", "energy_eV"] == df.at["good", "energy_corrected_eV"] == pytest.approx(-10.84)
+        assert (df.loc[ids[1:], "status"] == "failed").all() and df.loc[ids[1:], "energy_per_atom_eV"].isna().all()
+        assert df.at["overflow", "reason"] == "vasprun.xml has no total energy"
+        assert df.at["bad-u", "reason"].startswith("vasprun.xml unreadable (VaspParseError: Length of U")
+        assert df.at["garbage", "reason"].startswith("vasprun.xml unreadable (XMLSyntaxError")
+
+
 # ---------------------------------------------------------------- GPAW
 def _gpaw_or_skip():
     from vitriflow.dft.gpaw_backend import gpaw_available
@@ -262,16 +322,16 @@ def test_gpaw_two_atom_single_point_matches_stored_value(tmp_path):
     si = bulk("Si", "diamond", a=5.43)
     si.info = {"structure_id": "si2"}
     s = GpawSettings(**ref["settings"])
-    df = run_batch([si], s, tmp_path)
-    assert df.at[0, "status"] == "ok"
+    df, run = run_batch([si], s, tmp_path)
+    assert df.at[0, "status"] == "ok" and run["cached"] == [] and run["wall_s"]["si2"] > 0
     assert json.loads(df.at[0, "kpts"]) == ref["kpts"]
     assert abs(df.at[0, "energy_per_atom_eV"] - ref["energy_per_atom_eV"]) < 1e-3
-    again = run_batch([si], s, tmp_path)  # the result cache answers for the same geometry
-    assert bool(again.at[0, "cached"]) and again.at[0, "energy_eV"] == df.at[0, "energy_eV"]
+    again, run = run_batch([si], s, tmp_path)  # the result cache answers for the same geometry
+    assert run["cached"] == ["si2"] and again.equals(df)
     strained = bulk("Si", "diamond", a=5.60)
     strained.info = {"structure_id": "si2"}  # same id, another geometry: computed afresh
-    other = run_batch([strained], s, tmp_path)
-    assert not bool(other.at[0, "cached"]) and other.at[0, "energy_eV"] != df.at[0, "energy_eV"]
+    other, run = run_batch([strained], s, tmp_path)
+    assert run["cached"] == [] and other.at[0, "energy_eV"] != df.at[0, "energy_eV"]
 
 
 def test_gpaw_failing_job_is_marked_and_others_proceed(tmp_path):
@@ -283,12 +343,135 @@ def test_gpaw_failing_job_is_marked_and_others_proceed(tmp_path):
     bad = Atoms("SiX", positions=[[0, 0, 0], [1.3, 1.3, 1.3]], cell=[5.43] * 3, pbc=True)  # no PAW setup for X
     bad.info = {"structure_id": "bad"}
     s = GpawSettings(ecut_eV=200, kpt_density=1.0)
-    df = run_batch([bad, good], s, tmp_path, workers=1).set_index("structure_id")
+    df = run_batch([bad, good], s, tmp_path, workers=1)[0].set_index("structure_id")
     assert df.at["bad", "status"] == "failed" and df.at["bad", "reason"]
     assert df.at["good", "status"] == "ok" and np.isfinite(df.at["good", "energy_eV"])
     # SCF non-convergence is a status, not an exception
     nc = run_one(good, GpawSettings(ecut_eV=200, kpt_density=1.0, maxiter=2))
     assert nc["status"] == "failed" and "not converged" in nc["reason"] and np.isnan(nc["energy_eV"])
+
+
+# ---------------------------------------------------------------- GPAW stages without GPAW
+FAKE_GPAW = """
+import json, sys
+from ase.io import read
+from vitriflow.dft.gpaw_backend import GpawSettings
+job = json.loads(open(sys.argv[-1]).read())
+atoms = read(job["structure"], format="extxyz")
+res = {"energy_eV": -5.0 * len(atoms), "status": "ok", "reason": "", "wall_s": 0.25,
+       "settings_key": GpawSettings(**job["settings"]).key(), "input_key": job["input_key"]}
+open(job["result"], "w").write(json.dumps(res))
+"""
+
+
+def _fake_gpaw_python(tmp_path) -> str:
+    """An executable that stands in for ``python -m vitriflow.dft.gpaw_backend job.json``."""
+    import sys
+
+    exe = tmp_path / "fake-python"
+    exe.write_text(f"#!{sys.executable}{FAKE_GPAW}")
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_gpaw_energy_table_is_the_same_for_fresh_and_cached_runs(tmp_path, monkeypatch):
+    """Wall times and cache hits go to provenance: the table of a rerun equals the first one."""
+    from functools import partial
+
+    from vitriflow.dft import gpaw_backend, stage
+    from vitriflow.io import read_table, write_structures
+
+    frames = []
+    for i in range(2):
+        a = bulk("Si", "diamond", a=5.43 + 0.05 * i)
+        a.info = {"structure_id": f"si{i}", "role": "amorphous"}
+        frames.append(a)
+    write_structures(frames, tmp_path / "sel.extxyz")
+    monkeypatch.setattr(gpaw_backend, "gpaw_available", lambda: (True, "test"))
+    monkeypatch.setattr(gpaw_backend, "run_batch", partial(gpaw_backend.run_batch, python=_fake_gpaw_python(tmp_path)))
+    tables = []
+    for out in ("first.parquet", "again.parquet"):
+        stage.gpaw_stage(tmp_path / "sel.extxyz", tmp_path / out, tmp_path / "jobs", _stage_cfg(), threads=2)
+        tables.append(read_table(tmp_path / out))
+    (first, p1), (again, p2) = tables
+    assert not {"wall_s", "cached"} & set(first.columns)
+    assert first.equals(again) and list(first["status"]) == ["ok", "ok"]
+    assert p1["cached"] == [] and sorted(p2["cached"]) == ["si0", "si1"]
+    assert p1["wall_s"] == p2["wall_s"] and set(p1["wall_s"]) == {"si0", "si1"}
+
+
+def _convergence_frames(tmp_path, elements=("Si", "O")):
+    from vitriflow.io import write_structures
+
+    am = Atoms("Si2O4", positions=np.random.default_rng(0).random((6, 3)) * 4, cell=[5, 5, 5], pbc=True)
+    am.info = {"structure_id": "X-c0000-r00", "role": "amorphous"}
+    frames = [am]
+    for el in elements:
+        ref = Atoms(f"{el}2", positions=[[0, 0, 0], [1.2, 0, 0]], cell=[6, 6, 6], pbc=True)
+        ref.info = {"structure_id": f"X-el-{el}", "role": "element"}
+        frames.append(ref)
+    write_structures(frames, tmp_path / "sel.extxyz")
+    return tmp_path / "sel.extxyz"
+
+
+def _convergence_cfg():
+    cfg = _stage_cfg()
+    cfg["gpaw"].update(ecut_eV=500, convergence_ecuts_eV=[400, 600])
+    return cfg
+
+
+def _fake_run_batch(calls, fail=None):
+    """run_batch stand-in: E/atom = -5 - 100/ecut; ``fail`` = (structure_id, ecut) that fails."""
+    def run_batch(frames, settings, workdir, **kw):
+        calls.append(settings.ecut_eV)
+        rows = []
+        for a in frames:
+            sid = a.info["structure_id"]
+            bad = (sid, settings.ecut_eV) == fail
+            rows.append({"structure_id": sid, "n_atoms": len(a), "status": "failed" if bad else "ok",
+                         "reason": "SCF not converged in 300 iterations" if bad else "",
+                         "energy_eV": np.nan if bad else len(a) * (-5 - 100 / settings.ecut_eV - len(sid) / 100)})
+        df = pd.DataFrame(rows)
+        df["energy_per_atom_eV"] = df["energy_eV"] / df["n_atoms"]
+        return df, {"wall_s": dict.fromkeys(df["structure_id"], 1.5), "cached": []}
+    return run_batch
+
+
+def test_convergence_check_without_an_elemental_reference_is_skipped_with_the_reason(tmp_path, monkeypatch):
+    from vitriflow.dft import gpaw_backend
+    from vitriflow.dft.stage import gpaw_convergence_stage
+    from vitriflow.io import read_table
+
+    calls = []
+    monkeypatch.setattr(gpaw_backend, "gpaw_available", lambda: (True, "test"))
+    monkeypatch.setattr(gpaw_backend, "run_batch", _fake_run_batch(calls))
+    sel = _convergence_frames(tmp_path, elements=("Si",))
+    gpaw_convergence_stage(sel, tmp_path / "conv.parquet", tmp_path / "work", _convergence_cfg(), threads=1)
+    table, prov = read_table(tmp_path / "conv.parquet")
+    assert len(table) == 0 and calls == []  # no DFT spent on a check that cannot give E_f
+    assert prov["skipped"].startswith("no elemental reference for O in the selection")
+
+
+def test_convergence_check_keeps_a_setting_whose_reference_failed(tmp_path, monkeypatch):
+    from vitriflow.dft import gpaw_backend
+    from vitriflow.dft.stage import gpaw_convergence_stage, precision_statement
+    from vitriflow.io import read_table
+
+    calls = []
+    monkeypatch.setattr(gpaw_backend, "gpaw_available", lambda: (True, "test"))
+    monkeypatch.setattr(gpaw_backend, "run_batch", _fake_run_batch(calls, fail=("X-el-O", 500.0)))
+    cfg = _convergence_cfg()
+    gpaw_convergence_stage(_convergence_frames(tmp_path), tmp_path / "conv.parquet", tmp_path / "work", cfg, threads=1)
+    table, prov = read_table(tmp_path / "conv.parquet")
+    assert sorted(calls) == [400, 500, 600] and "wall_s" not in table.columns
+    assert prov["runs"]["ecut500_k2.5"]["wall_s"] == {"X-c0000-r00": 1.5, "X-el-Si": 1.5, "X-el-O": 1.5}
+    t = table.set_index("ecut_eV")
+    assert not t.at[500, "all_ok"] and np.isnan(t.at[500, "e_form_eV"]) and np.isnan(t.at[500, "delta_e_form_meV"])
+    assert t.at[500, "reason"] == "X-el-O: SCF not converged in 300 iterations"
+    assert t.loc[[400, 600], "all_ok"].all() and (t.loc[[400, 600], "reason"] == "").all()
+    assert np.isfinite(t.loc[[400, 600], "e_form_eV"]).all() and t.at[600, "delta_e_form_meV"] == 0
+    text = precision_statement("gpaw", cfg, table)
+    assert "nan" not in text and "Some DFT jobs of the convergence check failed" in text
 
 
 # ---------------------------------------------------------------- stage + report fragment
@@ -344,3 +527,45 @@ def test_one_bad_frame_fails_only_its_own_mlip_single_point():
     assert df.at["flat", "status"] == "failed" and df.at["flat", "reason"].startswith("MLIP teter:")
     assert (df.loc[["ok0", "ok1", "ok2"], "status"] == "ok").all()
     assert df.loc[["ok0", "ok1", "ok2"], "energy_eV"].nunique() == 3
+
+
+# ---------------------------------------------------------------- config checked at workflow start
+def test_table_backend_without_its_file_is_a_config_error(tmp_path):
+    from vitriflow.dft import check_dft_config
+
+    cfg = _stage_cfg()
+    check_dft_config(cfg)  # gpaw: no table needed
+    cfg["backend"] = "table"
+    with pytest.raises(ValueError, match=r"^dft\.table\.path: required when dft\.backend is 'table'; expected a CSV"):
+        check_dft_config(cfg)
+    cfg["table"]["path"] = str(tmp_path / "energies.xlsx")
+    with pytest.raises(ValueError, match=r"^dft\.table\.path: .*energies\.xlsx' must end in \.csv or \.parquet"):
+        check_dft_config(cfg)
+    cfg["table"]["path"] = str(tmp_path / "energies.csv")
+    with pytest.raises(ValueError, match=r"^dft\.table\.path: .*energies\.csv' does not exist"):
+        check_dft_config(cfg)
+    (tmp_path / "energies.csv").write_text("structure_id,energy_eV\n")
+    check_dft_config(cfg)
+
+
+def test_snakemake_refuses_table_backend_without_path_at_start(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    repo = Path(__file__).parents[1]
+    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn"):
+        cfg.pop(stage, None)
+    cfg["references"]["on_missing_snapshot"] = "fallback"
+    cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48, "potential": "teter",
+                       "protocol": "demo_classical"}]
+    cfg["dft"] = {"backend": "table"}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile",
+                           str(tmp_path / "bad.yaml")], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if "vitriflow config error" in ln]
+    assert lines == ["vitriflow config error: dft.table.path: required when dft.backend is 'table'; "
+                     "expected a CSV or Parquet file of DFT energies (docs/dft.md)"], proc.stderr[-2000:]

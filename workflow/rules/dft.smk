@@ -8,6 +8,12 @@ if "dft" in config:
     _unknown_dft = sorted(set(DFT_SYSTEMS) - set(SYSTEM_NAMES))
     if _unknown_dft:
         sys.exit(f"vitriflow config error: dft.systems: unknown system {_unknown_dft[0]!r}; expected one of {SYSTEM_NAMES}")
+    try:
+        from vitriflow.dft import check_dft_config
+
+        check_dft_config(DFT)
+    except ValueError as exc:
+        sys.exit(f"vitriflow config error: {exc}")
     DFT_CONVERGENCE = bool(DFT["gpaw"]["convergence_ecuts_eV"] or DFT["gpaw"]["convergence_kpt_densities"])
 
     rule dft_select:

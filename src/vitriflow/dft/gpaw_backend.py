@@ -12,7 +12,9 @@ initial moments for magnetic elements, optional Dudarev DFT+U with the U values 
 ``MPRelaxSet.yaml`` (applied, as there, when O or F is the most electronegative element).
 GPAW's PAW projectors differ from VASP's, so the same U does not give the same energetics.
 Results of finished structures are cached in ``<workdir>/<structure_id>.json`` keyed by a
-settings hash, so a rerun after an interruption redoes only what is missing.
+settings hash, so a rerun after an interruption redoes only what is missing. Wall times and
+which results came from that cache depend on the run, not on the physics: ``run_batch`` returns
+them apart from the energy table, for the provenance record.
 """
 
 from __future__ import annotations
@@ -220,9 +222,12 @@ def run_batch(
     threads_per_worker: int = 1,
     mpi_command: str = "",
     python: str = sys.executable,
-) -> pd.DataFrame:
-    """Run every frame in its own subprocess (``workers`` at a time); one result row per frame.
+) -> tuple[pd.DataFrame, dict]:
+    """Run every frame in its own subprocess (``workers`` at a time).
 
+    Returns the energy table (one row per frame, the same for a fresh and a cached run) and the
+    run record ``{"wall_s": {structure_id: s}, "cached": [structure_id, ...]}`` for provenance
+    (a cached structure's wall time is that of the run that computed it).
     ``mpi_command`` (e.g. ``"mpiexec -n 4"``) prefixes each subprocess for MPI builds of GPAW.
     Finished results with the same settings hash are reused.
     """
@@ -243,8 +248,8 @@ def run_batch(
             prev = json.loads(result.read_text())
             # ids survive an MD or selection rerun; the geometry must match too
             if prev.get("settings_key") == key and prev.get("input_key") == input_key and prev.get("status") == "ok":
-                prev["cached"] = True
-                return {"structure_id": sid, **prev}
+                log.info("%s (%d atoms): cached result of an earlier run", sid, len(atoms))
+                return {"structure_id": sid, **prev, "cached": True}
         struct = workdir / f"{sid}.extxyz"
         write(struct, atoms, format="extxyz")
         job = {"structure": str(struct), "settings": asdict(settings), "txt": str(workdir / f"{sid}.gpaw.txt"),
@@ -266,20 +271,21 @@ def run_batch(
         except subprocess.TimeoutExpired:
             res = {"energy_eV": float("nan"), "status": "failed", "reason": f"timed out after {settings.timeout_s:g} s"}
         res.setdefault("wall_s", time.perf_counter() - t0)
-        res["cached"] = False
         log.info("%s (%d atoms): %s %s in %.1f s", sid, len(atoms), res["status"],
                  f"E={res['energy_eV']:.6f} eV" if res["status"] == "ok" else res.get("reason", ""), res["wall_s"])
-        return {"structure_id": sid, **res}
+        return {"structure_id": sid, **res, "cached": False}
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         rows = list(pool.map(one, frames))
-    df = pd.DataFrame(rows)
+    run = {"wall_s": {r["structure_id"]: float(r.get("wall_s", float("nan"))) for r in rows},
+           "cached": [r["structure_id"] for r in rows if r["cached"]]}
+    df = pd.DataFrame(rows).drop(columns=["wall_s", "cached"], errors="ignore")
     df["n_atoms"] = [len(a) for a in frames]
     df["energy_per_atom_eV"] = df["energy_eV"] / df["n_atoms"]
     for col in ("kpts", "hubbard_u"):
         if col in df:
             df[col] = df[col].map(lambda v: json.dumps(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else "")
-    return df
+    return df, run
 
 
 if __name__ == "__main__":

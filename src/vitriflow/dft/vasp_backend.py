@@ -149,49 +149,48 @@ def parse_jobs(root: str | os.PathLike, mp2020: bool = True) -> pd.DataFrame:
     """Energies from each job's ``vasprun.xml`` (pymatgen ``Vasprun``), with MP2020 corrections.
 
     ``energy_eV`` is the raw VASP energy; ``energy_corrected_eV`` adds the MP2020 anion/U
-    corrections (used for formation energies when ``mp2020`` is on). Missing, unfinished or
-    unconverged runs are rows with ``status`` 'failed' and the reason.
+    corrections (used for formation energies when ``mp2020`` is on). Missing, unfinished,
+    unparsable or unconverged runs are rows with ``status`` 'failed' and the reason; the other
+    jobs are still read.
     """
-    from pymatgen.io.vasp import Vasprun
-
-    rows = []
     compat = None
     if mp2020:
         from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
 
         compat = MaterialsProject2020Compatibility(check_potcar=False)
+    rows = []
     for job in _job_files(root):
-        d = job.parent
         meta = json.loads(job.read_text())
         row = {"structure_id": meta["structure_id"], "n_atoms": meta["n_atoms"], "energy_eV": np.nan,
                "energy_corrected_eV": np.nan, "status": "failed", "reason": ""}
-        vr_path = d / "vasprun.xml"
-        if not _finished(vr_path):
-            row["reason"] = "no finished vasprun.xml"
-            rows.append(row)
-            continue
         try:
-            vr = Vasprun(str(vr_path), parse_potcar_file=False, parse_dos=False, parse_eigen=False)
-        except Exception as exc:
+            row.update(_parse_one(job.parent / "vasprun.xml", meta, compat))
+        except Exception as exc:  # one bad vasprun.xml is a failed row, not a failed parse
             row["reason"] = f"vasprun.xml unreadable ({type(exc).__name__}: {exc})"
-            rows.append(row)
-            continue
-        entry = vr.get_computed_entry(inc_structure=True, entry_id=meta["structure_id"])
-        row["energy_eV"] = float(entry.uncorrected_energy)
-        converged = vr.converged_electronic and (meta["input_set"] == "MPStaticSet" or vr.converged_ionic)
-        if compat is not None:
-            processed = compat.process_entry(entry)
-            row["energy_corrected_eV"] = float(processed.energy) if processed is not None else np.nan
-            if processed is None:
-                row["reason"] = "MP2020 compatibility rejected the entry"
-        else:
-            row["energy_corrected_eV"] = row["energy_eV"]
-        if converged:
-            row["status"] = "ok" if not row["reason"] else "failed"
-        else:
-            row["reason"] = "electronic or ionic loop not converged"
+            log.warning("%s: %s", meta["structure_id"], row["reason"])
         rows.append(row)
     df = pd.DataFrame(rows)
     if not df.empty:
         df["energy_per_atom_eV"] = df["energy_corrected_eV"] / df["n_atoms"]
     return df
+
+
+def _parse_one(vasprun: Path, meta: Mapping, compat) -> dict:
+    """Energies, status and reason of one job; raises when its vasprun.xml cannot be read."""
+    from pymatgen.io.vasp import Vasprun
+
+    if not _finished(vasprun):
+        return {"reason": "no finished vasprun.xml"}
+    vr = Vasprun(str(vasprun), parse_potcar_file=False, parse_dos=False, parse_eigen=False)
+    entry = vr.get_computed_entry(inc_structure=True, entry_id=meta["structure_id"])
+    if not np.isfinite(entry.uncorrected_energy):  # pymatgen's inf for a run without an ionic step
+        return {"reason": "vasprun.xml has no total energy"}
+    out = {"energy_eV": float(entry.uncorrected_energy), "energy_corrected_eV": float(entry.uncorrected_energy)}
+    if compat is not None:
+        processed = compat.process_entry(entry)
+        out["energy_corrected_eV"] = float(processed.energy) if processed is not None else np.nan
+        if processed is None:
+            out["reason"] = "MP2020 compatibility rejected the entry"
+    if not (vr.converged_electronic and (meta["input_set"] == "MPStaticSet" or vr.converged_ionic)):
+        return {**out, "reason": "electronic or ionic loop not converged"}
+    return {**out, "status": "failed" if out.get("reason") else "ok"}
