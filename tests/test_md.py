@@ -65,6 +65,16 @@ def test_unstable_structure_fails_alone(model, cells, tmp_path):
     assert {r["structure_id"] for r in trace} >= {"sio2-r1", "sio2-r2"}
 
 
+def test_cell_that_failed_packing_is_passed_through_as_failed(model, cells, tmp_path):
+    bad = cells[0].copy()
+    bad.info = dict(cells[0].info, structure_id="unpacked", status="failed", reason="packing: too dense")
+    final, trace = run_melt_quench([bad, cells[1]], model, Protocol.from_config(PROTO), tmp_path / "p.pt",
+                                   progress=False)
+    assert final[0].info["status"] == "failed" and final[0].info["reason"] == "packing: too dense"
+    np.testing.assert_array_equal(final[0].positions, bad.get_positions(wrap=True))  # never moved
+    assert final[1].info["status"] == "ok" and {r["structure_id"] for r in trace} == {"sio2-r1"}
+
+
 def test_killed_run_resumes_to_identical_structures(model, cells, tmp_path):
     p = Protocol.from_config(PROTO)
     straight, trace_a = run_melt_quench(cells, model, p, tmp_path / "a.pt", progress=False)

@@ -39,3 +39,11 @@ def test_impossible_packing_is_refused():
     dense = [PackingRequest({"Si": 16, "O": 32}, 2.5, 1, {"structure_id": "too-dense"})]
     with pytest.raises(PackingError, match="too-dense: closest pair"):
         pack(dense, min_distance_scale=1.1, max_steps=200)
+
+
+def test_one_unpackable_cell_is_marked_failed_and_the_others_are_packed():
+    ok = PackingRequest({"Si": 8, "O": 16}, 17.0, 3, {"structure_id": "fine"})
+    dense = PackingRequest({"Si": 8, "O": 16}, 1.5, 1, {"structure_id": "too-dense"})
+    cells = pack([ok, dense], min_distance_scale=1.1, max_steps=200)
+    assert cells[1].info["status"] == "failed" and "too-dense: closest pair" in cells[1].info["reason"]
+    assert "status" not in cells[0].info and min_pair_ratio(cells[0], 1.1)[0] >= 0.999

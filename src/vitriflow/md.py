@@ -384,10 +384,16 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
     digest = run_digest(structures, model, protocol)
     tasks = load_checkpoint(checkpoint, digest, sids)
     if tasks is None:
-        structures_md = prerelax(structures, model, protocol.prerelax_steps, device)
-        tasks = [Task(sid=a.info["structure_id"], seed=int(a.info["seed"]),
-                      numbers=a.numbers.copy(), positions=a.positions.copy(), cell=a.cell.array.copy())
-                 for a in structures_md]
+        # a cell marked failed upstream (packing) is passed through as failed, never run
+        runnable = [a for a in structures if a.info.get("status") != "failed"]
+        relaxed = iter(prerelax(runnable, model, protocol.prerelax_steps, device) if runnable else [])
+        tasks = []
+        for a in structures:
+            known_bad = a.info.get("status") == "failed"
+            b = a if known_bad else next(relaxed)
+            tasks.append(Task(sid=a.info["structure_id"], seed=int(a.info["seed"]), numbers=b.numbers.copy(),
+                              positions=b.positions.copy(), cell=b.cell.array.copy(),
+                              **({"status": "failed", "reason": a.info.get("reason", "")} if known_bad else {})))
     else:
         done = sum(t.status in ("done", "failed") for t in tasks)
         log.info("resuming from %s (%d/%d structures finished)", checkpoint, done, len(tasks))

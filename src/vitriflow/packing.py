@@ -80,8 +80,10 @@ def pack(requests: Sequence[PackingRequest], min_distance_scale: float = 0.7,
          max_steps: int = 3000, device: str = "cpu") -> list[Atoms]:
     """Pack every request; overlaps removed in one batched soft-sphere FIRE run.
 
-    Raises ``PackingError`` naming the structure when a cell still has a pair closer than
-    its threshold after ``max_steps`` (lower the density or the threshold).
+    A cell that still has a pair closer than its threshold after ``max_steps`` is returned with
+    ``info["status"] = "failed"`` and the reason (MD passes it through as failed), so one
+    composition of a scan that cannot be packed does not cost the others theirs. Raises
+    ``PackingError`` when no cell could be packed: then the settings, not a cell, are wrong.
     """
     import torch
     import torch_sim as ts
@@ -109,19 +111,22 @@ def pack(requests: Sequence[PackingRequest], min_distance_scale: float = 0.7,
     state = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire,
                         convergence_fn=converge, max_steps=max_steps)
     packed = state.to_atoms()
-    out = []
+    out, failed = [], []
     for atoms, req in zip(packed, requests, strict=True):
         atoms.wrap()
         ratio, dmin = min_pair_ratio(atoms, min_distance_scale)
         name = req.info.get("structure_id", "?")
-        if ratio < 0.999:
-            raise PackingError(
-                f"{name}: closest pair {dmin:.2f} Å is below {min_distance_scale} x covalent radii "
-                f"after {max_steps} FIRE steps (lower packing.min_distance_scale or raise density_scale)"
-            )
         atoms.info.update(dict(req.info))
+        if ratio < 0.999:
+            why = (f"{name}: closest pair {dmin:.2f} Å is below {min_distance_scale} x covalent radii "
+                   f"after {max_steps} FIRE steps (lower packing.min_distance_scale or raise density_scale)")
+            log.error("packing failed: %s", why)
+            atoms.info.update(status="failed", reason=f"packing: {why}")
+            failed.append(why)
         atoms.info["seed"] = int(req.seed)
         atoms.info["min_distance_A"] = round(dmin, 4)
         atoms.info["density_g_cm3"] = round(density_g_cm3(atoms), 5)
         out.append(atoms)
+    if len(failed) == len(out):
+        raise PackingError(failed[0] if len(failed) == 1 else f"no cell could be packed; first: {failed[0]}")
     return out
