@@ -222,3 +222,20 @@ def test_cross_validation_resumes_every_fold_and_the_final_fit(tmp_path):
                   "settings": settings, "excluded": []})
     html = (tmp_path / "s.html").read_text()
     assert "Trained on cpu (8 members came from the checkpoints of an interrupted run)" in html
+
+
+def test_config_check_names_unknown_systems_and_mixed_potentials():
+    from types import SimpleNamespace
+
+    from vitriflow.surrogates.gnn.checks import check_gnn_config
+
+    systems = {"s": SimpleNamespace(potential="teter"), "t": SimpleNamespace(potential="bks"),
+               "u": SimpleNamespace(potential="teter")}
+    assert check_gnn_config({"systems": ["u", "s"]}, systems) == ["u", "s"]
+    assert check_gnn_config({"systems": []}, {"s": systems["s"], "u": systems["u"]}) == ["s", "u"]
+    with pytest.raises(ValueError, match=r"^gnn.systems: \['nope'\] are not systems of this run \(known: "):
+        check_gnn_config({"systems": ["nope"]}, systems)
+    with pytest.raises(ValueError) as exc:
+        check_gnn_config({"systems": []}, systems)  # empty: every system of the run
+    assert str(exc.value).startswith("gnn.systems: ['s', 't', 'u'] use potentials ['bks', 'teter']; expected one")
+    assert "\n" not in str(exc.value)
