@@ -239,3 +239,45 @@ def test_config_check_names_unknown_systems_and_mixed_potentials():
         check_gnn_config({"systems": []}, systems)  # empty: every system of the run
     assert str(exc.value).startswith("gnn.systems: ['s', 't', 'u'] use potentials ['bks', 'teter']; expected one")
     assert "\n" not in str(exc.value)
+
+
+def test_cv_leaves_a_structure_with_an_element_unseen_by_its_fold_unpredicted_and_names_it(tmp_path):
+    from vitriflow.surrogates.gnn import train_and_evaluate
+    from vitriflow.surrogates.gnn.report import build_section
+
+    frames = [_cell(n, s) for n in (4, 6, 8) for s in range(2)]
+    for s in range(2):  # the only composition with sodium: its fold trains on Si and O alone
+        na = _cell(6, 10 + s)
+        na.numbers[:2] = 11
+        frames.append(na)
+    table = pd.DataFrame({"structure_id": [f"s{k}" for k in range(8)], "system": "a",
+                          "label": [f"c{k // 2}" for k in range(8)], "replica": [k % 2 for k in range(8)]})
+    for el in ("Na", "O", "Si"):
+        table[f"x_{el}"] = [a.get_chemical_symbols().count(el) / 18 for a in frames]
+    table["y_true"] = -7.0 * table["x_Si"] - 3.0 * table["x_Na"] + np.array([1, -2, 0, 3, -1, 2, 1, 0]) * 0.01
+    settings = {**SMALL, "epochs": 2, "n_models": 1, "lr": 3e-3, "weight_decay": 1e-4,
+                "target": "energy_per_atom_eV", "cv_folds": 4}
+    res = train_and_evaluate(frames, table, settings)
+    p = res["predictions"].set_index("structure_id")
+    assert p.loc[["s6", "s7"], ["pred_gnn", "pred_composition_ridge", "pred_mean"]].isna().all().all()
+    assert p.loc[["s0", "s5"], ["pred_gnn", "pred_composition_ridge", "pred_mean"]].notna().all().all()
+    assert p.loc["s6", "reason"].endswith("elements ['Na'] the model was not trained on (trained: ['O', 'Si'])")
+    assert p.loc["s6", "reason"].startswith(f"fold {p.loc['s6', 'fold']}: ")
+    m = res["metrics"].set_index("model")
+    assert (m["n_structures"] == 6).all() and (m["n_not_predicted"] == 2).all() and (m["n_compositions"] == 3).all()
+    assert np.isfinite(m.loc["gnn", "rmse"])
+    assert [r["structure_id"] for r in res["training"]["not_predicted"]] == ["s6", "s7"]
+    assert res["model"].species_ == ["Na", "O", "Si"]  # the saved model has seen every element
+    build_section(tmp_path / "s.html", res["predictions"], res["metrics"],
+                  {**res["training"], "settings": settings, "excluded": []})
+    assert "2 structure(s) have no out-of-fold prediction" in (tmp_path / "s.html").read_text()
+    # a family in which no held-out composition can be predicted: evaluated nowhere, said so
+    only = [frames[0], frames[1], frames[6], frames[7]]
+    for a in only[:2]:
+        a.numbers[a.numbers == 14] = 32  # GeO2-like: the two compositions share only oxygen
+    t2 = table.iloc[[0, 1, 6, 7]].reset_index(drop=True)
+    res = train_and_evaluate(only, t2, {**settings, "cv_folds": 2})
+    assert res["metrics"]["n_structures"].eq(0).all() and len(res["training"]["not_predicted"]) == 4
+    build_section(tmp_path / "s.html", res["predictions"], res["metrics"],
+                  {**res["training"], "settings": settings, "excluded": []})
+    assert "No structure could be predicted out of fold" in (tmp_path / "s.html").read_text()
