@@ -149,6 +149,44 @@ def test_cli_predicts_every_frame_like_the_estimator(tmp_path, capsys):
     assert len(err) == 1 and "none.extxyz: structure file not found" in err[0]
 
 
+def test_cli_predicts_the_good_frames_and_names_each_bad_one(tmp_path, capsys):
+    from vitriflow.cli import main
+
+    est = GNNRegressor(**{**SMALL, "epochs": 2, "n_models": 1}).fit(
+        [_cell(n, s) for n in (4, 8) for s in range(2)], [-7.0, -7.1, -6.0, -6.1])
+    est.save(tmp_path / "m.pt", target="energy_per_atom_eV")
+    frames = [_cell(6, k) for k in range(4)]
+    for k, a in enumerate(frames):
+        a.info["structure_id"] = f"f{k}"
+    frames[1].positions[2] = np.nan  # an exploded cell
+    frames[2].numbers[:2] = 11  # sodium: the model never saw it
+    write_structures(frames, tmp_path / "mixed.extxyz")
+    (tmp_path / "broken.extxyz").write_text("hello\n")
+    model = ["gnn", "predict", "--model", str(tmp_path / "m.pt")]
+    assert main([*model, str(tmp_path / "mixed.extxyz"), str(tmp_path / "broken.extxyz"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    out = pd.read_csv(tmp_path / "p.csv", keep_default_na=False, na_values=[""])
+    assert list(out["status"]) == ["ok", "failed", "failed", "ok", "failed"]
+    assert "positions are not finite" in out["reason"][1]
+    assert "elements ['Na'] the model was not trained on" in out["reason"][2]
+    assert "broken.extxyz" in out["file"][4] and out["reason"][4].startswith("not readable as extended XYZ")
+    good = est.predict([frames[0], frames[3]])[0]
+    np.testing.assert_allclose(out["energy_per_atom_eV"][[0, 3]], good, rtol=1e-5)
+    assert out["energy_per_atom_eV"][[1, 2, 4]].isna().all()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "mixed.extxyz frame 1 (f1): not predicted: positions are not finite" in err[0]
+    assert "frame 2 (f2)" in err[1] and "broken.extxyz: not predicted: not readable" in err[2]
+    with pytest.raises(SystemExit) as exc:  # nothing predictable: one line, not a table of failures
+        main([*model, str(tmp_path / "broken.extxyz")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no frame could be predicted (1 failed); " in err[0] and "broken.extxyz" in err[0]
+    (tmp_path / "empty.extxyz").write_text("")
+    with pytest.raises(SystemExit):
+        main([*model, str(tmp_path / "empty.extxyz")])
+    assert "empty.extxyz: no frames in the file" in capsys.readouterr().err
+
+
 def test_out_of_fold_residuals_recalibrate_the_saved_models_spread(tmp_path):
     from vitriflow.surrogates.gnn import train_and_evaluate
 
