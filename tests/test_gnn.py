@@ -149,6 +149,44 @@ def test_cli_predicts_every_frame_like_the_estimator(tmp_path, capsys):
     assert len(err) == 1 and "none.extxyz: structure file not found" in err[0]
 
 
+def test_cli_predicts_the_good_frames_and_names_each_bad_one(tmp_path, capsys):
+    from vitriflow.cli import main
+
+    est = GNNRegressor(**{**SMALL, "epochs": 2, "n_models": 1}).fit(
+        [_cell(n, s) for n in (4, 8) for s in range(2)], [-7.0, -7.1, -6.0, -6.1])
+    est.save(tmp_path / "m.pt", target="energy_per_atom_eV")
+    frames = [_cell(6, k) for k in range(4)]
+    for k, a in enumerate(frames):
+        a.info["structure_id"] = f"f{k}"
+    frames[1].positions[2] = np.nan  # an exploded cell
+    frames[2].numbers[:2] = 11  # sodium: the model never saw it
+    write_structures(frames, tmp_path / "mixed.extxyz")
+    (tmp_path / "broken.extxyz").write_text("hello\n")
+    model = ["gnn", "predict", "--model", str(tmp_path / "m.pt")]
+    assert main([*model, str(tmp_path / "mixed.extxyz"), str(tmp_path / "broken.extxyz"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    out = pd.read_csv(tmp_path / "p.csv", keep_default_na=False, na_values=[""])
+    assert list(out["status"]) == ["ok", "failed", "failed", "ok", "failed"]
+    assert "positions are not finite" in out["reason"][1]
+    assert "elements ['Na'] the model was not trained on" in out["reason"][2]
+    assert "broken.extxyz" in out["file"][4] and out["reason"][4].startswith("not readable as extended XYZ")
+    good = est.predict([frames[0], frames[3]])[0]
+    np.testing.assert_allclose(out["energy_per_atom_eV"][[0, 3]], good, rtol=1e-5)
+    assert out["energy_per_atom_eV"][[1, 2, 4]].isna().all()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "mixed.extxyz frame 1 (f1): not predicted: positions are not finite" in err[0]
+    assert "frame 2 (f2)" in err[1] and "broken.extxyz: not predicted: not readable" in err[2]
+    with pytest.raises(SystemExit) as exc:  # nothing predictable: one line, not a table of failures
+        main([*model, str(tmp_path / "broken.extxyz")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no frame could be predicted (1 failed); " in err[0] and "broken.extxyz" in err[0]
+    (tmp_path / "empty.extxyz").write_text("")
+    with pytest.raises(SystemExit):
+        main([*model, str(tmp_path / "empty.extxyz")])
+    assert "empty.extxyz: no frames in the file" in capsys.readouterr().err
+
+
 def test_out_of_fold_residuals_recalibrate_the_saved_models_spread(tmp_path):
     from vitriflow.surrogates.gnn import train_and_evaluate
 
@@ -222,3 +260,62 @@ def test_cross_validation_resumes_every_fold_and_the_final_fit(tmp_path):
                   "settings": settings, "excluded": []})
     html = (tmp_path / "s.html").read_text()
     assert "Trained on cpu (8 members came from the checkpoints of an interrupted run)" in html
+
+
+def test_config_check_names_unknown_systems_and_mixed_potentials():
+    from types import SimpleNamespace
+
+    from vitriflow.surrogates.gnn.checks import check_gnn_config
+
+    systems = {"s": SimpleNamespace(potential="teter"), "t": SimpleNamespace(potential="bks"),
+               "u": SimpleNamespace(potential="teter")}
+    assert check_gnn_config({"systems": ["u", "s"]}, systems) == ["u", "s"]
+    assert check_gnn_config({"systems": []}, {"s": systems["s"], "u": systems["u"]}) == ["s", "u"]
+    with pytest.raises(ValueError, match=r"^gnn.systems: \['nope'\] are not systems of this run \(known: "):
+        check_gnn_config({"systems": ["nope"]}, systems)
+    with pytest.raises(ValueError) as exc:
+        check_gnn_config({"systems": []}, systems)  # empty: every system of the run
+    assert str(exc.value).startswith("gnn.systems: ['s', 't', 'u'] use potentials ['bks', 'teter']; expected one")
+    assert "\n" not in str(exc.value)
+
+
+def test_cv_leaves_a_structure_with_an_element_unseen_by_its_fold_unpredicted_and_names_it(tmp_path):
+    from vitriflow.surrogates.gnn import train_and_evaluate
+    from vitriflow.surrogates.gnn.report import build_section
+
+    frames = [_cell(n, s) for n in (4, 6, 8) for s in range(2)]
+    for s in range(2):  # the only composition with sodium: its fold trains on Si and O alone
+        na = _cell(6, 10 + s)
+        na.numbers[:2] = 11
+        frames.append(na)
+    table = pd.DataFrame({"structure_id": [f"s{k}" for k in range(8)], "system": "a",
+                          "label": [f"c{k // 2}" for k in range(8)], "replica": [k % 2 for k in range(8)]})
+    for el in ("Na", "O", "Si"):
+        table[f"x_{el}"] = [a.get_chemical_symbols().count(el) / 18 for a in frames]
+    table["y_true"] = -7.0 * table["x_Si"] - 3.0 * table["x_Na"] + np.array([1, -2, 0, 3, -1, 2, 1, 0]) * 0.01
+    settings = {**SMALL, "epochs": 2, "n_models": 1, "lr": 3e-3, "weight_decay": 1e-4,
+                "target": "energy_per_atom_eV", "cv_folds": 4}
+    res = train_and_evaluate(frames, table, settings)
+    p = res["predictions"].set_index("structure_id")
+    assert p.loc[["s6", "s7"], ["pred_gnn", "pred_composition_ridge", "pred_mean"]].isna().all().all()
+    assert p.loc[["s0", "s5"], ["pred_gnn", "pred_composition_ridge", "pred_mean"]].notna().all().all()
+    assert p.loc["s6", "reason"].endswith("elements ['Na'] the model was not trained on (trained: ['O', 'Si'])")
+    assert p.loc["s6", "reason"].startswith(f"fold {p.loc['s6', 'fold']}: ")
+    m = res["metrics"].set_index("model")
+    assert (m["n_structures"] == 6).all() and (m["n_not_predicted"] == 2).all() and (m["n_compositions"] == 3).all()
+    assert np.isfinite(m.loc["gnn", "rmse"])
+    assert [r["structure_id"] for r in res["training"]["not_predicted"]] == ["s6", "s7"]
+    assert res["model"].species_ == ["Na", "O", "Si"]  # the saved model has seen every element
+    build_section(tmp_path / "s.html", res["predictions"], res["metrics"],
+                  {**res["training"], "settings": settings, "excluded": []})
+    assert "2 structure(s) have no out-of-fold prediction" in (tmp_path / "s.html").read_text()
+    # a family in which no held-out composition can be predicted: evaluated nowhere, said so
+    only = [frames[0], frames[1], frames[6], frames[7]]
+    for a in only[:2]:
+        a.numbers[a.numbers == 14] = 32  # GeO2-like: the two compositions share only oxygen
+    t2 = table.iloc[[0, 1, 6, 7]].reset_index(drop=True)
+    res = train_and_evaluate(only, t2, {**settings, "cv_folds": 2})
+    assert res["metrics"]["n_structures"].eq(0).all() and len(res["training"]["not_predicted"]) == 4
+    build_section(tmp_path / "s.html", res["predictions"], res["metrics"],
+                  {**res["training"], "settings": settings, "excluded": []})
+    assert "No structure could be predicted out of fold" in (tmp_path / "s.html").read_text()

@@ -85,26 +85,55 @@ def _viscosity_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gnn_rows(est, path: str, target: str) -> list[dict]:
+    """One row per frame of ``path``: the prediction (status ok), or the reason it has none
+    (status failed: a frame the model cannot take, or the whole file when it cannot be read)."""
+    import numpy as np
+
+    from vitriflow.io import read_structures
+
+    try:
+        frames = read_structures(path)
+    except (ValueError, OSError, IndexError, KeyError) as exc:  # what ASE raises on a malformed file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return [{"file": path, "structure_id": "", "formula": "", "status": "failed",
+                 "reason": f"not readable as extended XYZ: {first}"}]
+    if not frames:
+        return [{"file": path, "structure_id": "", "formula": "", "status": "failed", "reason": "no frames in the file"}]
+    why = est.problems(frames)
+    good = [a for a, w in zip(frames, why, strict=True) if not w]
+    predicted = zip(*est.predict(good), strict=True) if good else iter(())
+    rows = []
+    for k, (a, w) in enumerate(zip(frames, why, strict=True)):
+        mean, sigma = (np.nan, np.nan) if w else next(predicted)
+        rows.append({"file": path, "frame": k, "structure_id": a.info.get("structure_id", ""),
+                     "formula": a.get_chemical_formula(), "n_atoms": len(a), target: mean, "sigma": sigma,
+                     "status": "failed" if w else "ok", "reason": w})
+    return rows
+
+
 def _gnn_predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from vitriflow.io import read_structures
     from vitriflow.surrogates.gnn import GNNRegressor
 
     if not Path(args.model).is_file():
         raise ValueError(f"--model {args.model}: file not found (written by the gnn_train rule)")
-    est = GNNRegressor.load(args.model)
-    rows = []
-    for path in args.structures:
+    for path in args.structures:  # a mistyped path stops the command before any work
         if not Path(path).is_file():
             raise ValueError(f"{path}: structure file not found (extended XYZ, e.g. results/md/<system>/quenched.extxyz)")
-        frames = read_structures(path)
-        mean, std = est.predict(frames)
-        for k, (a, m, s) in enumerate(zip(frames, mean, std, strict=True)):
-            rows.append({"file": path, "frame": k, "structure_id": a.info.get("structure_id", ""),
-                         "formula": a.get_chemical_formula(), "n_atoms": len(a),
-                         est.meta_.get("target", "prediction"): m, "sigma": s})
-    out = pd.DataFrame(rows)
+    est = GNNRegressor.load(args.model)
+    target = est.meta_.get("target", "prediction")
+    out = pd.DataFrame([row for path in args.structures for row in _gnn_rows(est, path, target)],
+                       columns=["file", "frame", "structure_id", "formula", "n_atoms", target, "sigma",
+                                "status", "reason"])
+    out[["frame", "n_atoms"]] = out[["frame", "n_atoms"]].astype("Int64")  # empty for a file that could not be read
+    failed = [(r.file if pd.isna(r.frame) else f"{r.file} frame {r.frame} ({r.structure_id or 'no structure_id'})",
+               r.reason) for r in out[out["status"] != "ok"].itertuples()]
+    if len(failed) == len(out):  # one bad frame never stops the others, but nothing predicted is an error
+        raise ValueError(f"no frame could be predicted ({len(failed)} failed); {failed[0][0]}: {failed[0][1]}")
+    for where, reason in failed:
+        print(f"warning: {where}: not predicted: {reason}", file=sys.stderr)
     if args.out:
         out.to_csv(args.out, index=False, float_format="%.6g")
     else:

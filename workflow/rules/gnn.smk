@@ -5,19 +5,12 @@
 
 if "gnn" in config:
 
-    GNN_SYSTEMS = list(config["gnn"]["systems"]) or list(SYSTEM_NAMES)
-    _gnn_unknown = [s for s in GNN_SYSTEMS if s not in SYSTEM_NAMES]
-    if _gnn_unknown:
-        sys.exit(
-            f"vitriflow config error: gnn.systems: {_gnn_unknown} are not systems of this run "
-            f"(known: {SYSTEM_NAMES})"
-        )
-    _gnn_potentials = sorted({SYSTEMS[s].potential for s in GNN_SYSTEMS})
-    if len(_gnn_potentials) > 1:
-        sys.exit(
-            f"vitriflow config error: gnn.systems: {GNN_SYSTEMS} use potentials {_gnn_potentials}; "
-            "expected one (energies of different potentials are not comparable)"
-        )
+    from vitriflow.surrogates.gnn.checks import check_gnn_config
+
+    try:
+        GNN_SYSTEMS = check_gnn_config(config["gnn"], SYSTEMS)
+    except ValueError as exc:
+        sys.exit(f"vitriflow config error: {exc}")
     GNN_OUT = "results/surrogates/gnn"
 
     if "analysis" in config:

@@ -39,6 +39,10 @@ def main(smk) -> None:
     result = train_and_evaluate(frames, table, settings, device, checkpoint_dir=smk.params.checkpoint_dir)
     write_outputs(result, excluded, settings, dict(smk.output.items()), prov)
     shutil.rmtree(smk.params.checkpoint_dir, ignore_errors=True)  # the model file has the final members
+    if result["training"]["not_predicted"]:
+        log.warning("gnn: %d structures have no out-of-fold prediction (an element none of their fold's training "
+                    "structures has); the metrics leave them out (training.json, not_predicted)",
+                    len(result["training"]["not_predicted"]))
     m = result["metrics"].set_index("model")
     log.info("gnn: out-of-fold RMSE gnn %.4g, composition ridge %.4g %s; within-composition r %.2f",
              m.loc["gnn", "rmse"], m.loc["composition_ridge", "rmse"], m.loc["gnn", "unit"],

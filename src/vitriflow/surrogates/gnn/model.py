@@ -33,7 +33,12 @@ from torch import nn
 
 from vitriflow.io import atomic_path, load_checkpoint, save_checkpoint
 from vitriflow.surrogates import calibration as cal
-from vitriflow.surrogates.gnn.graphs import MIN_CUTOFF_A, element_fractions, to_graph
+from vitriflow.surrogates.gnn.graphs import (
+    MIN_CUTOFF_A,
+    element_fractions,
+    structure_problem,
+    to_graph,
+)
 
 log = logging.getLogger("vitriflow.surrogates.gnn")
 FORMAT = "vitriflow-gnn/1"
@@ -179,14 +184,26 @@ class GNNRegressor:
         state = {name: t.detach().cpu().clone() for name, t in net.state_dict().items()}
         return {"state": state, "history": {"member": k, "train_mse_scaled": losses}}
 
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "members_"):
+            raise RuntimeError("GNNRegressor is not fitted: call fit() or load() first")
+
+    def problems(self, structures) -> list[str]:
+        """Why each structure cannot be predicted ("" when it can): an unusable cell, or an
+        element the model was not trained on, whose embedding is untrained and whose
+        ideal-mixing reference is unknown, so any number predicted for it would be meaningless.
+        Callers screen with this; ``predict`` raises on such a structure."""
+        self._check_fitted()
+        return [structure_problem(a, self.species_) for a in structures]
+
     def predict(self, structures) -> tuple[np.ndarray, np.ndarray]:
         """(mean, sigma) of the target for each structure: sigma is the spread over members,
         recalibrated when ``calibration_`` holds a noise model fitted on held-out residuals
-        (the gnn_train rule fits it on the out-of-fold predictions)."""
+        (the gnn_train rule fits it on the out-of-fold predictions). Raises ValueError naming
+        the first structure that ``problems`` refuses."""
         from torch_geometric.loader import DataLoader
 
-        if not hasattr(self, "members_"):
-            raise RuntimeError("GNNRegressor is not fitted: call fit() or load() first")
+        self._check_fitted()
         dev = torch.device(self.device)
         loader = DataLoader(self._graphs(structures), batch_size=64, shuffle=False)
         preds = []

@@ -90,8 +90,12 @@ def _subdir(checkpoint_dir: str | Path | None, name: str) -> Path | None:
 def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any], device: str = "cpu",
                    checkpoint_dir: str | Path | None = None) -> tuple[pd.DataFrame, list, list]:
     """Out-of-fold predictions of every model; folds group the replicas of a composition.
-    Fold k's members are checkpointed under ``checkpoint_dir/fold{k}``. Returns (predictions,
-    per-fold history, per-fold seconds: run-dependent, for the provenance record)."""
+    A held-out structure with an element that none of its fold's training structures has gets
+    no prediction from any model (the GNN's embedding of that element is untrained, and neither
+    the ideal-mixing reference nor ridge has a coefficient for it): its ``reason`` says so, and
+    the metrics are computed on the others. Fold k's members are checkpointed under
+    ``checkpoint_dir/fold{k}``. Returns (predictions, per-fold history, per-fold seconds:
+    run-dependent, for the provenance record)."""
     groups = table["label"].to_numpy()
     n_groups = len(np.unique(groups))
     folds = min(int(settings["cv_folds"]), n_groups)
@@ -102,23 +106,30 @@ def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any], 
     for m in MODELS:
         out[f"pred_{m}"] = np.nan
     out["std_gnn"] = np.nan
+    out["reason"] = ""  # why a structure has no out-of-fold prediction
     history, seconds = [], []
-    for k, (tr, te) in enumerate(GroupKFold(n_splits=folds).split(X, y, groups)):
+    for k, (tr, held) in enumerate(GroupKFold(n_splits=folds).split(X, y, groups)):
         t0 = time.perf_counter()
         est = regressor(settings, device).fit([frames[i] for i in tr], y[tr],
                                               checkpoint_dir=_subdir(checkpoint_dir, f"fold{k}"))
-        mean, std = est.predict([frames[i] for i in te])
-        ridge = RidgeCV(alphas=np.logspace(-6, 2, 17)).fit(X[tr], y[tr])
-        out.loc[te, "fold"] = k
-        out.loc[te, "pred_gnn"], out.loc[te, "std_gnn"] = mean, std
-        out.loc[te, "pred_composition_ridge"] = ridge.predict(X[te])
-        out.loc[te, "pred_mean"] = y[tr].mean()
+        why = np.array(est.problems([frames[i] for i in held]), dtype=object)
+        out.loc[held, "fold"] = k
+        out.loc[held, "reason"] = [f"fold {k}: {w}" if w else "" for w in why]
+        for i in held[why != ""]:
+            log.warning("gnn fold %d: no prediction for %s: %s", k, out.at[i, "structure_id"], out.at[i, "reason"])
+        te = held[why == ""]
+        if len(te):
+            mean, std = est.predict([frames[i] for i in te])
+            ridge = RidgeCV(alphas=np.logspace(-6, 2, 17)).fit(X[tr], y[tr])
+            out.loc[te, "pred_gnn"], out.loc[te, "std_gnn"] = mean, std
+            out.loc[te, "pred_composition_ridge"] = ridge.predict(X[te])
+            out.loc[te, "pred_mean"] = y[tr].mean()
         seconds.append(time.perf_counter() - t0)
-        history.append({"fold": k, "n_train": len(tr), "n_test": len(te),
-                        "test_compositions": sorted(set(groups[te])), "members": est.history_,
+        history.append({"fold": k, "n_train": len(tr), "n_test": len(held), "n_not_predicted": len(held) - len(te),
+                        "test_compositions": sorted(set(groups[held])), "members": est.history_,
                         "resumed_members": est.resumed_members_})
-        log.info("gnn fold %d/%d: %d structures held out (%d compositions), %.1f s",
-                 k + 1, folds, len(te), len(set(groups[te])), seconds[-1])
+        log.info("gnn fold %d/%d: %d structures held out (%d compositions), %d predicted, %.1f s",
+                 k + 1, folds, len(held), len(set(groups[held])), len(te), seconds[-1])
     return out, history, seconds
 
 
@@ -138,7 +149,11 @@ def _within_r(pred: pd.Series, true: pd.Series, label: pd.Series) -> float:
 
 def metrics_table(pred: pd.DataFrame, unit: str) -> pd.DataFrame:
     """MAE, RMSE, R^2, within-composition r (and the GNN's +-2 spread coverage) of each model's
-    out-of-fold predictions."""
+    out-of-fold predictions; structures with a ``reason`` (no prediction) are counted in
+    ``n_not_predicted`` and left out of every number."""
+    n_all = len(pred)
+    if "reason" in pred:
+        pred = pred[pred["reason"] == ""]
     t = pred["y_true"]
     ss = ((t - t.mean()) ** 2).sum()
     within = pred.groupby("label")["y_true"].transform(lambda v: v - v.mean())
@@ -146,7 +161,8 @@ def metrics_table(pred: pd.DataFrame, unit: str) -> pd.DataFrame:
     rows = []
     for m in MODELS:
         e = pred[f"pred_{m}"] - t
-        rows.append({"model": m, "unit": unit, "n_structures": len(pred), "n_compositions": pred["label"].nunique(),
+        rows.append({"model": m, "unit": unit, "n_structures": len(pred), "n_not_predicted": n_all - len(pred),
+                     "n_compositions": pred["label"].nunique(),
                      "mae": float(e.abs().mean()), "rmse": float(np.sqrt((e**2).mean())),
                      "r2": float(1 - (e**2).sum() / ss) if ss > 0 else float("nan"),
                      "within_composition_r": _within_r(pred[f"pred_{m}"], t, pred["label"]),
@@ -162,7 +178,9 @@ def metrics_table(pred: pd.DataFrame, unit: str) -> pd.DataFrame:
 def train_and_evaluate(frames: list, table: pd.DataFrame, settings: dict[str, Any], device: str = "cpu",
                        checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
     """Grouped CV of every model, then the GNN refitted on every structure (the saved model),
-    whose member spread is recalibrated on the out-of-fold residuals. With ``checkpoint_dir``
+    whose member spread is recalibrated on the out-of-fold residuals. Structures the CV could not
+    predict (an element unseen by their fold) are listed under ``not_predicted``; the final model
+    has seen every element. With ``checkpoint_dir``
     every trained member is kept there, so a killed run resumes where it stopped. ``timings``
     (seconds per fold and for the final fit) belong in the provenance record, not the outputs."""
     unit = TARGET_UNITS[settings["target"]]
@@ -174,9 +192,10 @@ def train_and_evaluate(frames: list, table: pd.DataFrame, settings: dict[str, An
                                             checkpoint_dir=_subdir(checkpoint_dir, "final"))
     final.calibration_ = noise
     resumed = final.resumed_members_ + sum(h["resumed_members"] for h in history)
+    not_predicted = pred.loc[pred["reason"] != "", ["structure_id", "system", "label", "fold", "reason"]]
     return {"predictions": pred, "metrics": metrics, "model": final,
             "training": {"device": device, "folds": history, "final": final.history_,
-                         "resumed_members": resumed, "species": final.species_, "calibration": noise},
+                         "not_predicted": not_predicted.to_dict("records"), "resumed_members": resumed, "species": final.species_, "calibration": noise},
             "timings": {"cv_fold_s": fold_seconds, "final_s": final.fit_seconds_}}
 
 

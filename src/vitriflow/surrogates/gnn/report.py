@@ -27,6 +27,9 @@ def verdict(metrics: pd.DataFrame) -> str:
     m = metrics.set_index("model")
     g, r = m.loc["gnn"], m.loc["composition_ridge"]
     f, unit = _scale(str(g["unit"]))
+    if g["n_structures"] == 0:
+        return ("No structure could be predicted out of fold: every held-out composition has an element "
+                "that its training folds lack, so the models were not evaluated (training.json, not_predicted).")
     within = g["within_composition_r"]
     reads = np.isfinite(within) and within >= 0.3
     text = (f"Out-of-fold RMSE: GNN {f * g['rmse']:.3g} {unit}, composition-only ridge {f * r['rmse']:.3g} "
@@ -110,6 +113,8 @@ def build_section(path, predictions: pd.DataFrame, metrics: pd.DataFrame, traini
     unit = str(metrics["unit"].iloc[0])
     f, shown = _scale(unit)
     n, n_comp = len(predictions), predictions["label"].nunique()
+    if "reason" in predictions:  # structures the cross-validation could not predict: in the notes, not the plots
+        predictions = predictions[predictions["reason"] == ""]
     parts = [
         f"<p>A crystal-graph network (CGCNN convolutions, torch-geometric; {s['layers']} layers of "
         f"{s['hidden']} units, cutoff {s['cutoff_A']} Å with periodic images, {s['n_models']} member(s)) "
@@ -125,6 +130,13 @@ def build_section(path, predictions: pd.DataFrame, metrics: pd.DataFrame, traini
     if n < SMALL_FAMILY:
         parts.append(note_html(f"Only {n} structures: the numbers are indicative. The stage is meant for "
                                "scans of hundreds of cells (GPU MD, config/binary_scan.yaml).", "bad"))
+    if training.get("not_predicted"):
+        parts.append(note_html(f"{len(training['not_predicted'])} structure(s) have no out-of-fold prediction: "
+                               "their composition has an element that none of the structures of their training "
+                               "folds has, so no model can predict them (an untrained embedding, no reference "
+                               "for that element). The metrics are over the other "
+                               f"{n - len(training['not_predicted'])}; listed with reasons in training.json "
+                               "(not_predicted). The saved model has seen every element.", "bad"))
     if training.get("excluded"):
         parts.append(note_html(f"{len(training['excluded'])} structure(s) excluded (failed MD, missing "
                                "target or unusable structure); listed with reasons in training.json.", "bad"))
