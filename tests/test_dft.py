@@ -218,7 +218,7 @@ def test_vasp_inputs_are_mp_compatible(tmp_path):
     # no VASP outputs: parsing marks every job failed instead of inventing energies
     parsed = parse_jobs(tmp_path)
     assert set(parsed["status"]) == {"failed"} and parsed["energy_eV"].isna().all()
-    ran = run_jobs(tmp_path, command="true")
+    ran, _ = run_jobs(tmp_path, command="true")
     assert set(ran["run_status"]) == {"failed"} and ran["reason"].str.contains("POTCAR").all()
 
 
@@ -243,6 +243,48 @@ def test_vasp_jobs_of_an_earlier_geometry_or_selection_are_not_read(tmp_path):
     assert len(stale) == 1
     write_jobs([moved], tmp_path, potcar_spec=True)  # unchanged inputs: the folder stays
     assert len(list((tmp_path / "_stale").iterdir())) == 1
+
+
+def _runnable_vasp_jobs(root, ids):
+    """VASP job folders that ``run_jobs`` will run: a (dummy) POTCAR instead of POTCAR.spec."""
+    from vitriflow.dft.vasp_backend import write_jobs
+
+    frames = []
+    for i, sid in enumerate(ids):
+        a = bulk("Si", "diamond", a=5.43 + 0.01 * i)
+        a.info = {"structure_id": sid, "role": "amorphous"}
+        frames.append(a)
+    write_jobs(frames, root, potcar_spec=True)
+    for sid in ids:
+        job = Path(root) / sid / "vitriflow_job.json"
+        job.write_text(json.dumps({**json.loads(job.read_text()), "potcar_spec": False}))
+        (Path(root) / sid / "POTCAR").write_text("dummy")
+    return frames
+
+
+# stands in for VASP: a finished vasprun.xml where a file 'ok' exists, exit code 1 elsewhere
+FAKE_VASP = "sh -c 'test -f ok && echo \"<modeling></modeling>\" > vasprun.xml'"
+
+
+def test_vasp_run_table_is_the_same_for_a_fresh_run_and_a_rerun(tmp_path, monkeypatch):
+    """Which jobs ran now and their wall times go to provenance: the rerun's table equals the first."""
+    from vitriflow.dft.stage import vasp_run_stage
+    from vitriflow.io import read_table
+
+    root = tmp_path / "jobs"
+    _runnable_vasp_jobs(root, ["good", "bad"])
+    (root / "good" / "ok").touch()
+    monkeypatch.setenv("VASP_COMMAND", FAKE_VASP)
+    tables = []
+    for out in ("first.parquet", "again.parquet"):
+        vasp_run_stage(tmp_path / "jobs.parquet", tmp_path / out, root, _stage_cfg())
+        tables.append(read_table(tmp_path / out))
+    (first, p1), (again, p2) = tables
+    assert list(first.columns) == ["structure_id", "run_status", "reason"]
+    assert first.equals(again) and list(first["run_status"]) == ["done", "failed"]
+    assert first.at[1, "reason"].startswith("exit code 1")
+    assert p1["ran"] == ["good", "bad"] and p2["ran"] == ["bad"]  # a failed job is tried again
+    assert set(p1["wall_s"]) == {"good", "bad"} and set(p2["wall_s"]) == {"bad"}
 
 
 def _vasprun_xml(atoms: Atoms, energy: float | str, ldauu: str = "") -> str:

@@ -163,9 +163,10 @@ def vasp_inputs_stage(frames_path, out_path, root, cfg: Mapping) -> None:
 def vasp_run_stage(jobs_path, out_path, root, cfg: Mapping) -> None:
     from vitriflow.dft.vasp_backend import run_jobs
 
-    df = run_jobs(root, timeout_s=cfg["vasp"]["timeout_s"])
+    df, run = run_jobs(root, timeout_s=cfg["vasp"]["timeout_s"])
+    # which jobs ran now and their wall times vary from run to run: provenance, not table columns
     write_table(df, out_path, provenance(stage="dft.vasp.run", config=cfg, inputs=[jobs_path],
-                                         vasp_command=os.environ.get("VASP_COMMAND", "")))
+                                         vasp_command=os.environ.get("VASP_COMMAND", ""), **run))
 
 
 def vasp_parse_stage(run_path, out_path, root, cfg: Mapping) -> None:

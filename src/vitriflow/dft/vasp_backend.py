@@ -109,36 +109,40 @@ def _job_files(root: str | os.PathLike) -> list[Path]:
     return sorted(root.glob("*/vitriflow_job.json"))
 
 
-def run_jobs(root: str | os.PathLike, command: str | None = None, timeout_s: float | None = None) -> pd.DataFrame:
+def run_jobs(root: str | os.PathLike, command: str | None = None,
+             timeout_s: float | None = None) -> tuple[pd.DataFrame, dict]:
     """Run ``$VASP_COMMAND`` in every job directory lacking a finished ``vasprun.xml``.
 
-    A job that exits non-zero is recorded (``run_status``) and the others still run.
+    Returns the run table (``structure_id``, ``run_status`` 'done' | 'failed', ``reason``), the
+    same for a fresh run and a rerun, and the run record ``{"ran": [structure_id, ...],
+    "wall_s": {structure_id: s}}`` of the jobs run this time, for provenance. A job that exits
+    non-zero or times out is a failed row and the others still run.
     """
     command = command or os.environ.get("VASP_COMMAND", "")
     if not command:
         raise RuntimeError("VASP_COMMAND is not set: export e.g. VASP_COMMAND='srun vasp_std' in the cluster profile")
-    rows = []
+    rows, wall = [], {}
     for job in _job_files(root):
-        d = job.parent
+        d, sid = job.parent, job.parent.name
         meta = json.loads(job.read_text())
         if meta.get("potcar_spec") or not (d / "POTCAR").is_file():
-            rows.append({"structure_id": meta["structure_id"], "run_status": "failed",
+            rows.append({"structure_id": sid, "run_status": "failed",
                          "reason": "no POTCAR (only POTCAR.spec): set PMG_VASP_PSP_DIR and regenerate inputs"})
             continue
         if _finished(d / "vasprun.xml"):
-            rows.append({"structure_id": meta["structure_id"], "run_status": "done-before", "reason": ""})
+            rows.append({"structure_id": sid, "run_status": "done", "reason": ""})
             continue
         t0 = time.perf_counter()
         try:
             with open(d / "vasp.out", "w") as out:
                 proc = subprocess.run(shlex.split(command), cwd=d, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s)
-            status = "ran" if proc.returncode == 0 else "failed"
+            status = "done" if proc.returncode == 0 else "failed"
             reason = "" if proc.returncode == 0 else f"exit code {proc.returncode} (see {d / 'vasp.out'})"
         except subprocess.TimeoutExpired:
             status, reason = "failed", f"timed out after {timeout_s} s"
-        rows.append({"structure_id": meta["structure_id"], "run_status": status, "reason": reason,
-                     "wall_s": time.perf_counter() - t0})
-    return pd.DataFrame(rows)
+        wall[sid] = time.perf_counter() - t0
+        rows.append({"structure_id": sid, "run_status": status, "reason": reason})
+    return pd.DataFrame(rows, columns=["structure_id", "run_status", "reason"]), {"ran": list(wall), "wall_s": wall}
 
 
 def _finished(vasprun: Path) -> bool:
