@@ -287,6 +287,33 @@ def test_vasp_run_table_is_the_same_for_a_fresh_run_and_a_rerun(tmp_path, monkey
     assert set(p1["wall_s"]) == {"good", "bad"} and set(p2["wall_s"]) == {"bad"}
 
 
+def test_vasp_job_without_readable_metadata_fails_only_its_own_job(tmp_path):
+    from vitriflow.dft.vasp_backend import parse_jobs, run_jobs, write_jobs
+
+    ids = ["good", "garbled", "gone"]
+    frames = _runnable_vasp_jobs(tmp_path, ids)
+    (tmp_path / "good" / "vasprun.xml").write_text(_vasprun_xml(frames[0], -10.84))
+    (tmp_path / "garbled" / "vitriflow_job.json").write_text('{"structure_id": "garbled", ')
+    (tmp_path / "gone" / "vitriflow_job.json").unlink()
+    ran, run = run_jobs(tmp_path, command="false")  # 'good' is finished, the others cannot run
+    ran = ran.set_index("structure_id")
+    assert list(ran.index) == ids and run["ran"] == []
+    assert ran.at["good", "run_status"] == "done"
+    assert ran.at["garbled", "reason"].startswith("vitriflow_job.json missing or unreadable (JSONDecodeError")
+    assert ran.at["gone", "reason"].startswith("vitriflow_job.json missing or unreadable (FileNotFoundError")
+    parsed = parse_jobs(tmp_path, mp2020=False).set_index("structure_id")
+    assert list(parsed.index) == ids and parsed.at["good", "status"] == "ok"
+    assert parsed.at["good", "energy_eV"] == pytest.approx(-10.84)
+    assert (parsed.loc[["garbled", "gone"], "status"] == "failed").all()
+    assert parsed.at["garbled", "reason"] == ran.at["garbled", "reason"]
+    # rewriting the inputs moves the folders without readable metadata away and starts them afresh
+    write_jobs(frames, tmp_path, potcar_spec=True)
+    assert sorted(p.name for p in (tmp_path / "_stale").iterdir()) == ["garbled-unknown", "gone-unknown"]
+    again = parse_jobs(tmp_path, mp2020=False).set_index("structure_id")
+    assert (again.loc[["garbled", "gone"], "reason"] == "no finished vasprun.xml").all()
+    assert again.at["good", "status"] == "ok"
+
+
 def _vasprun_xml(atoms: Atoms, energy: float | str, ldauu: str = "") -> str:
     """A minimal finished vasprun.xml of a converged PBE static run (``ldauu``: GGA+U with these U)."""
     def v(rows):
