@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,8 @@ from vitriflow.dft.selection import (
 )
 from vitriflow.dft.table_backend import energies_from_table
 
-DATA = Path(__file__).parent / "data" / "dft"
+REPO = Path(__file__).parents[1]
+DATA = REPO / "tests" / "data" / "dft"
 
 
 def _quenched(n_comp=5, n_rep=3, failed=()):
@@ -548,7 +550,7 @@ def _stage_cfg():
     from snakemake.utils import validate
 
     cfg = {"backend": "gpaw", "n_per_system": 2}
-    validate(cfg, str(Path(__file__).parents[1] / "workflow" / "schemas" / "dft.schema.yaml"), set_default=True)
+    validate(cfg, str(REPO / "workflow" / "schemas" / "dft.schema.yaml"), set_default=True)
     return cfg
 
 
@@ -617,24 +619,65 @@ def test_table_backend_without_its_file_is_a_config_error(tmp_path):
     check_dft_config(cfg)
 
 
+def _snakemake_config(dft: dict) -> dict:
+    """The demo config cut to one small classical system and the given ``dft`` section."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn"):
+        cfg.pop(stage, None)
+    cfg["references"]["on_missing_snapshot"] = "fallback"
+    cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48, "potential": "teter",
+                       "protocol": "demo_classical"}]
+    cfg["dft"] = dft
+    return cfg
+
+
 def test_snakemake_refuses_table_backend_without_path_at_start(tmp_path):
     import subprocess
     import sys
 
     import yaml
 
-    repo = Path(__file__).parents[1]
-    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
-    for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn"):
-        cfg.pop(stage, None)
-    cfg["references"]["on_missing_snapshot"] = "fallback"
-    cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48, "potential": "teter",
-                       "protocol": "demo_classical"}]
-    cfg["dft"] = {"backend": "table"}
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(_snakemake_config({"backend": "table"})))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile",
-                           str(tmp_path / "bad.yaml")], cwd=repo, capture_output=True, text=True)
+                           str(tmp_path / "bad.yaml")], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if "vitriflow config error" in ln]
     assert lines == ["vitriflow config error: dft.table.path: required when dft.backend is 'table'; "
                      "expected a CSV or Parquet file of DFT energies (docs/dft.md)"], proc.stderr[-2000:]
+
+
+def test_snakemake_reruns_dft_table_when_the_energy_file_changes(tmp_path):
+    """After a completed run (outputs stood in by --touch), editing dft.table.path schedules dft_table."""
+    import re
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(_snakemake_config({"backend": "table",
+                                                                       "table": {"path": "energies.csv"}})))
+    energies = tmp_path / "energies.csv"
+    energies.write_text("structure_id,energy_eV\n")
+
+    def snakemake(*args):
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "results/dft/s/table/energies.parquet",
+                               "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "1",
+                               *args, "--configfile", str(tmp_path / "c.yaml")], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout + proc.stderr
+
+    for line in snakemake("--summary").splitlines()[1:]:  # every file of the DAG, as a completed run leaves it
+        out = tmp_path / line.split("\t")[0]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.touch()
+    snakemake("--touch")  # in DAG order, recording Snakemake's metadata
+    assert "Nothing to be done" in snakemake("-n")
+    energies.write_text("structure_id,energy_eV\ns-el-Si,-5.4\n")
+    later = time.time() + 10
+    os.utime(energies, (later, later))
+    dry = snakemake("-n")
+    assert re.findall(r"^rule (\w+):", dry, re.MULTILINE) == ["dft_table"], dry[-2000:]
+    assert "Updated input files: energies.csv" in dry
