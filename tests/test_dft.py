@@ -583,6 +583,25 @@ def test_compare_stage_writes_report_with_failed_jobs(tmp_path):
     assert "skipped: GPAW cannot be imported (test)" in (out / "50_dft.html").read_text()
 
 
+def test_report_says_why_the_convergence_check_was_skipped(tmp_path):
+    from vitriflow.dft.stage import CONVERGENCE_COLUMNS, compare_stage
+    from vitriflow.io import provenance, write_table
+
+    sel, mlip, dft = _synthetic()
+    paths = {k: tmp_path / f"{k}.parquet" for k in ("sel", "mlip", "dft", "conv")}
+    for k, df in (("sel", sel), ("mlip", mlip), ("dft", dft)):
+        write_table(df, paths[k], provenance(stage="t"))
+    why = "no elemental reference for O in the selection, so no formation energy of X-am-1"
+    write_table(pd.DataFrame(columns=CONVERGENCE_COLUMNS), paths["conv"], provenance(stage="t", skipped=why))
+    out = tmp_path / "out"
+    compare_stage(["X"], [paths["sel"]], [paths["mlip"]], [paths["dft"]], out / "cmp.parquet", out / "summary.json",
+                  out / "50_dft.html", _convergence_cfg(), seed=1, convergence_paths=[paths["conv"]])
+    html = (out / "50_dft.html").read_text()
+    assert f"The convergence check was skipped (X: {why})" in html
+    assert "No convergence check was run" not in html
+    assert why in json.loads((out / "summary.json").read_text())["summary"]["precision"]
+
+
 def test_one_bad_frame_fails_only_its_own_mlip_single_point():
     from vitriflow.dft.mlip import mlip_energies
 
