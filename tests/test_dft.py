@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,8 @@ from vitriflow.dft.selection import (
 )
 from vitriflow.dft.table_backend import energies_from_table
 
-DATA = Path(__file__).parent / "data" / "dft"
+REPO = Path(__file__).parents[1]
+DATA = REPO / "tests" / "data" / "dft"
 
 
 def _quenched(n_comp=5, n_rep=3, failed=()):
@@ -218,7 +220,7 @@ def test_vasp_inputs_are_mp_compatible(tmp_path):
     # no VASP outputs: parsing marks every job failed instead of inventing energies
     parsed = parse_jobs(tmp_path)
     assert set(parsed["status"]) == {"failed"} and parsed["energy_eV"].isna().all()
-    ran = run_jobs(tmp_path, command="true")
+    ran, _ = run_jobs(tmp_path, command="true")
     assert set(ran["run_status"]) == {"failed"} and ran["reason"].str.contains("POTCAR").all()
 
 
@@ -243,6 +245,75 @@ def test_vasp_jobs_of_an_earlier_geometry_or_selection_are_not_read(tmp_path):
     assert len(stale) == 1
     write_jobs([moved], tmp_path, potcar_spec=True)  # unchanged inputs: the folder stays
     assert len(list((tmp_path / "_stale").iterdir())) == 1
+
+
+def _runnable_vasp_jobs(root, ids):
+    """VASP job folders that ``run_jobs`` will run: a (dummy) POTCAR instead of POTCAR.spec."""
+    from vitriflow.dft.vasp_backend import write_jobs
+
+    frames = []
+    for i, sid in enumerate(ids):
+        a = bulk("Si", "diamond", a=5.43 + 0.01 * i)
+        a.info = {"structure_id": sid, "role": "amorphous"}
+        frames.append(a)
+    write_jobs(frames, root, potcar_spec=True)
+    for sid in ids:
+        job = Path(root) / sid / "vitriflow_job.json"
+        job.write_text(json.dumps({**json.loads(job.read_text()), "potcar_spec": False}))
+        (Path(root) / sid / "POTCAR").write_text("dummy")
+    return frames
+
+
+# stands in for VASP: a finished vasprun.xml where a file 'ok' exists, exit code 1 elsewhere
+FAKE_VASP = "sh -c 'test -f ok && echo \"<modeling></modeling>\" > vasprun.xml'"
+
+
+def test_vasp_run_table_is_the_same_for_a_fresh_run_and_a_rerun(tmp_path, monkeypatch):
+    """Which jobs ran now and their wall times go to provenance: the rerun's table equals the first."""
+    from vitriflow.dft.stage import vasp_run_stage
+    from vitriflow.io import read_table
+
+    root = tmp_path / "jobs"
+    _runnable_vasp_jobs(root, ["good", "bad"])
+    (root / "good" / "ok").touch()
+    monkeypatch.setenv("VASP_COMMAND", FAKE_VASP)
+    tables = []
+    for out in ("first.parquet", "again.parquet"):
+        vasp_run_stage(tmp_path / "jobs.parquet", tmp_path / out, root, _stage_cfg())
+        tables.append(read_table(tmp_path / out))
+    (first, p1), (again, p2) = tables
+    assert list(first.columns) == ["structure_id", "run_status", "reason"]
+    assert first.equals(again) and list(first["run_status"]) == ["done", "failed"]
+    assert first.at[1, "reason"].startswith("exit code 1")
+    assert p1["ran"] == ["good", "bad"] and p2["ran"] == ["bad"]  # a failed job is tried again
+    assert set(p1["wall_s"]) == {"good", "bad"} and set(p2["wall_s"]) == {"bad"}
+
+
+def test_vasp_job_without_readable_metadata_fails_only_its_own_job(tmp_path):
+    from vitriflow.dft.vasp_backend import parse_jobs, run_jobs, write_jobs
+
+    ids = ["good", "garbled", "gone"]
+    frames = _runnable_vasp_jobs(tmp_path, ids)
+    (tmp_path / "good" / "vasprun.xml").write_text(_vasprun_xml(frames[0], -10.84))
+    (tmp_path / "garbled" / "vitriflow_job.json").write_text('{"structure_id": "garbled", ')
+    (tmp_path / "gone" / "vitriflow_job.json").unlink()
+    ran, run = run_jobs(tmp_path, command="false")  # 'good' is finished, the others cannot run
+    ran = ran.set_index("structure_id")
+    assert list(ran.index) == ids and run["ran"] == []
+    assert ran.at["good", "run_status"] == "done"
+    assert ran.at["garbled", "reason"].startswith("vitriflow_job.json missing or unreadable (JSONDecodeError")
+    assert ran.at["gone", "reason"].startswith("vitriflow_job.json missing or unreadable (FileNotFoundError")
+    parsed = parse_jobs(tmp_path, mp2020=False).set_index("structure_id")
+    assert list(parsed.index) == ids and parsed.at["good", "status"] == "ok"
+    assert parsed.at["good", "energy_eV"] == pytest.approx(-10.84)
+    assert (parsed.loc[["garbled", "gone"], "status"] == "failed").all()
+    assert parsed.at["garbled", "reason"] == ran.at["garbled", "reason"]
+    # rewriting the inputs moves the folders without readable metadata away and starts them afresh
+    write_jobs(frames, tmp_path, potcar_spec=True)
+    assert sorted(p.name for p in (tmp_path / "_stale").iterdir()) == ["garbled-unknown", "gone-unknown"]
+    again = parse_jobs(tmp_path, mp2020=False).set_index("structure_id")
+    assert (again.loc[["garbled", "gone"], "reason"] == "no finished vasprun.xml").all()
+    assert again.at["good", "status"] == "ok"
 
 
 def _vasprun_xml(atoms: Atoms, energy: float | str, ldauu: str = "") -> str:
@@ -479,7 +550,7 @@ def _stage_cfg():
     from snakemake.utils import validate
 
     cfg = {"backend": "gpaw", "n_per_system": 2}
-    validate(cfg, str(Path(__file__).parents[1] / "workflow" / "schemas" / "dft.schema.yaml"), set_default=True)
+    validate(cfg, str(REPO / "workflow" / "schemas" / "dft.schema.yaml"), set_default=True)
     return cfg
 
 
@@ -510,6 +581,25 @@ def test_compare_stage_writes_report_with_failed_jobs(tmp_path):
     compare_stage(["X"], [paths["sel"]], [paths["mlip"]], [paths["dft"]], out / "cmp.parquet",
                   out / "summary.json", out / "50_dft.html", cfg, seed=1)
     assert "skipped: GPAW cannot be imported (test)" in (out / "50_dft.html").read_text()
+
+
+def test_report_says_why_the_convergence_check_was_skipped(tmp_path):
+    from vitriflow.dft.stage import CONVERGENCE_COLUMNS, compare_stage
+    from vitriflow.io import provenance, write_table
+
+    sel, mlip, dft = _synthetic()
+    paths = {k: tmp_path / f"{k}.parquet" for k in ("sel", "mlip", "dft", "conv")}
+    for k, df in (("sel", sel), ("mlip", mlip), ("dft", dft)):
+        write_table(df, paths[k], provenance(stage="t"))
+    why = "no elemental reference for O in the selection, so no formation energy of X-am-1"
+    write_table(pd.DataFrame(columns=CONVERGENCE_COLUMNS), paths["conv"], provenance(stage="t", skipped=why))
+    out = tmp_path / "out"
+    compare_stage(["X"], [paths["sel"]], [paths["mlip"]], [paths["dft"]], out / "cmp.parquet", out / "summary.json",
+                  out / "50_dft.html", _convergence_cfg(), seed=1, convergence_paths=[paths["conv"]])
+    html = (out / "50_dft.html").read_text()
+    assert f"The convergence check was skipped (X: {why})" in html
+    assert "No convergence check was run" not in html
+    assert why in json.loads((out / "summary.json").read_text())["summary"]["precision"]
 
 
 def test_one_bad_frame_fails_only_its_own_mlip_single_point():
@@ -548,24 +638,65 @@ def test_table_backend_without_its_file_is_a_config_error(tmp_path):
     check_dft_config(cfg)
 
 
+def _snakemake_config(dft: dict) -> dict:
+    """The demo config cut to one small classical system and the given ``dft`` section."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn"):
+        cfg.pop(stage, None)
+    cfg["references"]["on_missing_snapshot"] = "fallback"
+    cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48, "potential": "teter",
+                       "protocol": "demo_classical"}]
+    cfg["dft"] = dft
+    return cfg
+
+
 def test_snakemake_refuses_table_backend_without_path_at_start(tmp_path):
     import subprocess
     import sys
 
     import yaml
 
-    repo = Path(__file__).parents[1]
-    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
-    for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn"):
-        cfg.pop(stage, None)
-    cfg["references"]["on_missing_snapshot"] = "fallback"
-    cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48, "potential": "teter",
-                       "protocol": "demo_classical"}]
-    cfg["dft"] = {"backend": "table"}
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(_snakemake_config({"backend": "table"})))
     proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile",
-                           str(tmp_path / "bad.yaml")], cwd=repo, capture_output=True, text=True)
+                           str(tmp_path / "bad.yaml")], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if "vitriflow config error" in ln]
     assert lines == ["vitriflow config error: dft.table.path: required when dft.backend is 'table'; "
                      "expected a CSV or Parquet file of DFT energies (docs/dft.md)"], proc.stderr[-2000:]
+
+
+def test_snakemake_reruns_dft_table_when_the_energy_file_changes(tmp_path):
+    """After a completed run (outputs stood in by --touch), editing dft.table.path schedules dft_table."""
+    import re
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(_snakemake_config({"backend": "table",
+                                                                       "table": {"path": "energies.csv"}})))
+    energies = tmp_path / "energies.csv"
+    energies.write_text("structure_id,energy_eV\n")
+
+    def snakemake(*args):
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "results/dft/s/table/energies.parquet",
+                               "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "1",
+                               *args, "--configfile", str(tmp_path / "c.yaml")], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout + proc.stderr
+
+    for line in snakemake("--summary").splitlines()[1:]:  # every file of the DAG, as a completed run leaves it
+        out = tmp_path / line.split("\t")[0]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.touch()
+    snakemake("--touch")  # in DAG order, recording Snakemake's metadata
+    assert "Nothing to be done" in snakemake("-n")
+    energies.write_text("structure_id,energy_eV\ns-el-Si,-5.4\n")
+    later = time.time() + 10
+    os.utime(energies, (later, later))
+    dry = snakemake("-n")
+    assert re.findall(r"^rule (\w+):", dry, re.MULTILINE) == ["dft_table"], dry[-2000:]
+    assert "Updated input files: energies.csv" in dry

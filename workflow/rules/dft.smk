@@ -165,6 +165,8 @@ if "dft" in config:
     rule dft_table:
         input:
             selection="results/dft/{system}/selection.parquet",
+            # the user's energy file: editing it reruns this rule
+            energies=DFT["table"]["path"] if DFT["backend"] == "table" and DFT["table"]["path"] else [],
         output:
             table="results/dft/{system}/table/energies.parquet",
         params:

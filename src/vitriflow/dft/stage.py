@@ -163,9 +163,10 @@ def vasp_inputs_stage(frames_path, out_path, root, cfg: Mapping) -> None:
 def vasp_run_stage(jobs_path, out_path, root, cfg: Mapping) -> None:
     from vitriflow.dft.vasp_backend import run_jobs
 
-    df = run_jobs(root, timeout_s=cfg["vasp"]["timeout_s"])
+    df, run = run_jobs(root, timeout_s=cfg["vasp"]["timeout_s"])
+    # which jobs ran now and their wall times vary from run to run: provenance, not table columns
     write_table(df, out_path, provenance(stage="dft.vasp.run", config=cfg, inputs=[jobs_path],
-                                         vasp_command=os.environ.get("VASP_COMMAND", "")))
+                                         vasp_command=os.environ.get("VASP_COMMAND", ""), **run))
 
 
 def vasp_parse_stage(run_path, out_path, root, cfg: Mapping) -> None:
@@ -186,8 +187,11 @@ def table_stage(selection_path, out_path, cfg: Mapping) -> None:
     write_table(df, out_path, provenance(stage="dft.table", config=cfg, inputs=[selection_path, path]))
 
 
-def precision_statement(backend: str, cfg: Mapping, convergence: pd.DataFrame | None) -> str:
-    """An honest sentence on what the DFT numbers can resolve."""
+def precision_statement(backend: str, cfg: Mapping, convergence: pd.DataFrame | None,
+                        convergence_skipped: Sequence[str] = ()) -> str:
+    """An honest sentence on what the DFT numbers can resolve (``convergence_skipped``: why the
+    convergence check did not run, one 'system: reason' per system)."""
+    skipped = "; ".join(convergence_skipped)
     if backend == "gpaw":
         g = cfg["gpaw"]
         ka = g.get("kpt_density_amorphous")
@@ -204,6 +208,10 @@ def precision_statement(backend: str, cfg: Mapping, convergence: pd.DataFrame | 
                          f"{worst.max():.1f} meV/atom of the tightest settings tried.")
             if not convergence["all_ok"].all():
                 text += " Some DFT jobs of the convergence check failed (reasons in its table)."
+            if skipped:
+                text += f" Convergence check skipped for {skipped}."
+        elif skipped:
+            text += f" The convergence check was skipped ({skipped}); see docs/dft.md for measured errors."
         else:
             text += " No convergence check was run with these settings (see docs/dft.md for measured errors)."
         return text
@@ -237,9 +245,15 @@ def compare_stage(systems: Sequence[str], selection_paths, mlip_paths, dft_paths
     summary = summarize(df, include_total, seed=seed)
     summary["backend"] = backend
     summary["systems"] = list(systems)
-    conv = [read_table(p)[0] for p in convergence_paths if Path(p).is_file()]
+    conv, conv_skipped = [], []
+    # one convergence table per system when the check is configured, none otherwise
+    for system, p in zip(systems, convergence_paths, strict=bool(convergence_paths)):
+        c, cprov = read_table(p)
+        conv.append(c)
+        if cprov.get("skipped"):  # an empty table: the reason is in its provenance only
+            conv_skipped.append(f"{system}: {cprov['skipped']}")
     conv_df = pd.concat([c for c in conv if len(c)], ignore_index=True) if any(len(c) for c in conv) else None
-    summary["precision"] = precision_statement(backend, cfg, conv_df)
+    summary["precision"] = precision_statement(backend, cfg, conv_df, conv_skipped)
     prov = provenance(stage="dft.compare", config=cfg, inputs=[*selection_paths, *mlip_paths, *dft_paths], seed=seed)
     write_table(df, out_table, prov)
     write_json({"summary": summary, "provenance": prov}, out_summary)

@@ -67,9 +67,10 @@ def write_jobs(
     """Write one VASP job directory per frame; returns the job table (structure_id, dir, ...).
 
     A job directory written earlier for another geometry or input set under the same id (after
-    an MD or selection rerun) is moved to ``_stale/`` with its outputs, so its vasprun.xml is
-    never taken for the new structure; ``selection.json`` lists the current jobs, the only ones
-    ``run_jobs`` and ``parse_jobs`` read.
+    an MD or selection rerun), or one whose ``vitriflow_job.json`` is missing or unreadable, is
+    moved to ``_stale/`` with its outputs, so its vasprun.xml is never taken for the new
+    structure; ``selection.json`` lists the current jobs, the only ones ``run_jobs`` and
+    ``parse_jobs`` read.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -81,8 +82,10 @@ def write_jobs(
         vis = input_set(atoms, kind, user_incar_settings)
         key = hashlib.sha256(json.dumps([structure_key(atoms), type(vis).__name__, dict(user_incar_settings or {})],
                                         sort_keys=True, default=str).encode()).hexdigest()[:16]
-        old = d / "vitriflow_job.json"
-        old_key = json.loads(old.read_text()).get("input_key", "old") if old.is_file() else key
+        try:
+            old_key = json.loads((d / "vitriflow_job.json").read_text()).get("input_key", "old") if d.is_dir() else key
+        except (OSError, ValueError, AttributeError):  # no readable metadata: its outputs may be another geometry's
+            old_key = "unknown"
         if old_key != key:
             stale = root / "_stale" / f"{sid}-{old_key}"
             stale.parent.mkdir(exist_ok=True)
@@ -109,36 +112,62 @@ def _job_files(root: str | os.PathLike) -> list[Path]:
     return sorted(root.glob("*/vitriflow_job.json"))
 
 
-def run_jobs(root: str | os.PathLike, command: str | None = None, timeout_s: float | None = None) -> pd.DataFrame:
+JOB_KEYS = ("structure_id", "n_atoms", "input_set", "potcar_spec")
+
+
+def _job_meta(job: Path) -> dict:
+    """A job's ``vitriflow_job.json``; ValueError saying why when it is missing or unreadable."""
+    try:
+        meta = json.loads(job.read_text())
+        missing = [k for k in JOB_KEYS if k not in meta]
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"{job.name} missing or unreadable ({type(exc).__name__}: {exc}); "
+                         "rerun dft_vasp_inputs") from exc
+    if missing:
+        raise ValueError(f"{job.name} lacks {', '.join(missing)}; rerun dft_vasp_inputs")
+    return meta
+
+
+def run_jobs(root: str | os.PathLike, command: str | None = None,
+             timeout_s: float | None = None) -> tuple[pd.DataFrame, dict]:
     """Run ``$VASP_COMMAND`` in every job directory lacking a finished ``vasprun.xml``.
 
-    A job that exits non-zero is recorded (``run_status``) and the others still run.
+    Returns the run table (``structure_id``, ``run_status`` 'done' | 'failed', ``reason``), the
+    same for a fresh run and a rerun, and the run record ``{"ran": [structure_id, ...],
+    "wall_s": {structure_id: s}}`` of the jobs run this time, for provenance. A job that exits
+    non-zero, times out or whose ``vitriflow_job.json`` is missing or unreadable is a failed row
+    and the others still run.
     """
     command = command or os.environ.get("VASP_COMMAND", "")
     if not command:
         raise RuntimeError("VASP_COMMAND is not set: export e.g. VASP_COMMAND='srun vasp_std' in the cluster profile")
-    rows = []
+    rows, wall = [], {}
     for job in _job_files(root):
-        d = job.parent
-        meta = json.loads(job.read_text())
+        d, sid = job.parent, job.parent.name
+        try:
+            meta = _job_meta(job)
+        except ValueError as exc:  # a job without its metadata is a failed row; the others still run
+            log.warning("%s: %s", sid, exc)
+            rows.append({"structure_id": sid, "run_status": "failed", "reason": str(exc)})
+            continue
         if meta.get("potcar_spec") or not (d / "POTCAR").is_file():
-            rows.append({"structure_id": meta["structure_id"], "run_status": "failed",
+            rows.append({"structure_id": sid, "run_status": "failed",
                          "reason": "no POTCAR (only POTCAR.spec): set PMG_VASP_PSP_DIR and regenerate inputs"})
             continue
         if _finished(d / "vasprun.xml"):
-            rows.append({"structure_id": meta["structure_id"], "run_status": "done-before", "reason": ""})
+            rows.append({"structure_id": sid, "run_status": "done", "reason": ""})
             continue
         t0 = time.perf_counter()
         try:
             with open(d / "vasp.out", "w") as out:
                 proc = subprocess.run(shlex.split(command), cwd=d, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s)
-            status = "ran" if proc.returncode == 0 else "failed"
+            status = "done" if proc.returncode == 0 else "failed"
             reason = "" if proc.returncode == 0 else f"exit code {proc.returncode} (see {d / 'vasp.out'})"
         except subprocess.TimeoutExpired:
             status, reason = "failed", f"timed out after {timeout_s} s"
-        rows.append({"structure_id": meta["structure_id"], "run_status": status, "reason": reason,
-                     "wall_s": time.perf_counter() - t0})
-    return pd.DataFrame(rows)
+        wall[sid] = time.perf_counter() - t0
+        rows.append({"structure_id": sid, "run_status": status, "reason": reason})
+    return pd.DataFrame(rows, columns=["structure_id", "run_status", "reason"]), {"ran": list(wall), "wall_s": wall}
 
 
 def _finished(vasprun: Path) -> bool:
@@ -160,9 +189,16 @@ def parse_jobs(root: str | os.PathLike, mp2020: bool = True) -> pd.DataFrame:
         compat = MaterialsProject2020Compatibility(check_potcar=False)
     rows = []
     for job in _job_files(root):
-        meta = json.loads(job.read_text())
-        row = {"structure_id": meta["structure_id"], "n_atoms": meta["n_atoms"], "energy_eV": np.nan,
+        row = {"structure_id": job.parent.name, "n_atoms": np.nan, "energy_eV": np.nan,
                "energy_corrected_eV": np.nan, "status": "failed", "reason": ""}
+        try:
+            meta = _job_meta(job)
+        except ValueError as exc:  # a job without its metadata is a failed row, not a failed parse
+            row["reason"] = str(exc)
+            log.warning("%s: %s", row["structure_id"], row["reason"])
+            rows.append(row)
+            continue
+        row["n_atoms"] = meta["n_atoms"]
         try:
             row.update(_parse_one(job.parent / "vasprun.xml", meta, compat))
         except Exception as exc:  # one bad vasprun.xml is a failed row, not a failed parse
