@@ -87,6 +87,10 @@ def test_slurm_profile_asks_for_a_gpu_for_md(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     md_block = proc.stdout.split("rule md:")[1].split("\n\n")[0]
     assert "gpu=1" in md_block and "slurm_partition=gpu" in md_block
+    # CPU rules keep the SLURM profile's account and partition (the workflow profile, which
+    # Snakemake loads beside it, must not replace its default-resources)
+    cpu_block = proc.stdout.split("rule structures:")[1].split("\n\n")[0]
+    assert "slurm_account=" in cpu_block and "slurm_partition=cpu" in cpu_block
 
 
 def test_viscosity_chain_with_task_groups(tmp_path):
