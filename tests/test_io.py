@@ -1,4 +1,5 @@
-"""Result files: CSV and Markdown outputs carry their provenance and are written atomically."""
+"""Result files and logs: CSV and Markdown outputs carry their provenance and are written
+atomically; a job that dies leaves its traceback in its rule log."""
 
 import json
 
@@ -39,3 +40,20 @@ def test_markdown_provenance_comment_cannot_close_early():
     text = provenance_comment({"command": "snakemake --cores 2"})
     body = text.strip().removeprefix("<!-- vitriflow provenance: ").removesuffix(" -->")
     assert "--" not in body and json.loads(body) == {"command": "snakemake --cores 2"}
+
+
+def test_a_job_that_dies_writes_its_traceback_to_the_rule_log(tmp_path):
+    import subprocess
+    import sys
+
+    log = tmp_path / "logs" / "job.log"
+    code = ("from vitriflow.runtime import script_logger\n"
+            f"log = script_logger('job', {str(log)!r})\n"
+            "log.info('started')\n"
+            "raise ValueError('dissolution.table: no such column pH')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 1
+    text = log.read_text()
+    assert "started" in text and "job failed: ValueError: dissolution.table: no such column pH" in text
+    assert "Traceback" in text
+    assert proc.stderr.count("Traceback") == 1  # stderr as usual, not twice

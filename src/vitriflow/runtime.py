@@ -28,7 +28,21 @@ def script_logger(name: str, log_path: str | os.PathLike | None = None) -> loggi
     root.setLevel(logging.INFO)
     root.handlers = handlers
     logger.propagate = False
+    files = [h for h in handlers if isinstance(h, logging.FileHandler)]
+    if files:  # a job that dies must say why in its rule log, not only on Snakemake's stderr
+        sys.excepthook = lambda *exc: _log_uncaught(logger, files, exc)
     return logger
+
+
+def _log_uncaught(logger: logging.Logger, files: list[logging.Handler], exc) -> None:
+    """Write an uncaught exception with its traceback to the log files, then let Python print it
+    to stderr as usual (the stream handler would print it a second time)."""
+    if not issubclass(exc[0], KeyboardInterrupt):
+        record = logger.makeRecord(logger.name, logging.ERROR, "(uncaught)", 0, "job failed: %s: %s",
+                                   (exc[0].__name__, exc[1]), exc)
+        for h in files:
+            h.handle(record)
+    sys.__excepthook__(*exc)
 
 
 def seed_everything(seed: int) -> None:
