@@ -9,6 +9,7 @@ import pytest
 from test_viscosity import _synthetic_table  # pytest puts tests/ (no __init__) on sys.path
 
 from vitriflow import cli
+from vitriflow.io import read_csv
 from vitriflow.surrogates.viscosity import MeltSurrogate
 
 
@@ -25,7 +26,8 @@ def test_viscosity_predict_matches_the_estimator(model_path, tmp_path):
     rc = cli.main(["viscosity", "predict", "--model", str(model_path), "--composition", "SiO2=75,Na2O=25",
                    "--composition", "sio2=0.7,cao=0.3", "--label", "NS3", "-T", "900", "1300", "--out", str(out)])
     assert rc == 0
-    got = pd.read_csv(out)
+    got, prov = read_csv(out)
+    assert prov["stage"] == "cli viscosity predict" and str(model_path) in prov["inputs"]
     assert list(got["label"]) == ["NS3", "NS3", "sio2=0.7,cao=0.3", "sio2=0.7,cao=0.3"]
     assert list(got["T_K"]) == [900, 1300, 900, 1300]
     ref = MeltSurrogate.load(model_path).predict(
@@ -48,6 +50,8 @@ def test_printed_table_and_version(model_path, capsys):
     (["--composition", "SiO2=75", "--model", "missing.pt"], "--model missing.pt: file not found"),
     (["--composition", "SiO2=75", "-T", "-5"], "-T/--temperatures [-5.0]: expected positive"),
     (["--composition", "SiO2=75,Na2O=25", "--wavelength", "589.3"], "wavelength 589.3: expected micrometres"),
+    (["--composition", "SiO2=75,Na2O=25,SiO2=50"], "SiO2 is given twice"),
+    (["--composition", "SiO2=inf,Na2O=1"], "amount of SiO2 is inf; expected a finite number"),
 ])
 def test_bad_input_is_one_line_naming_it(model_path, capsys, args, message):
     base = ["viscosity", "predict", "--model", str(model_path), "-T", "1000"]

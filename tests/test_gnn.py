@@ -8,7 +8,7 @@ import pytest
 import torch
 from ase import Atoms
 
-from vitriflow.io import provenance, read_structures, write_structures, write_table
+from vitriflow.io import provenance, read_csv, read_structures, write_structures, write_table
 from vitriflow.surrogates.gnn import GNNRegressor, load_dataset, metrics_table
 from vitriflow.surrogates.gnn.graphs import neighbour_edges, rbf_expand, to_graph
 
@@ -138,7 +138,7 @@ def test_cli_predicts_every_frame_like_the_estimator(tmp_path, capsys):
     est = GNNRegressor(**{**SMALL, "epochs": 3}).fit(frames, y)
     est.save(tmp_path / "m.pt", target="energy_per_atom_eV")
     assert main(["gnn", "predict", "--model", str(tmp_path / "m.pt"), quenched, "--out", str(tmp_path / "p.csv")]) == 0
-    out = pd.read_csv(tmp_path / "p.csv")
+    out = read_csv(tmp_path / "p.csv")[0]
     from vitriflow.io import read_structures
     mean, std = est.predict(read_structures(quenched))
     np.testing.assert_allclose(out["energy_per_atom_eV"], mean, rtol=1e-5)
@@ -165,7 +165,7 @@ def test_cli_predicts_the_good_frames_and_names_each_bad_one(tmp_path, capsys):
     model = ["gnn", "predict", "--model", str(tmp_path / "m.pt")]
     assert main([*model, str(tmp_path / "mixed.extxyz"), str(tmp_path / "broken.extxyz"),
                  "--out", str(tmp_path / "p.csv")]) == 0
-    out = pd.read_csv(tmp_path / "p.csv", keep_default_na=False, na_values=[""])
+    out = read_csv(tmp_path / "p.csv", keep_default_na=False, na_values=[""])[0]
     assert list(out["status"]) == ["ok", "failed", "failed", "ok", "failed"]
     assert "positions are not finite" in out["reason"][1]
     assert "elements ['Na'] the model was not trained on" in out["reason"][2]

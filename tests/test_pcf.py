@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vitriflow.io import write_table
+from vitriflow.io import read_csv, write_table
 from vitriflow.surrogates.pcf import (
     ConvAutoencoder,
     PCFFingerprint,
@@ -304,7 +304,6 @@ def test_save_load_round_trip_identical(tmp_path, family, trained):
 
 
 def test_cli_predicts_the_curves_of_the_saved_model(tmp_path, family, trained, capsys):
-    import pandas as pd
 
     from vitriflow.cli import main
 
@@ -314,7 +313,7 @@ def test_cli_predicts_the_curves_of_the_saved_model(tmp_path, family, trained, c
     argv = ["pcf", "predict", "--model", out["model"], "--composition", "sio2=62,Na2O=28,ZnO=10",
             "--label", "NZS", "--pairs", "O-Si", "O-Zn", "--out", str(tmp_path / "g.csv")]
     assert main(argv) == 0
-    curves = pd.read_csv(tmp_path / "g.csv")
+    curves = read_csv(tmp_path / "g.csv")[0]
     _, expect = res["predictors"][res["default_model"]].predict({"SiO2": 0.62, "Na2O": 0.28, "ZnO": 0.1},
                                                                 ["O-Si", "O-Zn"])
     assert list(curves.groupby("pair").size()) == [len(R), len(R)] and set(curves["label"]) == {"NZS"}

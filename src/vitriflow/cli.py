@@ -14,6 +14,7 @@ The workflow itself runs through ``snakemake`` (README); this entry point only r
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,12 +36,24 @@ def parse_oxides(text: str, oxides: Sequence[str]) -> dict[str, float]:
         if not sep or key not in oxides:
             raise ValueError(f"--composition {text!r}: {item.strip()!r} is not <oxide>=<amount> "
                              f"with an oxide among {', '.join(oxides)}")
+        if key in out:
+            raise ValueError(f"--composition {text!r}: {name.strip()} is given twice")
         try:
             out[key] = float(value)
         except ValueError:
             raise ValueError(f"--composition {text!r}: amount {value.strip()!r} of {name.strip()} "
                              "is not a number") from None
+        if not math.isfinite(out[key]):
+            raise ValueError(f"--composition {text!r}: amount of {name.strip()} is {out[key]}; expected a finite number")
     return out
+
+
+def _write_csv(out, args: argparse.Namespace, inputs) -> None:
+    """``--out`` CSV with a provenance line (the command line and the model's checksum)."""
+    from vitriflow.io import provenance, write_csv
+
+    write_csv(out, args.out, provenance(stage=f"cli {args.stage} {args.cmd}", inputs=inputs,
+                                        argv=sys.argv[1:]), float_format="%.6g")
 
 
 def extrapolation_warnings(pred) -> list[str]:
@@ -79,7 +92,7 @@ def _viscosity_predict(args: argparse.Namespace) -> int:
     if not args.all_columns:
         out = out[[c for c in _VISCOSITY_COLUMNS if c in out.columns]]
     if args.out:
-        out.to_csv(args.out, index=False, float_format="%.6g")
+        _write_csv(out, args, [args.model])
     else:
         print(out.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
@@ -135,7 +148,7 @@ def _gnn_predict(args: argparse.Namespace) -> int:
     for where, reason in failed:
         print(f"warning: {where}: not predicted: {reason}", file=sys.stderr)
     if args.out:
-        out.to_csv(args.out, index=False, float_format="%.6g")
+        _write_csv(out, args, [args.model, *args.structures])
     else:
         print(out.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     return 0
@@ -166,7 +179,7 @@ def _pcf_predict(args: argparse.Namespace) -> int:
             peaks.append({"label": label, "pair": pair, "first_peak_r_A": r0, "first_peak_g": h0})
             curves.append(pd.DataFrame({"label": label, "pair": pair, "r_A": pred.r, "g": curve}))
     if args.out:
-        pd.concat(curves, ignore_index=True).to_csv(args.out, index=False, float_format="%.6g")
+        _write_csv(pd.concat(curves, ignore_index=True), args, [args.model])
     print(pd.DataFrame(peaks).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
 

@@ -167,12 +167,13 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike, prov: Mapping[str, Any]
             df.to_csv(fh, index=False, float_format=float_format)
 
 
-def read_csv(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read a CSV written by ``write_csv`` and its provenance ({} when it has none)."""
+def read_csv(path: str | os.PathLike, **kwargs: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a CSV written by ``write_csv`` and its provenance ({} when it has none); ``kwargs``
+    go to ``pandas.read_csv``."""
     with open(path) as fh:
         first = fh.readline()
     prov = json.loads(first[len(CSV_PROVENANCE_PREFIX):]) if first.startswith(CSV_PROVENANCE_PREFIX) else {}
-    return pd.read_csv(path, skiprows=1 if first.startswith(CSV_PROVENANCE_PREFIX) else 0), prov
+    return pd.read_csv(path, skiprows=1 if first.startswith(CSV_PROVENANCE_PREFIX) else 0, **kwargs), prov
 
 
 def provenance_comment(prov: Mapping[str, Any]) -> str:
