@@ -52,7 +52,8 @@ def summary_headlines(table: pd.DataFrame, sources: set[str]) -> list[dict[str, 
     devices = _distinct(table["MD device"])
     cards = [headline("Structures melt-quenched", f"{n - failed} of {n} ok",
                       f"{len(table)} systems ({_distinct(table['potential'])}) on {devices or '?'}; "
-                      f"{failed} failed the stability guard", "good" if failed == 0 else "bad")]
+                      f"{failed} failed (packing, MD or relaxation; reasons in the MD section)",
+                      "good" if failed == 0 else "bad")]
     if "estimate" in sources:
         cards.append(headline("Crystal references", "estimates",
                               "no Materials Project data reached this run: densities are rough", "bad"))
@@ -91,10 +92,11 @@ def md_section(path, systems, summaries, traces) -> None:
                                       f"protocol ({prov.get('potential', '')}, {prov.get('device', '')})"))
     fail = pd.concat(failures, ignore_index=True) if failures else pd.DataFrame()
     if len(fail):
-        parts.insert(0, table_html(fail, f"{len(fail)} structures failed the stability guard "
-                                         "(retried once with dt/2, then kept as failed)"))
+        parts.insert(0, table_html(fail, f"{len(fail)} structures failed; the reason says where (packing, "
+                                         "the MD stability guard, which retries once with dt/2, or a "
+                                         "relaxation)"))
     else:
-        parts.insert(0, "<p>No structure failed the stability guard.</p>")
+        parts.insert(0, "<p>No structure failed in packing, MD or relaxation.</p>")
     cost_table = pd.DataFrame(cost)
     parts.insert(1, table_html(
         cost_table,

@@ -317,10 +317,10 @@ def write_analysis_section(
     if failed_rows:
         more = len(failed_rows) - max_failed_rows
         parts.append(table_html(pd.DataFrame(failed_rows[:max_failed_rows]),
-                                "Structures not analysed (failed in MD)"
+                                "Structures not analysed (the reason says which stage failed)"
                                 + (f"; {more} more not shown" if more > 0 else "")))
     else:
-        parts.append("<p>All structures of all systems were analysed (none failed in MD).</p>")
+        parts.append("<p>All structures of all systems were analysed (none failed upstream or here).</p>")
     write_section(out_path, "Structure analysis", *parts, headlines=[*density_headline(systems), *cards])
 
 
