@@ -33,6 +33,7 @@ def test_single_formula_is_one_unit():
     ("Na2O-3Si02", "'Si02' has a count starting with 0"),  # digit zero: pymatgen would read Si
     ("Na2O.3SiO2", "mixes units with a space or '.'"),  # one formula, Na2SiO2.3, to pymatgen
     ("Na2O 3SiO2", "mixes units with a space or '.'"),
+    ("0Na2O-SiO2", "zero amount of Na2O in '0Na2O-SiO2'"),  # was blamed on atoms_per_cell
 ])
 def test_bad_compositions_are_refused_with_the_value_named(bad, message):
     with pytest.raises(CompositionError, match=message):

@@ -159,6 +159,8 @@ def parse_composition(spec: str | Mapping[str, float], where: str = "composition
             m = _MULTIPLIER.match(piece)
             mult = float(m.group(1)) if m else 1.0
             unit = piece[m.end():] if m else piece
+            if not mult > 0:
+                raise CompositionError(f"{where}: zero amount of {unit.strip()} in {text!r}; leave it out")
             parts.append((unit.strip(), mult))
         amounts = _combine(parts, where)
         total = sum(amounts.values())
@@ -262,10 +264,11 @@ def cell_stoichiometry(comp: GlassComposition, n_atoms: int, tolerance: float = 
             best = (key, counts)
     if best is None:
         smallest = _smallest_cell(units, tolerance)
+        hint = (f"smallest such cell: {smallest} atoms; use a multiple of it" if smallest > 0
+                else "no cell up to 100000 formula units does; round the amounts")
         raise CompositionError(
             f"{where}: no cell of {n_atoms} atoms (±{atoms_tolerance:.0%}) holds "
-            f"{comp.label or comp.reduced_formula} with every component within {tolerance:.0%} "
-            f"(smallest such cell: {smallest} atoms; use a multiple of it)"
+            f"{comp.label or comp.reduced_formula} with every component within {tolerance:.0%} ({hint})"
         )
     counts = best[1]
     elements: dict[str, int] = {}
