@@ -3,19 +3,25 @@
     python benchmarks/dag_build.py config/binary_scan.yaml
 """
 
+import argparse
 import re
 import subprocess
 import sys
 import time
 
-config = sys.argv[1] if len(sys.argv) > 1 else "config/binary_scan.yaml"
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("config", nargs="?", default="config/binary_scan.yaml", help="config file (default: %(default)s)")
+config = ap.parse_args().config
 t0 = time.perf_counter()
-out = subprocess.run(
+proc = subprocess.run(
     [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--cores", "2", "--configfile", config],
-    capture_output=True, text=True, check=True,
-).stdout
+    capture_output=True, text=True,
+)
 elapsed = time.perf_counter() - t0
-counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+if proc.returncode:
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("Using workflow specific")]
+    sys.exit(f"snakemake -n failed for {config}: {(lines or ['?'])[-1].strip()}")
+counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
 print(f"config: {config}\nDAG build (snakemake -n): {elapsed:.1f} s")
 for rule, n in counts.items():
     print(f"  {rule:24s} {n}")
