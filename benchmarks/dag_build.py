@@ -19,7 +19,7 @@ proc = subprocess.run(
 )
 elapsed = time.perf_counter() - t0
 if proc.returncode:
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("Using workflow specific")]
+    lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip() and not ln.startswith("Using workflow specific")]
     sys.exit(f"snakemake -n failed for {config}: {(lines or ['?'])[-1].strip()}")
 counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
 print(f"config: {config}\nDAG build (snakemake -n): {elapsed:.1f} s")
