@@ -422,6 +422,7 @@ def test_report_section(tmp_path, family, trained):
                   read_table(out["metrics"])[0], json.loads(open(out["training"]).read()), n_examples=4)
     html = html_path.read_text()
     assert "the PCA baseline" in html and html.count("<img") >= 3 and "Targets" in html
+    assert "mol% from the nearest training composition" in html
 
 
 # -- metrics ------------------------------------------------------------------------------------
