@@ -329,6 +329,87 @@ def test_cli_predicts_the_curves_of_the_saved_model(tmp_path, family, trained, c
         assert len(err) == 1 and message in err[0]
 
 
+def _training_glass_nudged(family, res) -> dict[str, float]:
+    """A training composition with 1 mol% moved from its largest component to the next one."""
+    glass = family.fractions(int(res["split"]["train"][0]))
+    big, nxt = sorted(glass, key=glass.get, reverse=True)[:2]
+    return {**glass, big: glass[big] - 0.01, nxt: glass[nxt] + 0.01}
+
+
+def _as_argument(glass: dict[str, float]) -> str:
+    return ",".join(f"{c}={100 * v:.6f}" for c, v in glass.items())
+
+
+def test_cli_composition_inside_the_training_glasses_gets_no_warning(tmp_path, family, trained, capsys):
+    from vitriflow.cli import main
+
+    res, settings = trained
+    out = _write_all(tmp_path, family, res, settings)
+    glass = _training_glass_nudged(family, res)
+    assert PCFPredictor.load(out["model"]).nearest_mol(glass) == pytest.approx(1.0)
+    assert main(["pcf", "predict", "--model", out["model"], "--composition", _as_argument(glass),
+                 "--label", "near"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    header, first = captured.out.splitlines()[:2]
+    assert header.split()[-1] == "nearest_mol" and first.split()[0] == "near" and first.split()[-1] == "1"
+
+
+def test_cli_composition_far_from_the_training_glasses_gets_one_warning_line(tmp_path, family, trained, capsys):
+    from vitriflow.cli import main
+
+    res, settings = trained
+    out = _write_all(tmp_path, family, res, settings)
+    # the family is SiO2 and SiO2 + 30 % Na2O with BaO or ZnO: pure Na2O is 70 mol% from all of it
+    argv = ["pcf", "predict", "--model", out["model"], "--composition", "Na2O=100", "--label", "soda",
+            "--composition", _as_argument(_training_glass_nudged(family, res)), "--label", "near",
+            "--out", str(tmp_path / "g.csv")]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: soda: outside the training data (mol% to the nearest "
+                                               "training glass: 7"), err
+    assert "beyond 5 mol% treat its predictions as extrapolations (docs/pcf.md" in err[0]
+    # predictions are still made, printed and written for both glasses
+    assert {"soda", "near"} <= {line.split()[0] for line in captured.out.splitlines()[1:]}
+    assert set(pd.read_csv(tmp_path / "g.csv")["label"]) == {"soda", "near"}
+
+
+def test_saved_model_keeps_its_training_glasses(tmp_path, family, trained):
+    res, settings = trained
+    out = _write_all(tmp_path, family, res, settings)
+    pred, loaded = res["predictors"][res["default_model"]], PCFPredictor.load(out["model"])
+    train, test = res["split"]["train"], res["split"]["test"]
+    comp = family.meta[[f"frac_{c}" for c in family.components]].to_numpy()
+    np.testing.assert_array_equal(loaded.domain, np.unique(comp[train], axis=0))
+    np.testing.assert_array_equal(loaded.domain, pred.domain)
+    assert loaded.nearest_mol(family.fractions(int(train[-1]))) == 0.0
+    # held-out glasses are off the domain; training.json records how far
+    far = json.loads(open(out["training"]).read())["split"]["test_nearest_mol"]
+    assert set(far) == set(family.groups[test]) and min(far.values()) > 0
+    i = int(test[0])
+    assert loaded.nearest_mol(family.fractions(i)) == pytest.approx(far[family.groups[i]])
+
+
+def test_model_saved_without_a_domain_still_predicts_without_warning(tmp_path, family, trained, capsys):
+    import copy
+
+    import joblib
+
+    from vitriflow.cli import main
+
+    res, _ = trained
+    old = copy.copy(res["predictors"][res["default_model"]])
+    old.__dict__.pop("domain", None)  # pickled as a model written before the domain was kept
+    joblib.dump(old, tmp_path / "old.joblib")
+    loaded = PCFPredictor.load(tmp_path / "old.joblib")
+    assert loaded.domain is None and loaded.nearest_mol({"Na2O": 1.0}) is None
+    assert loaded.predict({"Na2O": 1.0})[1].shape == (3, len(R))
+    assert main(["pcf", "predict", "--model", str(tmp_path / "old.joblib"), "--composition", "Na2O=100"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "first_peak_g" in captured.out and "nearest_mol" not in captured.out
+
+
 def test_report_section(tmp_path, family, trained):
     from vitriflow.io import read_table
     from vitriflow.surrogates.pcf.report import build_section
@@ -340,6 +421,7 @@ def test_report_section(tmp_path, family, trained):
                   read_table(out["metrics"])[0], json.loads(open(out["training"]).read()), n_examples=4)
     html = html_path.read_text()
     assert "the PCA baseline" in html and html.count("<img") >= 3 and "Targets" in html
+    assert "mol% from the nearest training composition" in html
 
 
 # -- metrics ------------------------------------------------------------------------------------

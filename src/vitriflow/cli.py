@@ -165,7 +165,7 @@ def _pcf_predict(args: argparse.Namespace) -> int:
     pred = PCFPredictor.load(args.model)
     components = list(pred.fingerprint.components)
     by_lower = {c.lower(): c for c in components}
-    curves, peaks = [], []
+    curves, peaks, warnings = [], [], []
     for i, text in enumerate(args.composition):
         amounts = {by_lower[k]: v for k, v in parse_oxides(text, list(by_lower)).items()}
         total = sum(amounts.values())
@@ -174,10 +174,15 @@ def _pcf_predict(args: argparse.Namespace) -> int:
         fractions = {c: v / total for c, v in amounts.items()}
         label = args.label[i] if args.label and i < len(args.label) else text
         pairs, g = pred.predict(fractions, args.pairs)
+        dist = pred.nearest_mol(fractions)  # None for a model saved before it kept its training glasses
+        near = {} if dist is None else {"nearest_mol": dist}
+        warnings.append(pred.domain_warning(label, fractions))
         for pair, curve in zip(pairs, g, strict=True):
             r0, h0 = first_peak(pred.r, curve)
-            peaks.append({"label": label, "pair": pair, "first_peak_r_A": r0, "first_peak_g": h0})
+            peaks.append({"label": label, "pair": pair, "first_peak_r_A": r0, "first_peak_g": h0, **near})
             curves.append(pd.DataFrame({"label": label, "pair": pair, "r_A": pred.r, "g": curve}))
+    for line in filter(None, warnings):  # once every composition has been predicted
+        print(line, file=sys.stderr)
     if args.out:
         _write_csv(pd.concat(curves, ignore_index=True), args, [args.model])
     print(pd.DataFrame(peaks).to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -27,6 +27,7 @@ from torch import nn
 
 from vitriflow.io import load_checkpoint, save_checkpoint
 from vitriflow.surrogates import calibration as cal
+from vitriflow.surrogates.domain import DOMAIN_WARN_MOL, NEAREST_SUFFIX, nearest_training_mol  # noqa: F401
 from vitriflow.surrogates.melt import data as mdata
 from vitriflow.surrogates.melt import equations as eq
 from vitriflow.surrogates.melt.data import target_name
@@ -94,24 +95,6 @@ def _owned_columns(props) -> set[str]:
     if "density" in props:
         cols.add("molar_volume")
     return cols
-
-
-# beyond this distance to the nearest training melt a prediction is an extrapolation: on i-Melt's
-# test split (full preset, seed 0) density, refractive-index, Tg, liquidus and CTE errors there are
-# 1.5-7x those of the other rows; viscosity's are not larger (docs/viscosity.md, "Applicability domain")
-DOMAIN_WARN_MOL = 5.0
-NEAREST_SUFFIX = "_nearest_mol"  # predict(): <property>_nearest_mol, see nearest_training_mol
-
-
-def nearest_training_mol(x: np.ndarray, domain: np.ndarray) -> np.ndarray:
-    """mol% of composition that must change to reach the nearest training melt (half the L1
-    distance between mole-fraction vectors x (n, 6) and the rows of ``domain`` (m, 6))."""
-    from scipy.spatial import cKDTree
-
-    dist, _ = cKDTree(domain).query(np.asarray(x, dtype=float), k=1, p=1)
-    # rounded: many melts lie exactly one 5 mol% grid step from a neighbour, and the float32
-    # compositions must not decide on which side of DOMAIN_WARN_MOL they fall
-    return np.round(50.0 * dist, 4)
 
 
 class MeltSurrogate(BaseEstimator):

@@ -20,6 +20,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from vitriflow.io import atomic_path
+from vitriflow.surrogates.domain import DOMAIN_WARN_MOL, nearest_training_mol
 from vitriflow.surrogates.pcf.data import PCFDataset
 from vitriflow.surrogates.pcf.evaluate import curve_metrics, grouped_split, latent_r2
 from vitriflow.surrogates.pcf.fingerprint import PCFFingerprint, element_fractions, split_pair
@@ -33,13 +34,19 @@ DEFAULT_GRID = {"n_estimators": [15, 60], "max_depth": [None, 10], "max_features
 
 @dataclass
 class PCFPredictor:
-    """A trained surrogate with its fingerprint and r-grid: composition in, partial g(r) out."""
+    """A trained surrogate with its fingerprint and r-grid: composition in, partial g(r) out.
+
+    ``domain``: the unique training compositions (m, len(fingerprint.components)), as the
+    fingerprint's component fractions (oxide mole fractions, or atomic fractions with
+    ``basis: element``); None in models saved before it was kept (no distance, no warning).
+    """
 
     model: PCFSurrogate
     fingerprint: PCFFingerprint
     r: np.ndarray
     pairs: tuple[str, ...]
     info: dict[str, Any] = field(default_factory=dict)
+    domain: np.ndarray | None = None  # a class default: older pickles load with None
 
     def glass_pairs(self, fractions: dict[str, float]) -> list[str]:
         """The trained pairs whose two species are present in the glass."""
@@ -54,6 +61,32 @@ class PCFPredictor:
             raise ValueError(f"pcf predictor: pairs {unknown} were not trained (trained: {list(self.pairs)})")
         X = np.vstack([self.fingerprint.encode(fractions, p) for p in pairs])
         return pairs, self.model.predict(X)
+
+    @property
+    def domain_unit(self) -> str:
+        """Unit of :meth:`nearest_mol`: mol% of oxides, or at.% with ``basis: element``."""
+        return "at.%" if self.info.get("basis", "oxide") == "element" else "mol%"
+
+    def nearest_mol(self, fractions: dict[str, float]) -> float | None:
+        """How much of the glass (mol%, or at.% for an element basis) must change to reach the
+        nearest training composition: half the L1 distance between component-fraction vectors,
+        as for the melt surrogate. None for a model saved without its domain."""
+        if self.domain is None:
+            return None
+        fr = self.fingerprint._check_fractions(fractions)
+        x = np.array([[fr.get(c, 0.0) for c in self.fingerprint.components]])
+        return float(nearest_training_mol(x, self.domain)[0])
+
+    def domain_warning(self, label: str, fractions: dict[str, float]) -> str | None:
+        """One warning line when the glass lies beyond DOMAIN_WARN_MOL of every training
+        composition (the style of the viscosity CLI); None inside or without a domain."""
+        dist = self.nearest_mol(fractions)
+        if dist is None or dist <= DOMAIN_WARN_MOL:
+            return None
+        unit = self.domain_unit
+        return (f"warning: {label}: outside the training data ({unit} to the nearest training glass: "
+                f"{dist:.0f}); beyond {DOMAIN_WARN_MOL:g} {unit} treat its predictions as extrapolations "
+                "(docs/pcf.md, 'Applicability domain')")
 
     def save(self, path: str | os.PathLike) -> None:
         with atomic_path(path) as tmp:
@@ -112,8 +145,9 @@ def train_and_evaluate(ds: PCFDataset, settings: dict[str, Any]) -> dict[str, An
     Returns ``predictors`` (kind -> PCFPredictor), ``metrics`` (per model and pair),
     ``predictions`` (held-out curves, long), ``training`` (histories, CV tables, best params),
     ``timings`` (kind -> seconds of training, ms per predicted glass: run-dependent, so they go to
-    the provenance record, never into a table), ``split`` and ``default_model`` (configured) /
-    ``best_model`` (lowest held-out MSE).
+    the provenance record, never into a table), ``split``, ``test_nearest_mol`` (held-out
+    composition -> its distance to the nearest training one, see PCFPredictor.nearest_mol) and
+    ``default_model`` (configured) / ``best_model`` (lowest held-out MSE).
     """
     seed = int(settings.get("seed", 0))
     kinds = list(settings.get("models", KINDS))
@@ -130,6 +164,12 @@ def train_and_evaluate(ds: PCFDataset, settings: dict[str, Any]) -> dict[str, An
     n_jobs = int(settings.get("threads", 1))
     ae_cfg = dict(settings.get("autoencoder", {}))
     example = ds.fractions(int(test[0]))
+    # the composition space learned: the training glasses' component fractions, in fingerprint order
+    comp = ds.meta[[f"frac_{c}" for c in fp.components]].to_numpy(dtype=float)
+    domain = np.unique(comp[train], axis=0)
+    test_groups, first = np.unique(groups[test], return_index=True)
+    test_nearest = dict(zip(test_groups.tolist(),
+                            nearest_training_mol(comp[test][first], domain).tolist(), strict=True))
     info = {"basis": settings.get("basis", "oxide"), "trained_on": "train split",
             "n_train_compositions": int(len(np.unique(groups[train]))),
             "n_test_compositions": int(len(np.unique(groups[test])))}
@@ -163,7 +203,8 @@ def train_and_evaluate(ds: PCFDataset, settings: dict[str, Any]) -> dict[str, An
             z_pred = model.predict_latent(X[test])
             m["latent_r2"] = latent_r2(z_true, z_pred)
             m["reconstruction_mse"] = float(((model.decode(z_true) - ds.y[test]) ** 2).mean())
-        predictor = PCFPredictor(model, fp, ds.r, tuple(sorted(set(pairs[train]))), dict(info, kind=kind))
+        predictor = PCFPredictor(model, fp, ds.r, tuple(sorted(set(pairs[train]))), dict(info, kind=kind),
+                                 domain=domain)
         timings[kind] = {"train_s": t_total, "reducer_s": t_reducer,
                          "predict_ms_per_glass": _predict_time_ms(predictor, example)}
         metric_frames.append(m)
@@ -197,6 +238,7 @@ def train_and_evaluate(ds: PCFDataset, settings: dict[str, Any]) -> dict[str, An
     preds = pd.concat(pred_frames, ignore_index=True)
     return {"predictors": predictors, "metrics": metrics, "predictions": preds, "truth": truth,
             "training": training, "timings": timings, "split": {"train": train, "test": test},
+            "test_nearest_mol": test_nearest,
             "default_model": default, "best_model": best_model, "fingerprint": fp}
 
 
@@ -231,7 +273,8 @@ def write_outputs(ds: PCFDataset, result: dict[str, Any], settings: dict[str, An
         "fingerprint": result["fingerprint"].to_dict(), "settings": settings,
         "split": {"n_train_compositions": int(len(np.unique(groups[train]))),
                   "n_test_compositions": int(len(np.unique(groups[test]))),
-                  "test_compositions": sorted(set(groups[test]))},
+                  "test_compositions": sorted(set(groups[test])),
+                  "test_nearest_mol": result.get("test_nearest_mol", {})},
         "models": models, "provenance": prov,
     }
     write_json(training, out["training"])

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from vitriflow.report import esc, figure_html, headline, note_html, table_html, write_section
+from vitriflow.surrogates.domain import DOMAIN_WARN_MOL
 
 TITLE = "Pair-correlation-function surrogate"
 # issue 7 targets on held-out compositions
@@ -186,6 +187,14 @@ def build_section(path, dataset: pd.DataFrame, predictions: pd.DataFrame, metric
     ]
     kind = "note"
     parts += [note_html(s, kind) for s in verdict(metrics, default, best, timings)]
+    near = list(training["split"].get("test_nearest_mol", {}).values())  # absent in older runs
+    if near:
+        unit = "at.%" if training.get("settings", {}).get("basis", "oxide") == "element" else "mol%"
+        n_far = sum(d > DOMAIN_WARN_MOL for d in near)
+        parts.append(note_html(
+            f"Held-out compositions lie {min(near):.1f}–{max(near):.1f} {unit} from the nearest training "
+            f"composition; {n_far} of {len(near)} beyond {DOMAIN_WARN_MOL:g} {unit}, where "
+            "<code>vitriflow pcf predict</code> warns of extrapolation.", "bad" if n_far else kind))
     if n_test < 5:
         parts.append(note_html(f"Only {n_test} held-out compositions: the metrics below are indicative, "
                                "not a validation (see config/pcf_validation.yaml for the validation family).", "bad"))
