@@ -372,7 +372,7 @@ def test_cli_composition_far_from_the_training_glasses_gets_one_warning_line(tmp
     assert "beyond 5 mol% treat its predictions as extrapolations (docs/pcf.md" in err[0]
     # predictions are still made, printed and written for both glasses
     assert {"soda", "near"} <= {line.split()[0] for line in captured.out.splitlines()[1:]}
-    assert set(pd.read_csv(tmp_path / "g.csv")["label"]) == {"soda", "near"}
+    assert set(read_csv(tmp_path / "g.csv")[0]["label"]) == {"soda", "near"}
 
 
 def test_saved_model_keeps_its_training_glasses(tmp_path, family, trained):
