@@ -89,6 +89,18 @@ def test_killed_run_resumes_to_identical_structures(model, cells, tmp_path):
     assert [r["temperature_K"] for r in trace_a] == [r["temperature_K"] for r in trace_b]
 
 
+def test_rerun_from_a_finished_checkpoint_gives_bitwise_the_same_energies(cells, tmp_path):
+    """A rerun whose checkpoint says every structure is done only relaxes; the classical model's
+    cached neighbour list (left by the last MD segment in the first run, absent in the rerun)
+    must not change the relaxation's arithmetic."""
+    p = Protocol.from_config(PROTO)
+    first, _ = run_melt_quench(cells, load_model("teter"), p, tmp_path / "done.pt", progress=False)
+    again, _ = run_melt_quench(cells, load_model("teter"), p, tmp_path / "done.pt", progress=False)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a.positions, b.positions)
+        assert a.info["energy_eV"] == b.info["energy_eV"]
+
+
 def test_checkpoint_of_other_input_cells_with_the_same_ids_is_not_resumed(model, cells, tmp_path):
     p = Protocol.from_config(PROTO)
     with pytest.raises(KeyboardInterrupt):

@@ -442,6 +442,8 @@ def _fire(structures: Sequence[Atoms], model, device, force_tol: float, max_step
     import torch_sim as ts
 
     def run(batch):
+        if hasattr(model, "reset_cache"):  # start from a fresh neighbour list, as a resumed run does
+            model.reset_cache()
         state = ts.io.atoms_to_state(list(batch), device=torch.device(device), dtype=model.dtype)
         state = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire,
                             convergence_fn=ts.generate_force_convergence_fn(force_tol=force_tol),
