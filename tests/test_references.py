@@ -1,9 +1,16 @@
 """Reference selection from the three sources: live client (substituted), snapshot, estimate."""
 
+import gzip
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 from pymatgen.core import Lattice, Structure
 from pymatgen.entries.computed_entries import ComputedStructureEntry
 
@@ -125,3 +132,94 @@ def test_snapshot_refuses_elements_it_lacks(snapshot):
     index, _ = snapshot
     with pytest.raises(ReferenceError, match="no elemental reference"):
         references.snapshot_reference_set(index, ["Si", "Og"], "v")
+
+
+def write_tiny_snapshot(folder):
+    """A Si-O snapshot under the real file names and formats (quartz in the FLLA table, one
+    binary joined with its formation energy, Si and O elemental polymorphs) that
+    ``build_snapshot_index`` reads like the real one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    si, o2, quartz = (e.structure for e in _entries())
+    names = references.SNAPSHOT_FILES
+    pd.DataFrame({"material_id": ["mp-7000"], "structure": [repr(quartz.as_dict())],
+                  "formation_energy_per_atom": [-3.1]}).to_csv(folder / names["flla"], index=False,
+                                                                 compression="gzip")
+    pd.DataFrame({"task_id": ["mp-6930"], "formation_energy_per_atom": [-3.0]}).to_csv(
+        folder / names["formation"], index=False, compression="gzip")
+    dense = quartz.copy()
+    dense.scale_lattice(quartz.volume * 0.9)
+    documents = {
+        "binary_structures": [{"mp_id": "mp-6930", "structure": dense.as_dict()}],
+        "element_entries": {"Si": {"energy": -5.42 * 8, "composition": {"Si": 8}, "entry_id": "mp-149"},
+                            "O": {"energy": -4.95 * 2, "composition": {"O": 2}, "entry_id": "mp-12957"}},
+        "element_structures": {"Si": {"energy_per_atom": [-5.42], "structure": [si.as_dict()]},
+                               "O": {"energy_per_atom": [-4.95], "structure": [o2.as_dict()]}},
+    }
+    for key, doc in documents.items():
+        with gzip.open(folder / names[key], "wt") as fh:
+            json.dump(doc, fh)
+    return folder
+
+
+class FlakyMPRester(SubstituteMPRester):
+    """The API answers its version check, then the entries query fails as mp_api does on a 503."""
+
+    def get_entries_in_chemsys(self, elements, **kwargs):
+        from mp_api.client.core.client import MPRestError
+
+        raise MPRestError(f"REST query returned with error status code 503 on URL "
+                          f"https://api.materialsproject.org/materials/thermo/?_fields=entries&key={SECRET}\n"
+                          "Content: Service Unavailable")
+
+
+def test_auto_falls_back_when_the_live_query_fails(monkeypatch, caplog, tmp_path):
+    monkeypatch.setenv("MP_API_KEY", SECRET)
+    caplog.set_level(logging.INFO)
+    table, _ = serve_references([parse_composition("SiO2")], source="auto", client=FlakyMPRester())
+    assert set(table["source"]) == {"estimate"}
+    assert "live source failed (Materials Project query for O-Si failed (MPRestError" in caplog.text
+    assert "503" in caplog.text and SECRET not in caplog.text
+    index, _ = build_snapshot_index(write_tiny_snapshot(tmp_path / "mp"))
+    table, _ = serve_references([parse_composition("SiO2")], source="auto", client=FlakyMPRester(),
+                                snapshot=index, snapshot_version="tiny")
+    assert set(table["source"]) == {"snapshot"} and set(table["source_version"]) == {"tiny"}
+
+
+def test_forced_live_query_failure_is_one_line(monkeypatch):
+    monkeypatch.setenv("MP_API_KEY", SECRET)
+    with pytest.raises(ReferenceError) as err:
+        serve_references([parse_composition("SiO2")], source="live", client=FlakyMPRester())
+    msg = str(err.value)
+    assert msg.startswith("references.source is 'live': Materials Project query for O-Si failed (MPRestError: ")
+    assert "503" in msg and "\n" not in msg and SECRET not in msg
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # no chained message with the key
+
+
+# ----------------------------------------------------------------------------- through snakemake
+def _tiny_workflow(tmp_path, refs):
+    from test_workflow import TINY
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY, "references": refs}))
+
+
+def _snakemake(workdir, *args):
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "1", *args]
+    env = {k: v for k, v in os.environ.items() if k != "MP_API_KEY"}  # no live API in these runs
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+
+
+TARGET = "results/references/tiny_silica.parquet"
+
+
+def test_failed_forced_source_is_one_line_in_the_job(tmp_path):
+    _tiny_workflow(tmp_path, {"source": "live"})
+    proc = _snakemake(tmp_path, TARGET)
+    assert proc.returncode != 0
+    line = "vitriflow references error: references.source is 'live' but the Materials Project API is unavailable"
+    assert line in proc.stderr
+    log = (tmp_path / "logs/references/tiny_silica.log").read_text()
+    assert "references.source is 'live'" in log and "Traceback" not in log
+
+

@@ -171,12 +171,23 @@ def live_reference_set(elements: Sequence[str], client) -> ReferenceSet:
     """Entries of a chemical system from an ``MPRester``-like client (already authenticated).
 
     Uses ``get_entries_in_chemsys`` (MP2020-compatible mixed entries) and
-    ``get_database_version``. The client is passed in so tests can substitute it.
+    ``get_database_version``. The client is passed in so tests can substitute it. Any failure of
+    the query (``MPRestError``, network and HTTP errors, entries that make no phase diagram) is
+    raised as one-line ``ReferenceError`` with the API key masked, so ``source: auto`` can fall
+    back and ``source: live`` can stop with a readable reason.
     """
-    raw = client.get_entries_in_chemsys(list(elements))
+    chemsys = "-".join(elements)
+    try:
+        raw = client.get_entries_in_chemsys(list(elements))
+        version = client.get_database_version() or "unknown"
+    except Exception as exc:  # the client's errors are not ours to classify: all mean "no live data"
+        raise ReferenceError(f"Materials Project query for {chemsys} failed ({_describe(exc)})") from None
     if not raw:
-        raise ReferenceError(f"Materials Project returned no entries for {'-'.join(elements)}")
-    pd_live = PhaseDiagram(raw)
+        raise ReferenceError(f"Materials Project returned no entries for {chemsys}")
+    try:
+        pd_live = PhaseDiagram(raw)
+    except ValueError as exc:  # e.g. no entry for one of the elements
+        raise ReferenceError(f"Materials Project entries for {chemsys} make no phase diagram ({_describe(exc)})") from None
     entries = []
     for e in raw:
         s = getattr(e, "structure", None)
@@ -184,8 +195,16 @@ def live_reference_set(elements: Sequence[str], client) -> ReferenceSet:
         vpa = s.volume / comp.num_atoms if s is not None else float("nan")
         entries.append(RefEntry(str(e.entry_id), comp, pd_live.get_form_energy_per_atom(e),
                                 vpa, s, e.energy_per_atom))
-    version = client.get_database_version() or "unknown"
     return ReferenceSet("live", f"MP database {version}", entries)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` on one line, at most 200 characters, with ``MP_API_KEY`` masked."""
+    msg = " ".join(str(exc).split())
+    key = os.environ.get("MP_API_KEY")
+    if key:
+        msg = msg.replace(key, "***")
+    return f"{type(exc).__name__}: {msg[:200]}"
 
 
 def open_live_client():
@@ -201,8 +220,7 @@ def open_live_client():
         client.get_database_version()
         return client
     except Exception as exc:  # network errors, auth errors: fall through to the snapshot
-        msg = str(exc).replace(key, "***")
-        log.warning("live Materials Project unavailable (%s: %s); falling back", type(exc).__name__, msg[:200])
+        log.warning("live Materials Project unavailable (%s); falling back", _describe(exc))
         return None
 
 
@@ -299,19 +317,24 @@ def serve_references(
 
     ``compositions`` are ``GlassComposition`` objects. Each chemical system is served by the
     first of live -> snapshot -> estimate that works (``source`` can force one); the row records
-    which source served it and its version.
+    which source served it and its version. Under ``auto`` a failed live query falls through
+    (warning logged, API key masked); a forced source that fails raises a one-line
+    ``ReferenceError``.
     """
     if source in ("auto", "live") and client is None:
         client = open_live_client()
         if client is None and source == "live":
-            raise ReferenceError("references.source is 'live' but the Materials Project API is unavailable")
+            raise ReferenceError("references.source is 'live' but the Materials Project API is unavailable "
+                                 "(MP_API_KEY not set or the API did not answer; the reason is logged above)")
+    order = {"auto": ["live", "snapshot", "estimate"], "live": ["live"],
+             "snapshot": ["snapshot"], "estimate": ["estimate"]}[source]
     cache: dict[str, ReferenceSet] = {}
     rows, crystals, seen_ids = [], [], set()
     for idx, gc in enumerate(compositions):
         comp = gc.pymatgen
         chemsys = _chemsys(comp)
         if chemsys not in cache:
-            cache[chemsys] = _first_source(chemsys.split("-"), source, snapshot, snapshot_version, client)
+            cache[chemsys] = _first_source(chemsys.split("-"), source, order, snapshot, snapshot_version, client)
         refs = cache[chemsys]
         info = composition_reference(refs, comp, e_above_hull_max)
         info["elemental_reference_energies"] = json.dumps(elemental_energies(refs))
@@ -335,9 +358,7 @@ def elemental_energies(refs: ReferenceSet) -> dict[str, float]:
     return dict(sorted(out.items()))
 
 
-def _first_source(elements, source, snapshot, snapshot_version, client) -> ReferenceSet:
-    order = {"auto": ["live", "snapshot", "estimate"], "live": ["live"],
-             "snapshot": ["snapshot"], "estimate": ["estimate"]}[source]
+def _first_source(elements, source, order, snapshot, snapshot_version, client) -> ReferenceSet:
     for name in order:
         try:
             if name == "live" and client is not None:
@@ -349,6 +370,6 @@ def _first_source(elements, source, snapshot, snapshot_version, client) -> Refer
                 return estimate_reference_set(elements)
         except ReferenceError as exc:
             if source != "auto":
-                raise
+                raise ReferenceError(f"references.source is {source!r}: {exc}") from None
             log.warning("references for %s: %s source failed (%s); trying the next", "-".join(elements), name, exc)
     raise ReferenceError(f"references.source {source!r}: no source could serve {'-'.join(elements)}")
