@@ -16,6 +16,7 @@ from pymatgen.entries.computed_entries import ComputedStructureEntry
 
 from vitriflow import references
 from vitriflow.composition import parse_composition
+from vitriflow.io import read_table
 from vitriflow.references import (
     ReferenceError,
     build_snapshot_index,
@@ -195,6 +196,28 @@ def test_forced_live_query_failure_is_one_line(monkeypatch):
     assert err.value.__cause__ is None and err.value.__suppress_context__  # no chained message with the key
 
 
+def test_forced_snapshot_without_snapshot_follows_on_missing_snapshot(caplog):
+    with pytest.raises(ReferenceError, match="references.source is 'snapshot' but the snapshot index is empty"):
+        serve_references([parse_composition("SiO2")], source="snapshot", snapshot=None)
+    caplog.set_level(logging.INFO)
+    table, crystals = serve_references([parse_composition("SiO2")], source="snapshot", snapshot=None,
+                                       on_missing_snapshot="fallback")
+    assert set(table["source"]) == {"estimate"} and crystals == []
+    assert "on_missing_snapshot is 'fallback'" in caplog.text and "ESTIMATE" in caplog.text
+
+
+def test_snapshot_index_of_an_incomplete_folder(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ReferenceError, match=r"lacks \['matminer039_flla_2015.csv.gz'"):
+        references.index_snapshot(empty, "auto", "error")
+    table, checksums, note = references.index_snapshot(empty, "auto", "fallback")
+    assert table.empty and checksums == {}
+    assert "lacks" in note and "on_missing_snapshot is 'fallback'" in note and "live API" in note
+    table, checksums, note = references.index_snapshot(write_tiny_snapshot(tmp_path / "mp"), "snapshot")
+    assert len(checksums) == len(references.SNAPSHOT_FILES) and set(table["formula"]) == {"Si", "O2", "SiO2"}
+
+
 # ----------------------------------------------------------------------------- through snakemake
 def _tiny_workflow(tmp_path, refs):
     from test_workflow import TINY
@@ -213,6 +236,24 @@ def _snakemake(workdir, *args):
 TARGET = "results/references/tiny_silica.parquet"
 
 
+@pytest.mark.parametrize("refs, expected", [
+    ({"source": "snapshot", "snapshot_dir": "absent/mp", "on_missing_snapshot": "fallback"},
+     "references.snapshot_dir: folder 'absent/mp' is absent; on_missing_snapshot is 'fallback'"),
+    ({"source": "auto", "snapshot_dir": "empty", "on_missing_snapshot": "fallback"},
+     "references.snapshot_dir: 'empty' lacks ["),
+])
+def test_missing_snapshot_falls_back_in_the_workflow(tmp_path, refs, expected):
+    """on_missing_snapshot: fallback does what the schema says: the estimate, logged and labelled."""
+    (tmp_path / "empty").mkdir()
+    _tiny_workflow(tmp_path, refs)
+    proc = _snakemake(tmp_path, TARGET)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table, _ = read_table(tmp_path / TARGET)
+    assert set(table["source"]) == {"estimate"}
+    assert expected in (tmp_path / "logs/references/snapshot_index.log").read_text()
+    assert "ESTIMATE" in (tmp_path / "logs/references/tiny_silica.log").read_text()
+
+
 def test_failed_forced_source_is_one_line_in_the_job(tmp_path):
     _tiny_workflow(tmp_path, {"source": "live"})
     proc = _snakemake(tmp_path, TARGET)
@@ -221,5 +262,3 @@ def test_failed_forced_source_is_one_line_in_the_job(tmp_path):
     assert line in proc.stderr
     log = (tmp_path / "logs/references/tiny_silica.log").read_text()
     assert "references.source is 'live'" in log and "Traceback" not in log
-
-

@@ -88,7 +88,7 @@ def build_snapshot_index(snapshot_dir: str | os.PathLike) -> tuple[pd.DataFrame,
     Returns the table and the SHA-256 of every file used.
     """
     d = Path(snapshot_dir)
-    missing = [f for f in SNAPSHOT_FILES.values() if not (d / f).is_file()]
+    missing = missing_snapshot_files(d)
     if missing:
         raise ReferenceError(f"references.snapshot_dir: {d} lacks {missing}")
     checksums = {f: sha256_file(d / f) for f in SNAPSHOT_FILES.values()}
@@ -128,6 +128,38 @@ def build_snapshot_index(snapshot_dir: str | os.PathLike) -> tuple[pd.DataFrame,
         rows.append(row)
     table = pd.DataFrame(rows)
     return table, checksums
+
+
+def missing_snapshot_files(snapshot_dir: str | os.PathLike) -> list[str]:
+    """Names of the ``SNAPSHOT_FILES`` not present in ``snapshot_dir`` (all of them if it is absent)."""
+    d = Path(snapshot_dir)
+    return [f for f in SNAPSHOT_FILES.values() if not (d / f).is_file()]
+
+
+def index_snapshot(snapshot_dir: str | os.PathLike | None, source: str,
+                   on_missing_snapshot: str = "error") -> tuple[pd.DataFrame, dict[str, str], str]:
+    """What the ``snapshot_index`` rule writes: the index, the files' checksums and a note.
+
+    An empty index (and a note saying which source takes over) when ``source`` does not read the
+    snapshot, no ``snapshot_dir`` is set, or it is absent or incomplete under
+    ``on_missing_snapshot: fallback``; a ``ReferenceError`` naming the missing files otherwise.
+    """
+    empty = pd.DataFrame({"material_id": pd.Series(dtype=str)})
+    after = "the estimate" if source == "snapshot" else "the live API if it answers, else the estimate"
+    if source not in ("auto", "snapshot"):
+        return empty, {}, f"references.source is {source!r}: the snapshot is not used"
+    if not snapshot_dir:
+        return empty, {}, f"no references.snapshot_dir: references fall back to {after}"
+    d = Path(snapshot_dir)
+    missing = missing_snapshot_files(d)
+    if missing:
+        why = (f"references.snapshot_dir: folder {str(snapshot_dir)!r} is absent" if not d.is_dir()
+               else f"references.snapshot_dir: {str(snapshot_dir)!r} lacks {missing}")
+        if on_missing_snapshot != "fallback":
+            raise ReferenceError(f"{why} (set on_missing_snapshot: fallback to use estimates instead)")
+        return empty, {}, f"{why}; on_missing_snapshot is 'fallback': references fall back to {after}"
+    table, checksums = build_snapshot_index(d)
+    return table, checksums, f"snapshot {snapshot_dir}"
 
 
 def _literal(text: str):
@@ -312,6 +344,7 @@ def load_snapshot_index(path: str | os.PathLike | None) -> tuple[pd.DataFrame | 
 def serve_references(
     compositions: Sequence, source: str = "auto", snapshot: pd.DataFrame | None = None,
     snapshot_version: str = "", e_above_hull_max: float = 0.05, client=None,
+    on_missing_snapshot: str = "error",
 ) -> tuple[pd.DataFrame, list]:
     """Reference rows (one per composition) and crystal structures, from the first source that serves.
 
@@ -319,7 +352,9 @@ def serve_references(
     first of live -> snapshot -> estimate that works (``source`` can force one); the row records
     which source served it and its version. Under ``auto`` a failed live query falls through
     (warning logged, API key masked); a forced source that fails raises a one-line
-    ``ReferenceError``.
+    ``ReferenceError``. ``source: snapshot`` without a snapshot (``snapshot`` None) uses the
+    estimate when ``on_missing_snapshot`` is ``fallback`` (warning logged, rows labelled
+    ``estimate``) and raises otherwise.
     """
     if source in ("auto", "live") and client is None:
         client = open_live_client()
@@ -328,6 +363,13 @@ def serve_references(
                                  "(MP_API_KEY not set or the API did not answer; the reason is logged above)")
     order = {"auto": ["live", "snapshot", "estimate"], "live": ["live"],
              "snapshot": ["snapshot"], "estimate": ["estimate"]}[source]
+    if source == "snapshot" and snapshot is None:
+        if on_missing_snapshot != "fallback":
+            raise ReferenceError("references.source is 'snapshot' but the snapshot index is empty "
+                                 "(references.snapshot_dir absent or incomplete; on_missing_snapshot is 'error')")
+        log.warning("references.source is 'snapshot' but no snapshot is available; on_missing_snapshot is "
+                    "'fallback': every system uses the element-data ESTIMATE")
+        order = ["estimate"]
     cache: dict[str, ReferenceSet] = {}
     rows, crystals, seen_ids = [], [], set()
     for idx, gc in enumerate(compositions):

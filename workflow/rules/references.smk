@@ -7,6 +7,7 @@ rule snapshot_index:
     params:
         snapshot_dir=config["references"]["snapshot_dir"],
         source=config["references"]["source"],
+        on_missing_snapshot=config["references"]["on_missing_snapshot"],
     log:
         "logs/references/snapshot_index.log",
     benchmark:

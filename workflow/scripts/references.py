@@ -10,7 +10,7 @@ index, version = load_snapshot_index(snakemake.input.index)  # noqa: F821
 try:
     table, crystals = serve_references(
         spec.compositions(), source=cfg["source"], snapshot=index, snapshot_version=version,
-        e_above_hull_max=cfg["e_above_hull_max_eV"],
+        e_above_hull_max=cfg["e_above_hull_max_eV"], on_missing_snapshot=cfg["on_missing_snapshot"],
     )
 except ReferenceError as exc:  # a forced source that cannot serve: one line naming the key, no traceback
     log.error("%s", exc)
