@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -216,6 +217,8 @@ def test_snapshot_index_of_an_incomplete_folder(tmp_path):
     assert "lacks" in note and "on_missing_snapshot is 'fallback'" in note and "live API" in note
     table, checksums, note = references.index_snapshot(write_tiny_snapshot(tmp_path / "mp"), "snapshot")
     assert len(checksums) == len(references.SNAPSHOT_FILES) and set(table["formula"]) == {"Si", "O2", "SiO2"}
+    assert references.snapshot_inputs(tmp_path / "mp", "estimate") == []
+    assert references.snapshot_inputs(tmp_path / "absent", "auto") == []
 
 
 # ----------------------------------------------------------------------------- through snakemake
@@ -262,3 +265,24 @@ def test_failed_forced_source_is_one_line_in_the_job(tmp_path):
     assert line in proc.stderr
     log = (tmp_path / "logs/references/tiny_silica.log").read_text()
     assert "references.source is 'live'" in log and "Traceback" not in log
+
+
+def test_changed_snapshot_file_reruns_the_references(tmp_path):
+    """The snapshot files are inputs of snapshot_index: new content schedules it and the references."""
+    snap = write_tiny_snapshot(tmp_path / "mp")
+    build_snapshot_index(snap)  # the real loader accepts the tiny snapshot
+    _tiny_workflow(tmp_path, {"source": "snapshot", "snapshot_dir": str(snap)})
+    proc = _snakemake(tmp_path, TARGET)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _snakemake(tmp_path, "-n", TARGET)
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+    time.sleep(1.1)  # a newer modification time, as an edit or a fresh download gives
+    formation = snap / references.SNAPSHOT_FILES["formation"]
+    formation.write_bytes(formation.read_bytes())  # same content, newer time: nothing to redo
+    proc = _snakemake(tmp_path, "-n", TARGET)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+    pd.DataFrame({"task_id": ["mp-6930"], "formation_energy_per_atom": [-3.2]}).to_csv(
+        formation, index=False, compression="gzip")
+    proc = _snakemake(tmp_path, "-n", TARGET)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "rule snapshot_index:" in proc.stdout and "rule references:" in proc.stdout, proc.stdout[-2000:]

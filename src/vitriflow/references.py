@@ -136,6 +136,15 @@ def missing_snapshot_files(snapshot_dir: str | os.PathLike) -> list[str]:
     return [f for f in SNAPSHOT_FILES.values() if not (d / f).is_file()]
 
 
+def snapshot_inputs(snapshot_dir: str | os.PathLike | None, source: str) -> list[str]:
+    """The snapshot files the ``snapshot_index`` rule reads, as its declared inputs (so a changed
+    file reruns it): those present in ``snapshot_dir`` when ``source`` uses the snapshot, [] when
+    the folder is absent (a fresh clone without ../shared) or the source never reads it."""
+    if not snapshot_dir or source not in ("auto", "snapshot") or not Path(snapshot_dir).is_dir():
+        return []
+    return [str(Path(snapshot_dir) / f) for f in SNAPSHOT_FILES.values() if (Path(snapshot_dir) / f).is_file()]
+
+
 def index_snapshot(snapshot_dir: str | os.PathLike | None, source: str,
                    on_missing_snapshot: str = "error") -> tuple[pd.DataFrame, dict[str, str], str]:
     """What the ``snapshot_index`` rule writes: the index, the files' checksums and a note.
