@@ -55,6 +55,23 @@ def test_missing_snapshot_is_refused_unless_fallback(tmp_path):
     assert "s" in check_config(cfg)
 
 
+def test_incomplete_snapshot_is_refused_unless_fallback(tmp_path):
+    """An existing folder without the snapshot files is a wrong path, refused at start with the files it lacks."""
+    from vitriflow.references import SNAPSHOT_FILES
+
+    (tmp_path / "mp").mkdir()
+    (tmp_path / "mp" / SNAPSHOT_FILES["flla"]).write_bytes(b"")
+    cfg = with_system()
+    cfg["references"].update(source="auto", snapshot_dir=str(tmp_path / "mp"), on_missing_snapshot="error")
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    msg = str(err.value)
+    assert msg.startswith("references.snapshot_dir: ") and "lacks the snapshot files" in msg and "\n" not in msg
+    assert SNAPSHOT_FILES["formation"] in msg and SNAPSHOT_FILES["flla"] not in msg
+    cfg["references"]["on_missing_snapshot"] = "fallback"
+    assert "s" in check_config(cfg)
+
+
 def test_scan_expands_into_batched_systems():
     cfg = {"protocols": DEMO["protocols"], "scans": [{
         "name": "mm", "elements": ["Cu", "Zr", "Ni", "Al"], "step": 0.1, "potential": "sevennet-0",
@@ -94,6 +111,8 @@ def _dry_run(tmp_path, cfg):
     (lambda c: c.update(analysis={"experimental_fq": "config/confg.yaml"}),
      "analysis.experimental_fq: no file 'confg.yaml' in config; did you mean 'config.yaml'?"),
     (lambda c: c.update(dissolution={"table": "tests/data/hamiltn.csv"}), "dissolution.table: no file 'hamiltn.csv'"),
+    (lambda c: c["references"].update(snapshot_dir="config", on_missing_snapshot="error"),
+     "references.snapshot_dir: 'config' lacks the snapshot files ['matminer039_flla_2015.csv.gz'"),
 ])
 def test_snakemake_refuses_bad_config_in_one_line(tmp_path, mutate, message):
     cfg = with_system()

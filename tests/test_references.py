@@ -1,14 +1,23 @@
 """Reference selection from the three sources: live client (substituted), snapshot, estimate."""
 
+import gzip
 import json
 import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 from pymatgen.core import Lattice, Structure
 from pymatgen.entries.computed_entries import ComputedStructureEntry
 
 from vitriflow import references
 from vitriflow.composition import parse_composition
+from vitriflow.io import read_table
 from vitriflow.references import (
     ReferenceError,
     build_snapshot_index,
@@ -125,3 +134,155 @@ def test_snapshot_refuses_elements_it_lacks(snapshot):
     index, _ = snapshot
     with pytest.raises(ReferenceError, match="no elemental reference"):
         references.snapshot_reference_set(index, ["Si", "Og"], "v")
+
+
+def write_tiny_snapshot(folder):
+    """A Si-O snapshot under the real file names and formats (quartz in the FLLA table, one
+    binary joined with its formation energy, Si and O elemental polymorphs) that
+    ``build_snapshot_index`` reads like the real one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    si, o2, quartz = (e.structure for e in _entries())
+    names = references.SNAPSHOT_FILES
+    pd.DataFrame({"material_id": ["mp-7000"], "structure": [repr(quartz.as_dict())],
+                  "formation_energy_per_atom": [-3.1]}).to_csv(folder / names["flla"], index=False,
+                                                                 compression="gzip")
+    pd.DataFrame({"task_id": ["mp-6930"], "formation_energy_per_atom": [-3.0]}).to_csv(
+        folder / names["formation"], index=False, compression="gzip")
+    dense = quartz.copy()
+    dense.scale_lattice(quartz.volume * 0.9)
+    documents = {
+        "binary_structures": [{"mp_id": "mp-6930", "structure": dense.as_dict()}],
+        "element_entries": {"Si": {"energy": -5.42 * 8, "composition": {"Si": 8}, "entry_id": "mp-149"},
+                            "O": {"energy": -4.95 * 2, "composition": {"O": 2}, "entry_id": "mp-12957"}},
+        "element_structures": {"Si": {"energy_per_atom": [-5.42], "structure": [si.as_dict()]},
+                               "O": {"energy_per_atom": [-4.95], "structure": [o2.as_dict()]}},
+    }
+    for key, doc in documents.items():
+        with gzip.open(folder / names[key], "wt") as fh:
+            json.dump(doc, fh)
+    return folder
+
+
+class FlakyMPRester(SubstituteMPRester):
+    """The API answers its version check, then the entries query fails as mp_api does on a 503."""
+
+    def get_entries_in_chemsys(self, elements, **kwargs):
+        from mp_api.client.core.client import MPRestError
+
+        raise MPRestError(f"REST query returned with error status code 503 on URL "
+                          f"https://api.materialsproject.org/materials/thermo/?_fields=entries&key={SECRET}\n"
+                          "Content: Service Unavailable")
+
+
+def test_auto_falls_back_when_the_live_query_fails(monkeypatch, caplog, tmp_path):
+    monkeypatch.setenv("MP_API_KEY", SECRET)
+    caplog.set_level(logging.INFO)
+    table, _ = serve_references([parse_composition("SiO2")], source="auto", client=FlakyMPRester())
+    assert set(table["source"]) == {"estimate"}
+    assert "live source failed (Materials Project query for O-Si failed (MPRestError" in caplog.text
+    assert "503" in caplog.text and SECRET not in caplog.text
+    index, _ = build_snapshot_index(write_tiny_snapshot(tmp_path / "mp"))
+    table, _ = serve_references([parse_composition("SiO2")], source="auto", client=FlakyMPRester(),
+                                snapshot=index, snapshot_version="tiny")
+    assert set(table["source"]) == {"snapshot"} and set(table["source_version"]) == {"tiny"}
+
+
+def test_forced_live_query_failure_is_one_line(monkeypatch):
+    monkeypatch.setenv("MP_API_KEY", SECRET)
+    with pytest.raises(ReferenceError) as err:
+        serve_references([parse_composition("SiO2")], source="live", client=FlakyMPRester())
+    msg = str(err.value)
+    assert msg.startswith("references.source is 'live': Materials Project query for O-Si failed (MPRestError: ")
+    assert "503" in msg and "\n" not in msg and SECRET not in msg
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # no chained message with the key
+
+
+def test_forced_snapshot_without_snapshot_follows_on_missing_snapshot(caplog):
+    with pytest.raises(ReferenceError, match="references.source is 'snapshot' but the snapshot index is empty"):
+        serve_references([parse_composition("SiO2")], source="snapshot", snapshot=None)
+    caplog.set_level(logging.INFO)
+    table, crystals = serve_references([parse_composition("SiO2")], source="snapshot", snapshot=None,
+                                       on_missing_snapshot="fallback")
+    assert set(table["source"]) == {"estimate"} and crystals == []
+    assert "on_missing_snapshot is 'fallback'" in caplog.text and "ESTIMATE" in caplog.text
+
+
+def test_snapshot_index_of_an_incomplete_folder(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ReferenceError, match=r"lacks \['matminer039_flla_2015.csv.gz'"):
+        references.index_snapshot(empty, "auto", "error")
+    table, checksums, note = references.index_snapshot(empty, "auto", "fallback")
+    assert table.empty and checksums == {}
+    assert "lacks" in note and "on_missing_snapshot is 'fallback'" in note and "live API" in note
+    table, checksums, note = references.index_snapshot(write_tiny_snapshot(tmp_path / "mp"), "snapshot")
+    assert len(checksums) == len(references.SNAPSHOT_FILES) and set(table["formula"]) == {"Si", "O2", "SiO2"}
+    assert references.snapshot_inputs(tmp_path / "mp", "estimate") == []
+    assert references.snapshot_inputs(tmp_path / "absent", "auto") == []
+
+
+# ----------------------------------------------------------------------------- through snakemake
+def _tiny_workflow(tmp_path, refs):
+    from test_workflow import TINY
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY, "references": refs}))
+
+
+def _snakemake(workdir, *args):
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "1", *args]
+    env = {k: v for k, v in os.environ.items() if k != "MP_API_KEY"}  # no live API in these runs
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+
+
+TARGET = "results/references/tiny_silica.parquet"
+
+
+@pytest.mark.parametrize("refs, expected", [
+    ({"source": "snapshot", "snapshot_dir": "absent/mp", "on_missing_snapshot": "fallback"},
+     "references.snapshot_dir: folder 'absent/mp' is absent; on_missing_snapshot is 'fallback'"),
+    ({"source": "auto", "snapshot_dir": "empty", "on_missing_snapshot": "fallback"},
+     "references.snapshot_dir: 'empty' lacks ["),
+])
+def test_missing_snapshot_falls_back_in_the_workflow(tmp_path, refs, expected):
+    """on_missing_snapshot: fallback does what the schema says: the estimate, logged and labelled."""
+    (tmp_path / "empty").mkdir()
+    _tiny_workflow(tmp_path, refs)
+    proc = _snakemake(tmp_path, TARGET)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table, _ = read_table(tmp_path / TARGET)
+    assert set(table["source"]) == {"estimate"}
+    assert expected in (tmp_path / "logs/references/snapshot_index.log").read_text()
+    assert "ESTIMATE" in (tmp_path / "logs/references/tiny_silica.log").read_text()
+
+
+def test_failed_forced_source_is_one_line_in_the_job(tmp_path):
+    _tiny_workflow(tmp_path, {"source": "live"})
+    proc = _snakemake(tmp_path, TARGET)
+    assert proc.returncode != 0
+    line = "vitriflow references error: references.source is 'live' but the Materials Project API is unavailable"
+    assert line in proc.stderr
+    log = (tmp_path / "logs/references/tiny_silica.log").read_text()
+    assert "references.source is 'live'" in log and "Traceback" not in log
+
+
+def test_changed_snapshot_file_reruns_the_references(tmp_path):
+    """The snapshot files are inputs of snapshot_index: new content schedules it and the references."""
+    snap = write_tiny_snapshot(tmp_path / "mp")
+    build_snapshot_index(snap)  # the real loader accepts the tiny snapshot
+    _tiny_workflow(tmp_path, {"source": "snapshot", "snapshot_dir": str(snap)})
+    proc = _snakemake(tmp_path, TARGET)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _snakemake(tmp_path, "-n", TARGET)
+    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+    time.sleep(1.1)  # a newer modification time, as an edit or a fresh download gives
+    formation = snap / references.SNAPSHOT_FILES["formation"]
+    formation.write_bytes(formation.read_bytes())  # same content, newer time: nothing to redo
+    proc = _snakemake(tmp_path, "-n", TARGET)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+    pd.DataFrame({"task_id": ["mp-6930"], "formation_energy_per_atom": [-3.2]}).to_csv(
+        formation, index=False, compression="gzip")
+    proc = _snakemake(tmp_path, "-n", TARGET)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "rule snapshot_index:" in proc.stdout and "rule references:" in proc.stdout, proc.stdout[-2000:]

@@ -208,6 +208,13 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bo
         path = Path(base_dir) / snap
         if not path.is_dir():
             raise ConfigError(f"references.snapshot_dir: folder {snap!r} does not exist (set on_missing_snapshot: fallback to use estimates instead)")
+        from vitriflow.references import missing_snapshot_files
+
+        missing = missing_snapshot_files(path)
+        if missing:
+            raise ConfigError(f"references.snapshot_dir: {snap!r} lacks the snapshot files {missing} (expected the "
+                              "Materials Project files listed in data/README.md; set on_missing_snapshot: fallback "
+                              "to use estimates instead)")
     if refs.get("source") == "snapshot" and not snap:
         raise ConfigError("references.source: 'snapshot' needs references.snapshot_dir")
     for name, proto in protocols.items():

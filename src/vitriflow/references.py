@@ -88,7 +88,7 @@ def build_snapshot_index(snapshot_dir: str | os.PathLike) -> tuple[pd.DataFrame,
     Returns the table and the SHA-256 of every file used.
     """
     d = Path(snapshot_dir)
-    missing = [f for f in SNAPSHOT_FILES.values() if not (d / f).is_file()]
+    missing = missing_snapshot_files(d)
     if missing:
         raise ReferenceError(f"references.snapshot_dir: {d} lacks {missing}")
     checksums = {f: sha256_file(d / f) for f in SNAPSHOT_FILES.values()}
@@ -128,6 +128,47 @@ def build_snapshot_index(snapshot_dir: str | os.PathLike) -> tuple[pd.DataFrame,
         rows.append(row)
     table = pd.DataFrame(rows)
     return table, checksums
+
+
+def missing_snapshot_files(snapshot_dir: str | os.PathLike) -> list[str]:
+    """Names of the ``SNAPSHOT_FILES`` not present in ``snapshot_dir`` (all of them if it is absent)."""
+    d = Path(snapshot_dir)
+    return [f for f in SNAPSHOT_FILES.values() if not (d / f).is_file()]
+
+
+def snapshot_inputs(snapshot_dir: str | os.PathLike | None, source: str) -> list[str]:
+    """The snapshot files the ``snapshot_index`` rule reads, as its declared inputs (so a changed
+    file reruns it): those present in ``snapshot_dir`` when ``source`` uses the snapshot, [] when
+    the folder is absent (a fresh clone without ../shared) or the source never reads it."""
+    if not snapshot_dir or source not in ("auto", "snapshot") or not Path(snapshot_dir).is_dir():
+        return []
+    return [str(Path(snapshot_dir) / f) for f in SNAPSHOT_FILES.values() if (Path(snapshot_dir) / f).is_file()]
+
+
+def index_snapshot(snapshot_dir: str | os.PathLike | None, source: str,
+                   on_missing_snapshot: str = "error") -> tuple[pd.DataFrame, dict[str, str], str]:
+    """What the ``snapshot_index`` rule writes: the index, the files' checksums and a note.
+
+    An empty index (and a note saying which source takes over) when ``source`` does not read the
+    snapshot, no ``snapshot_dir`` is set, or it is absent or incomplete under
+    ``on_missing_snapshot: fallback``; a ``ReferenceError`` naming the missing files otherwise.
+    """
+    empty = pd.DataFrame({"material_id": pd.Series(dtype=str)})
+    after = "the estimate" if source == "snapshot" else "the live API if it answers, else the estimate"
+    if source not in ("auto", "snapshot"):
+        return empty, {}, f"references.source is {source!r}: the snapshot is not used"
+    if not snapshot_dir:
+        return empty, {}, f"no references.snapshot_dir: references fall back to {after}"
+    d = Path(snapshot_dir)
+    missing = missing_snapshot_files(d)
+    if missing:
+        why = (f"references.snapshot_dir: folder {str(snapshot_dir)!r} is absent" if not d.is_dir()
+               else f"references.snapshot_dir: {str(snapshot_dir)!r} lacks {missing}")
+        if on_missing_snapshot != "fallback":
+            raise ReferenceError(f"{why} (set on_missing_snapshot: fallback to use estimates instead)")
+        return empty, {}, f"{why}; on_missing_snapshot is 'fallback': references fall back to {after}"
+    table, checksums = build_snapshot_index(d)
+    return table, checksums, f"snapshot {snapshot_dir}"
 
 
 def _literal(text: str):
@@ -171,12 +212,23 @@ def live_reference_set(elements: Sequence[str], client) -> ReferenceSet:
     """Entries of a chemical system from an ``MPRester``-like client (already authenticated).
 
     Uses ``get_entries_in_chemsys`` (MP2020-compatible mixed entries) and
-    ``get_database_version``. The client is passed in so tests can substitute it.
+    ``get_database_version``. The client is passed in so tests can substitute it. Any failure of
+    the query (``MPRestError``, network and HTTP errors, entries that make no phase diagram) is
+    raised as one-line ``ReferenceError`` with the API key masked, so ``source: auto`` can fall
+    back and ``source: live`` can stop with a readable reason.
     """
-    raw = client.get_entries_in_chemsys(list(elements))
+    chemsys = "-".join(elements)
+    try:
+        raw = client.get_entries_in_chemsys(list(elements))
+        version = client.get_database_version() or "unknown"
+    except Exception as exc:  # the client's errors are not ours to classify: all mean "no live data"
+        raise ReferenceError(f"Materials Project query for {chemsys} failed ({_describe(exc)})") from None
     if not raw:
-        raise ReferenceError(f"Materials Project returned no entries for {'-'.join(elements)}")
-    pd_live = PhaseDiagram(raw)
+        raise ReferenceError(f"Materials Project returned no entries for {chemsys}")
+    try:
+        pd_live = PhaseDiagram(raw)
+    except ValueError as exc:  # e.g. no entry for one of the elements
+        raise ReferenceError(f"Materials Project entries for {chemsys} make no phase diagram ({_describe(exc)})") from None
     entries = []
     for e in raw:
         s = getattr(e, "structure", None)
@@ -184,8 +236,16 @@ def live_reference_set(elements: Sequence[str], client) -> ReferenceSet:
         vpa = s.volume / comp.num_atoms if s is not None else float("nan")
         entries.append(RefEntry(str(e.entry_id), comp, pd_live.get_form_energy_per_atom(e),
                                 vpa, s, e.energy_per_atom))
-    version = client.get_database_version() or "unknown"
     return ReferenceSet("live", f"MP database {version}", entries)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` on one line, at most 200 characters, with ``MP_API_KEY`` masked."""
+    msg = " ".join(str(exc).split())
+    key = os.environ.get("MP_API_KEY")
+    if key:
+        msg = msg.replace(key, "***")
+    return f"{type(exc).__name__}: {msg[:200]}"
 
 
 def open_live_client():
@@ -201,8 +261,7 @@ def open_live_client():
         client.get_database_version()
         return client
     except Exception as exc:  # network errors, auth errors: fall through to the snapshot
-        msg = str(exc).replace(key, "***")
-        log.warning("live Materials Project unavailable (%s: %s); falling back", type(exc).__name__, msg[:200])
+        log.warning("live Materials Project unavailable (%s); falling back", _describe(exc))
         return None
 
 
@@ -294,24 +353,39 @@ def load_snapshot_index(path: str | os.PathLike | None) -> tuple[pd.DataFrame | 
 def serve_references(
     compositions: Sequence, source: str = "auto", snapshot: pd.DataFrame | None = None,
     snapshot_version: str = "", e_above_hull_max: float = 0.05, client=None,
+    on_missing_snapshot: str = "error",
 ) -> tuple[pd.DataFrame, list]:
     """Reference rows (one per composition) and crystal structures, from the first source that serves.
 
     ``compositions`` are ``GlassComposition`` objects. Each chemical system is served by the
     first of live -> snapshot -> estimate that works (``source`` can force one); the row records
-    which source served it and its version.
+    which source served it and its version. Under ``auto`` a failed live query falls through
+    (warning logged, API key masked); a forced source that fails raises a one-line
+    ``ReferenceError``. ``source: snapshot`` without a snapshot (``snapshot`` None) uses the
+    estimate when ``on_missing_snapshot`` is ``fallback`` (warning logged, rows labelled
+    ``estimate``) and raises otherwise.
     """
     if source in ("auto", "live") and client is None:
         client = open_live_client()
         if client is None and source == "live":
-            raise ReferenceError("references.source is 'live' but the Materials Project API is unavailable")
+            raise ReferenceError("references.source is 'live' but the Materials Project API is unavailable "
+                                 "(MP_API_KEY not set or the API did not answer; the reason is logged above)")
+    order = {"auto": ["live", "snapshot", "estimate"], "live": ["live"],
+             "snapshot": ["snapshot"], "estimate": ["estimate"]}[source]
+    if source == "snapshot" and snapshot is None:
+        if on_missing_snapshot != "fallback":
+            raise ReferenceError("references.source is 'snapshot' but the snapshot index is empty "
+                                 "(references.snapshot_dir absent or incomplete; on_missing_snapshot is 'error')")
+        log.warning("references.source is 'snapshot' but no snapshot is available; on_missing_snapshot is "
+                    "'fallback': every system uses the element-data ESTIMATE")
+        order = ["estimate"]
     cache: dict[str, ReferenceSet] = {}
     rows, crystals, seen_ids = [], [], set()
     for idx, gc in enumerate(compositions):
         comp = gc.pymatgen
         chemsys = _chemsys(comp)
         if chemsys not in cache:
-            cache[chemsys] = _first_source(chemsys.split("-"), source, snapshot, snapshot_version, client)
+            cache[chemsys] = _first_source(chemsys.split("-"), source, order, snapshot, snapshot_version, client)
         refs = cache[chemsys]
         info = composition_reference(refs, comp, e_above_hull_max)
         info["elemental_reference_energies"] = json.dumps(elemental_energies(refs))
@@ -335,9 +409,7 @@ def elemental_energies(refs: ReferenceSet) -> dict[str, float]:
     return dict(sorted(out.items()))
 
 
-def _first_source(elements, source, snapshot, snapshot_version, client) -> ReferenceSet:
-    order = {"auto": ["live", "snapshot", "estimate"], "live": ["live"],
-             "snapshot": ["snapshot"], "estimate": ["estimate"]}[source]
+def _first_source(elements, source, order, snapshot, snapshot_version, client) -> ReferenceSet:
     for name in order:
         try:
             if name == "live" and client is not None:
@@ -349,6 +421,6 @@ def _first_source(elements, source, snapshot, snapshot_version, client) -> Refer
                 return estimate_reference_set(elements)
         except ReferenceError as exc:
             if source != "auto":
-                raise
+                raise ReferenceError(f"references.source is {source!r}: {exc}") from None
             log.warning("references for %s: %s source failed (%s); trying the next", "-".join(elements), name, exc)
     raise ReferenceError(f"references.source {source!r}: no source could serve {'-'.join(elements)}")

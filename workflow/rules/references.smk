@@ -1,12 +1,24 @@
 # Materials Project references: one snapshot index per run, then one table per system.
+import os
+
+from vitriflow.references import snapshot_inputs
 
 
 rule snapshot_index:
+    input:
+        # the snapshot files, so a changed file reruns the index and the references after it;
+        # none when the folder is absent (fresh clone without ../shared) or the source skips it
+        snapshot_inputs(config["references"]["snapshot_dir"], config["references"]["source"]),
     output:
         "results/references/snapshot_index.parquet",
     params:
-        snapshot_dir=config["references"]["snapshot_dir"],
+        # the folder of the declared inputs where there are any (staged paths without a shared
+        # filesystem), else the configured one (absent or empty: the script says why it goes without)
+        snapshot_dir=lambda wildcards, input: (
+            os.path.dirname(input[0]) if input else config["references"]["snapshot_dir"]
+        ),
         source=config["references"]["source"],
+        on_missing_snapshot=config["references"]["on_missing_snapshot"],
     log:
         "logs/references/snapshot_index.log",
     benchmark:

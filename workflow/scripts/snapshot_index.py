@@ -1,22 +1,21 @@
 """Index the Materials Project snapshot once per run (structures, volumes, formation energies)."""
 
-from pathlib import Path
-
-import pandas as pd
-
 from vitriflow.io import provenance, write_table
-from vitriflow.references import build_snapshot_index
+from vitriflow.references import ReferenceError, index_snapshot
 from vitriflow.runtime import script_logger
 
 log = script_logger("snapshot_index", snakemake.log[0])  # noqa: F821
-snap = snakemake.params.snapshot_dir  # noqa: F821
-if snap and Path(snap).is_dir() and snakemake.params.source in ("auto", "snapshot"):  # noqa: F821
-    table, checksums = build_snapshot_index(snap)
-    log.info("indexed %d crystals from %s", len(table), snap)
-    note = f"snapshot {snap}"
+p = snakemake.params  # noqa: F821
+try:
+    table, checksums, note = index_snapshot(p.snapshot_dir, p.source, p.on_missing_snapshot)
+except ReferenceError as exc:  # the folder changed after the start-up check: one line, no traceback
+    log.error("%s", exc)
+    raise SystemExit(f"vitriflow references error: {exc}") from None
+if checksums:
+    log.info("indexed %d crystals from %s", len(table), p.snapshot_dir)
+elif p.source in ("auto", "snapshot"):
+    log.warning(note)  # a fallback: say so
 else:
-    table, checksums = pd.DataFrame({"material_id": pd.Series(dtype=str)}), {}
-    note = "no snapshot configured or folder absent: references fall back to estimates"
-    log.warning(note)
+    log.info(note)
 write_table(table, snakemake.output[0],  # noqa: F821
             provenance(stage="snapshot_index", snapshot_checksums=checksums, note=note))
