@@ -97,6 +97,13 @@ def _owned_columns(props) -> set[str]:
     return cols
 
 
+# (option, lower bound, type) checked by MeltSurrogate._check_options, for each task group too
+_NUMERIC_OPTIONS = (("n_models", 1, int), ("hidden", 1, int), ("layers", 1, int), ("dropout", 0, float),
+                    ("lr", 0, float), ("weight_decay", 0, float), ("max_epochs", 1, int), ("patience", 1, int),
+                    ("batch_size", 0, int), ("min_epochs", 0, int), ("n_candidates", 1, int), ("n_jobs", 1, int),
+                    ("grad_clip", 0, float))
+
+
 class MeltSurrogate(BaseEstimator):
     """Bagged physics-guided network for NKCMAS melt and glass properties.
 
@@ -308,6 +315,19 @@ class MeltSurrogate(BaseEstimator):
         return (counts.astype(np.float64) ** float(self.melt_weight_power)).astype(np.float32)
 
     def _check_options(self) -> None:
+        for name, low, kind in _NUMERIC_OPTIONS:
+            value = getattr(self, name)
+            if value is None and name in ("n_candidates", "grad_clip"):
+                continue
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if kind is int:
+                ok = ok and float(value).is_integer()
+            if not ok or not (value > low if name in ("lr", "grad_clip") else value >= low):
+                what = "an integer" if kind is int else "a number"
+                bound = f"> {low}" if name in ("lr", "grad_clip") else f">= {low}"
+                raise ValueError(f"{name}: expected {what} {bound}, got {value!r}")
+        if not self.dropout < 1:
+            raise ValueError(f"dropout: expected a probability below 1, got {self.dropout!r}")
         if not 0 <= self.melt_weight_power <= 1:
             raise ValueError(f"melt_weight_power: expected a number in [0, 1], got {self.melt_weight_power!r}")
         if self.lr_schedule not in ("constant", "cosine"):
@@ -350,6 +370,9 @@ class MeltSurrogate(BaseEstimator):
             est = MeltSurrogate(**{**base, **over})
             try:  # every group's options checked before any group trains
                 est._check_options()
+                if est.early_stopping_on not in ("all", *props, *aux):
+                    raise ValueError(f"early_stopping_on: {est.early_stopping_on!r} is not trained by this group "
+                                     f"{props + aux}; expected 'all' or one of them (set it per group)")
             except ValueError as exc:
                 raise ValueError(f"task_groups[{i}]: {exc}") from None
             groups.append((props, aux, est))
