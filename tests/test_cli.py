@@ -52,6 +52,9 @@ def test_printed_table_and_version(model_path, capsys):
     (["--composition", "SiO2=75,Na2O=25", "--wavelength", "589.3"], "wavelength 589.3: expected micrometres"),
     (["--composition", "SiO2=75,Na2O=25,SiO2=50"], "SiO2 is given twice"),
     (["--composition", "SiO2=inf,Na2O=1"], "amount of SiO2 is inf; expected a finite number"),
+    (["--composition", "SiO2=75,Na2O=25", "--composition", "Na2O=100", "--label", "g", "--label", "g"],
+     "--composition/--label: label(s) ['g'] used more than once"),  # hid the second one's warning
+    (["--composition", "SiO2=0,Na2O=0"], "--composition/--label[0] (SiO2=0,Na2O=0): row 0 has no oxide content"),
 ])
 def test_bad_input_is_one_line_naming_it(model_path, capsys, args, message):
     base = ["viscosity", "predict", "--model", str(model_path), "-T", "1000"]

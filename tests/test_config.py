@@ -107,6 +107,20 @@ def _dry_run(tmp_path, cfg):
      "viscosity (mode full, model): task_groups[0].properties: unknown property 'viscositty'"),
     (lambda c: c.update(viscosity={"model": {"early_stopping_on": "dens"}}),
      "early_stopping_on: expected 'all' or one of"),
+    (lambda c: c.update(viscosity={"model": {"task_groups": [
+        {"properties": ["viscosity", "tg", "sconf_tg", "cp_liquid"]},
+        {"properties": ["density", "refractive_index", "liquidus", "elastic_modulus", "cte", "abbe_number"],
+         "n_models": 0}]}}),
+     "task_groups[1]: n_models: expected an integer >= 1, got 0"),  # trained group 0 first, then IndexError
+    (lambda c: c.update(viscosity={"model": {"early_stopping_on": "viscosity", "task_groups": [
+        {"properties": ["viscosity", "tg", "sconf_tg", "cp_liquid"]},
+        {"properties": ["density", "refractive_index", "liquidus", "elastic_modulus", "cte", "abbe_number"]}]}}),
+     "task_groups[1]: early_stopping_on: 'viscosity' is not trained by this group"),  # never stopped
+    (lambda c: c.update(viscosity={"predict": {"compositions": [{"label": "nothing"}]}}),
+     "viscosity.predict.compositions[0] (nothing): row 0 has no oxide content"),  # found after training
+    (lambda c: c.update(viscosity={"predict": {"compositions": [{"label": "g", "sio2": 70, "na2o": 30},
+                                                                  {"label": "g", "sio2": 60, "na2o": 40}]}}),
+     "viscosity.predict.compositions: label(s) ['g'] used more than once"),
     (lambda c: c.update(analysis={"r_max": 5.01, "dr": 0.02}), "r_max=5.01 must be a whole number"),
     (lambda c: c.update(analysis={"experimental_fq": "config/confg.yaml"}),
      "analysis.experimental_fq: no file 'confg.yaml' in config; did you mean 'config.yaml'?"),

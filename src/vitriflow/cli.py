@@ -86,7 +86,7 @@ def _viscosity_predict(args: argparse.Namespace) -> int:
         label = args.label[i] if args.label and i < len(args.label) else text
         comps.append({"label": label, **parse_oxides(text, OXIDES)})
     out = predict_compositions(MeltSurrogate.load(args.model), comps, args.temperatures,
-                               args.wavelength)
+                               args.wavelength, name="--composition/--label")
     for line in extrapolation_warnings(out):
         print(line, file=sys.stderr)
     if not args.all_columns:

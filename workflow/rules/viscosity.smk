@@ -10,6 +10,12 @@ if "viscosity" in config:
         check_model_config(VISC)
     except (TypeError, ValueError) as exc:
         sys.exit(f"vitriflow config error: viscosity (mode {VISC.get('mode')}, model): {exc}")
+    try:
+        from vitriflow.surrogates.viscosity import check_predict_config
+
+        check_predict_config(VISC)
+    except ValueError as exc:
+        sys.exit(f"vitriflow config error: {exc}")
     VISC_SECTION = "results/report/sections/60_viscosity.html"
     REPORT_SECTIONS.append(VISC_SECTION)
     STAGE_TARGETS += [

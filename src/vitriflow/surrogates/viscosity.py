@@ -19,7 +19,7 @@ from vitriflow.surrogates.melt.equations import EQUATION_NAMES, EQUATIONS
 from vitriflow.surrogates.melt.estimator import DOMAIN_WARN_MOL, MeltSurrogate
 from vitriflow.surrogates.melt.features import OXIDES, composition_key, descriptors, oxide_matrix
 
-__all__ = ["MODES", "MeltSurrogate", "check_model_config", "estimator_from_config", "imelt_predict_table",
+__all__ = ["MODES", "MeltSurrogate", "check_model_config", "check_predict_config", "estimator_from_config", "imelt_predict_table",
            "rmse_table", "rmse_difference", "comparison_table", "domain_table", "uncertainty_table", "screening_params", "prediction_grid", "predict_compositions", "EQUATIONS", "IMELT_REPORTED"]
 log = logging.getLogger("vitriflow.surrogates.viscosity")
 
@@ -87,6 +87,14 @@ def check_model_config(cfg: dict) -> None:
         est._group_estimators()
     else:
         est._check_options()
+
+
+def check_predict_config(cfg: dict) -> None:
+    """The ``viscosity.predict`` compositions and temperatures, checked at workflow start rather
+    than after training; errors name the composition."""
+    predict = cfg.get("predict") or {}
+    if predict.get("compositions"):
+        prediction_grid(predict["compositions"], predict.get("temperatures_K", [1000.0]))
 
 
 def estimator_from_config(cfg: dict, device: str = "cpu") -> MeltSurrogate:
@@ -246,13 +254,20 @@ def uncertainty_table(pred: pd.DataFrame, noise_models: dict[str, dict], split: 
     return pd.DataFrame(rows)
 
 
-def prediction_grid(compositions: list[dict], temperatures) -> tuple[pd.DataFrame, np.ndarray]:
-    """(frame of label + oxides repeated over T, T array) for the predict rule."""
+def prediction_grid(compositions: list[dict], temperatures,
+                    name: str = "viscosity.predict.compositions") -> tuple[pd.DataFrame, np.ndarray]:
+    """(frame of label + oxides repeated over T, T array) for the predict rule. Labels name the
+    rows (and the extrapolation warnings), so they must be distinct."""
     if not compositions:
         return pd.DataFrame(columns=["label", *OXIDES]), np.zeros(0)
+    labels = [str(c.get("label", i)) for i, c in enumerate(compositions)]
+    twice = sorted({lb for lb in labels if labels.count(lb) > 1})
+    if twice:
+        raise ValueError(f"{name}: label(s) {twice} used more than once; expected one label per composition")
     comp = pd.DataFrame([{o: float(c.get(o, 0.0)) for o in OXIDES} for c in compositions])
-    x = oxide_matrix(comp, name="viscosity.predict.compositions")
-    labels = [str(c["label"]) for c in compositions]
+    for i, label in enumerate(labels):  # one composition at a time, so the message names it
+        oxide_matrix(comp.iloc[[i]], name=f"{name}[{i}] ({label})")
+    x = oxide_matrix(comp, name=name)
     T = np.asarray(list(temperatures), float)
     if T.size == 0 or not (T > 0).all():
         raise ValueError("viscosity.predict.temperatures_K: expected a non-empty list of positive K")
@@ -262,7 +277,8 @@ def prediction_grid(compositions: list[dict], temperatures) -> tuple[pd.DataFram
 
 
 def predict_compositions(model: MeltSurrogate, compositions: list[dict], temperatures,
-                         wavelength_um: float = 0.5893) -> pd.DataFrame:
+                         wavelength_um: float = 0.5893,
+                         name: str = "viscosity.predict.compositions") -> pd.DataFrame:
     """Every property for each {label, oxide: amount} composition at every temperature (K);
     the table of the predict rule and of ``vitriflow viscosity predict``."""
     from vitriflow.ingest.imelt_data import MAX_WAVELENGTH_UM
@@ -270,7 +286,7 @@ def predict_compositions(model: MeltSurrogate, compositions: list[dict], tempera
     if not 0 < wavelength_um <= MAX_WAVELENGTH_UM:
         raise ValueError(f"wavelength {wavelength_um:g}: expected micrometres in (0, {MAX_WAVELENGTH_UM:g}] "
                          "(the sodium D line is 0.5893; a number in nm is 1000x too large)")
-    frame, T = prediction_grid(compositions, temperatures)
+    frame, T = prediction_grid(compositions, temperatures, name)
     if not len(frame):
         return frame
     out = model.predict(frame.drop(columns="label"), T=T, wavelength_um=wavelength_um)
