@@ -77,6 +77,21 @@ def test_user_csv_whose_every_row_is_rejected_stops_the_ingestion(tmp_path):
         im.ingest(user_csvs=[p])
 
 
+def test_user_csvs_with_the_same_name_in_two_folders_stay_apart(tmp_path):
+    rows = {"property": ["density"], "split": ["train"], "sio2": [75], "al2o3": 0, "na2o": [25], "k2o": 0,
+            "mgo": 0, "cao": 0}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    pd.DataFrame({**rows, "value": [2.40]}).to_csv(tmp_path / "a" / "data.csv", index=False)
+    pd.DataFrame({**rows, "value": [float("nan")]}).to_csv(tmp_path / "b" / "data.csv", index=False)
+    with pytest.raises(ValueError, match=r"b/data.csv: none of its 1 rows is usable"):  # not a/data.csv
+        im.ingest(user_csvs=[tmp_path / "a" / "data.csv", tmp_path / "b" / "data.csv"])
+    pd.DataFrame({**rows, "value": [2.41]}).to_csv(tmp_path / "b" / "data.csv", index=False)
+    good, _, prov = im.ingest(user_csvs=[tmp_path / "a" / "data.csv", tmp_path / "b" / "data.csv"])
+    assert good["source"].str.startswith("user:").sum() == 2 and good["source"].nunique() > 2
+    assert {str(tmp_path / d / "data.csv") for d in "ab"} <= set(prov["files"])
+
+
 def test_user_csv_missing_column_names_file(tmp_path):
     p = tmp_path / "bad.csv"
     pd.DataFrame({"property": ["tg"], "value": [900]}).to_csv(p, index=False)

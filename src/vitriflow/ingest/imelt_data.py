@@ -131,7 +131,7 @@ def read_user_csv(path: str | os.PathLike, first_row_id: int = 0) -> pd.DataFram
         df[o] = ox[o].astype(float)
     for c in ("T_K", "wavelength_um", "value"):
         df[c] = pd.to_numeric(df[c], errors="coerce")
-    df["source"] = f"user:{path.name}"
+    df["source"] = f"user:{path}"  # the path as configured: two folders may hold a data.csv each
     df["source_row"] = np.arange(len(df))
     df["row_id"] = np.arange(first_row_id, first_row_id + len(df), dtype=np.int64)
     if "unit" in df:
@@ -262,13 +262,13 @@ def ingest(user_csvs=(), data_dir: str | os.PathLike | None = None):
             why = lost["reason"].value_counts().index[0] if len(lost) else "the file has no rows"
             raise ValueError(f"{p}: none of its {len(frame)} rows is usable (most common reason: {why}); "
                              f"expected the tidy schema {COLUMNS}")
-    files = imelt_files(data_dir) + [Path(p) for p in user_csvs]
     from vitriflow.io import sha256_file
 
     prov = {
         "source": "imelt NKCMAS database",
         "imelt_version": metadata.version("imelt"),
-        "files": {f.name: sha256_file(f) for f in files},
+        "files": {**{f.name: sha256_file(f) for f in imelt_files(data_dir)},
+                  **{str(p): sha256_file(p) for p in user_csvs}},
         "units": {p: s["unit"] for p, s in PROPERTIES.items()},
         "n_rows": int(len(raw)), "n_rejected": int(len(rejected)),
         "counts": {f"{p}/{s}": int(n) for (p, s), n in good.groupby(["property", "split"]).size().items()},
