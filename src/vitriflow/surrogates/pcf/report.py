@@ -194,7 +194,7 @@ def build_section(path, dataset: pd.DataFrame, predictions: pd.DataFrame, metric
         parts.append(note_html(
             f"Held-out compositions lie {min(near):.1f}–{max(near):.1f} {unit} from the nearest training "
             f"composition; {n_far} of {len(near)} beyond {DOMAIN_WARN_MOL:g} {unit}, where "
-            "<code>vitriflow pcf predict</code> warns of extrapolation.", "bad" if n_far else kind))
+            "'vitriflow pcf predict' warns of extrapolation.", "bad" if n_far else kind))
     if n_test < 5:
         parts.append(note_html(f"Only {n_test} held-out compositions: the metrics below are indicative, "
                                "not a validation (see config/pcf_validation.yaml for the validation family).", "bad"))
