@@ -110,13 +110,23 @@ def atomic_path(path: str | os.PathLike):
             os.unlink(tmp)
 
 
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` atomically and reproducibly: torch names the records of its zip after the
+    file, so saving to the temporary file directly gave different bytes for the same object."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
 def save_checkpoint(path: str | os.PathLike, digest: str, payload: Mapping[str, Any]) -> None:
     """Atomically save a trained network's ``payload`` (torch-serialisable) under ``digest``, a
     fingerprint of everything it depends on, so an interrupted fit can take it back."""
-    import torch
-
-    with atomic_path(path) as tmp:
-        torch.save({"digest": digest, **payload}, tmp)
+    save_torch({"digest": digest, **payload}, path)
 
 
 def load_checkpoint(path: str | os.PathLike | None, digest: str) -> dict[str, Any] | None:

@@ -305,11 +305,9 @@ def _guarded_segment(tasks: list[Task], model, protocol: Protocol, device, dtype
 
 # ----------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path: Path, tasks: Sequence[Task], digest: str) -> None:
-    from vitriflow.io import atomic_path
+    from vitriflow.io import save_torch
 
-    payload = {"version": 1, "protocol": digest, "tasks": [asdict(t) for t in tasks]}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    save_torch({"version": 1, "protocol": digest, "tasks": [asdict(t) for t in tasks]}, path)
 
 
 def run_digest(structures: Sequence[Atoms], model, protocol: Protocol) -> str:

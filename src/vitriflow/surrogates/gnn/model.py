@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vitriflow.io import atomic_path, load_checkpoint, save_checkpoint
+from vitriflow.io import load_checkpoint, save_checkpoint, save_torch
 from vitriflow.surrogates import calibration as cal
 from vitriflow.surrogates.gnn.graphs import (
     MIN_CUTOFF_A,
@@ -221,8 +221,7 @@ class GNNRegressor:
                 "atom_ref": self.atom_ref_.tolist(), "y_mean": self.y_mean_, "y_std": self.y_std_,
                 "members": self.members_,
                 "calibration": getattr(self, "calibration_", None), "history": self.history_, "meta": meta}
-        with atomic_path(path) as tmp:
-            torch.save(blob, tmp)
+        save_torch(blob, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu") -> GNNRegressor:

@@ -212,12 +212,10 @@ def write_outputs(result: dict[str, Any], excluded: pd.DataFrame, settings: dict
 def write_skipped_outputs(outputs: dict[str, str], reason: str, settings: dict[str, Any],
                           prov: dict[str, Any]) -> None:
     """Outputs of a stage that had too little data: empty tables and the reason, no model."""
-    import torch
 
-    from vitriflow.io import atomic_path
+    from vitriflow.io import save_torch
 
     write_table(pd.DataFrame(columns=["structure_id", "y_true"]), outputs["predictions"], prov)
     write_table(pd.DataFrame(columns=["model", "rmse"]), outputs["metrics"], prov)
     write_json({"skipped": reason, "settings": settings, "provenance": prov}, outputs["training"])
-    with atomic_path(outputs["model"]) as tmp:
-        torch.save({"format": "vitriflow-gnn/skipped", "skipped": reason}, tmp)
+    save_torch({"format": "vitriflow-gnn/skipped", "skipped": reason}, outputs["model"])

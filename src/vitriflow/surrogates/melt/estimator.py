@@ -97,6 +97,8 @@ def _owned_columns(props) -> set[str]:
     return cols
 
 
+TIMING_KEYS = ("seconds", "refit_seconds")  # per-network wall times in the training history
+
 # (option, lower bound, type) checked by MeltSurrogate._check_options, for each task group too
 _NUMERIC_OPTIONS = (("n_models", 1, int), ("hidden", 1, int), ("layers", 1, int), ("dropout", 0, float),
                     ("lr", 0, float), ("weight_decay", 0, float), ("max_epochs", 1, int), ("patience", 1, int),
@@ -642,16 +644,17 @@ class MeltSurrogate(BaseEstimator):
     # --------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike, **meta: Any) -> None:
         """Write the fitted ensemble (weights, scaler, hyper-parameters, history) to ``path``."""
-        from vitriflow.io import atomic_path
+        from vitriflow.io import save_torch
 
         if not hasattr(self, "members_") and not getattr(self, "groups_", None):
             raise ValueError("save: the surrogate is not fitted")
-        with atomic_path(path) as tmp:
-            torch.save(self._blob(meta), tmp)
+        save_torch(self._blob(meta), path)
 
     def _blob(self, meta: dict) -> dict:
-        blob = {"format": FORMAT, "params": self.get_params(), "history": self.history_,
-                "fit_seconds": getattr(self, "fit_seconds_", None), "meta": meta,
+        # no wall times: the same data, settings and seed give the same file (timings go to the
+        # training record's provenance)
+        history = [{k: v for k, v in h.items() if k not in TIMING_KEYS} for h in self.history_]
+        blob = {"format": FORMAT, "params": self.get_params(), "history": history, "meta": meta,
                 "equations": list(eq.EQUATIONS)}
         if getattr(self, "groups_", None):
             blob["groups"] = [{"properties": props, "blob": est._blob({})} for props, est in self.groups_]

@@ -232,6 +232,7 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
                  reported: dict | None = None, predictions: pd.DataFrame | None = None,
                  uncertainty: pd.DataFrame | None = None, domain: pd.DataFrame | None = None) -> None:
     parts = []
+    run = training.get("provenance") or training  # timings sat at the top level before session 11
     mode = training.get("mode", "?")
     params = training.get("params", {})
     n_models = params.get("n_models")
@@ -239,13 +240,13 @@ def write_report(path, *, title: str, rmse: pd.DataFrame, preds: dict, table: pd
     if mode == "demo":
         parts.append(note_html(
             f"Demo mode: a reduced ensemble ({n_models} small networks, few epochs) trained in "
-            f"{training.get('fit_seconds', float('nan')):.0f} s. Numbers below are NOT the "
+            f"{run.get('fit_seconds', float('nan')):.0f} s. Numbers below are NOT the "
             "full-training results; set viscosity.mode: full to reproduce README."))
     parts.append(f"<p>Physics-guided multitask network (Adam-Gibbs, MYEGA, Avramov-Milchev, VFT, free "
                  f"volume; Tg, Sconf(Tg), fragility, density, Sellmeier refractive index, liquidus, "
                  f"elastic modulus, CTE), {ensemble}, {_protocol_note(params)}, trained on "
-                 f"{esc(training.get('device'))} in {training.get('fit_seconds', float('nan')):.0f} s"
-                 f"{_resumed_note(training.get('resumed_networks', 0))}; "
+                 f"{esc(training.get('device'))} in {run.get('fit_seconds', float('nan')):.0f} s"
+                 f"{_resumed_note(run.get('resumed_networks', 0))}; "
                  f"i-Melt {esc(ingest.get('imelt_version'))} data, {ingest.get('n_rows')} rows, "
                  f"{ingest.get('n_rejected')} rejected{_raman_note(ingest.get('raman'))}.</p>")
     cmp = comparison_frame(rmse, reported or {})
