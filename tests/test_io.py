@@ -57,3 +57,22 @@ def test_a_job_that_dies_writes_its_traceback_to_the_rule_log(tmp_path):
     assert "started" in text and "job failed: ValueError: dissolution.table: no such column pH" in text
     assert "Traceback" in text
     assert proc.stderr.count("Traceback") == 1  # stderr as usual, not twice
+
+
+def test_structures_file_does_not_depend_on_the_order_arrays_were_added(tmp_path):
+    import numpy as np
+    from ase import Atoms
+
+    from vitriflow.io import read_structures, write_structures
+
+    a = Atoms("SiO2", positions=[[0, 0, 0], [1.6, 0, 0], [0, 1.6, 0]], cell=[5, 5, 5], pbc=True)
+    b = a.copy()
+    a.new_array("forces", np.ones((3, 3)))
+    a.new_array("coordination_no", np.array([4, 2, 2]))
+    b.new_array("coordination_no", np.array([4, 2, 2]))
+    b.new_array("forces", np.ones((3, 3)))
+    write_structures([a], tmp_path / "a.extxyz")
+    write_structures([b], tmp_path / "b.extxyz")
+    assert (tmp_path / "a.extxyz").read_bytes() == (tmp_path / "b.extxyz").read_bytes()
+    back = read_structures(tmp_path / "a.extxyz")[0]
+    assert back.arrays["coordination_no"].tolist() == [4, 2, 2]

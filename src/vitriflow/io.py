@@ -208,7 +208,8 @@ def write_structures(atoms_list, path: str | os.PathLike) -> None:
     """Write a list of ASE Atoms as extended XYZ (info and arrays kept), atomically.
 
     Empty-string info values are dropped: ASE's extxyz writer emits ``key=`` for them, which its
-    reader then merges with the next key. Read such keys back with ``info.get(key, "")``.
+    reader then merges with the next key. Read such keys back with ``info.get(key, "")``. Per-atom
+    arrays are written in sorted order, so the same structures give the same bytes.
     """
     from ase.io import write
 
@@ -216,6 +217,10 @@ def write_structures(atoms_list, path: str | os.PathLike) -> None:
     for atoms in atoms_list:
         a = atoms.copy()
         a.info = {k: v for k, v in atoms.info.items() if not (isinstance(v, str) and v == "")}
+        # per-atom columns in a fixed order: pymatgen hands site properties over in set order,
+        # which changes from one process to the next (string hashing)
+        first = [k for k in ("numbers", "positions") if k in a.arrays]
+        a.arrays = {k: a.arrays[k] for k in first + sorted(set(a.arrays) - set(first))}
         frames.append(a)
     with atomic_path(path) as tmp:
         write(tmp, frames, format="extxyz")
