@@ -286,3 +286,25 @@ def test_ensemble_is_the_mean_of_members_and_reuses_their_fits():
         D.ModelSpec("bad", ("pH",), estimator="ridge", members=(a,))
     with pytest.raises(D.DissolutionDataError, match="'members'"):
         D.ModelSpec("bad", ("pH",), estimator="ensemble")
+
+
+@pytest.mark.parametrize("cfg, msg", [
+    ({"models": ["IV", "Foo"]}, "dissolution.models: unknown model 'Foo'"),
+    ({"models": ["IV"], "predict": {"model": "V"}}, "dissolution.predict.model: 'V' is not among dissolution.models"),
+    ({"models": ["IV"], "ph_measures": ["initial"], "predict": {"ph_measure": "at_time_t"}},
+     "dissolution.predict.ph_measure: 'at_time_t' is not among dissolution.ph_measures"),
+    ({"models": ["IV"], "select": "Na2O = 25"}, "dissolution.select: 'Na2O = 25' is not a condition"),
+    ({"models": ["IV"], "select": "Na2O == 25 and pH_at_tim < 3"}, "dissolution.select: cannot evaluate"),
+    ({"models": ["IV"], "extrapolation": {"test": "Na2O ==="}}, "dissolution.extrapolation.test: cannot evaluate"),
+])
+def test_config_check_needs_no_table(cfg, msg):
+    with pytest.raises(D.DissolutionDataError, match=msg):
+        D.check_dissolution_config(cfg)
+
+
+def test_config_check_accepts_the_documented_queries():
+    D.check_dissolution_config({"models": ["IV", "V"], "ph_measures": ["initial", "at_time_t"],
+                                "predict": {"model": "V", "ph_measure": "at_time_t"},
+                                "select": "Al2O3 > 0 and pH_at_time_t < 13",
+                                "extrapolation": {"train": "Na2O == 25", "test": "abs(Na2O - Al2O3) < 0.01"}})
+    D.check_dissolution_config({"models": ["IV"], "extrapolation": {"enabled": False, "test": "Na2O ==="}})

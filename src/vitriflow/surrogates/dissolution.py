@@ -1121,6 +1121,33 @@ def predict_inputs(card: Mapping[str, Any], inputs: Sequence[Mapping[str, Any]],
 
 
 # ----------------------------------------------------------------------------- pipeline
+def check_dissolution_config(cfg: Mapping[str, Any]) -> None:
+    """Refuse at workflow start, without reading the table, what the jobs would refuse later:
+    unknown models, a predict model or pH measure that is not fitted, and select/extrapolation
+    queries that are not conditions on the columns a table has (oxide mol %, pH, rate)."""
+    models = list(cfg.get("models", BUILTIN_MODELS))
+    resolve_models(models, cfg.get("custom_models"))
+    ph_measures = list(cfg.get("ph_measures", ["initial"]))
+    predict = cfg.get("predict", {})
+    if predict.get("model", "IV") not in models:
+        raise DissolutionDataError(
+            f"dissolution.predict.model: {predict.get('model', 'IV')!r} is not among dissolution.models "
+            f"{models}; add it there or predict with one of them")
+    if predict.get("ph_measure", "initial") not in ph_measures:
+        raise DissolutionDataError(
+            f"dissolution.predict.ph_measure: {predict.get('ph_measure', 'initial')!r} is not among "
+            f"dissolution.ph_measures {ph_measures}")
+    oxides = pd.DataFrame(columns=list(SUPPORTED_OXIDES), dtype=float)
+    if cfg.get("select"):
+        table = oxides.assign(pH_initial=[], pH_at_time_t=[], **{RATE_COLUMN: []})
+        row_condition(table, cfg["select"], "dissolution.select")
+    ext = cfg.get("extrapolation", {})
+    if ext.get("enabled", True):
+        for key in ("train", "test"):
+            if ext.get(key):
+                row_condition(oxides, ext[key], f"dissolution.extrapolation.{key}")
+
+
 def run_evaluation(table_path: str | Path, cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the evaluate rule produces, in memory: descriptors, scores, curves, cards."""
     checks = cfg.get("checks", {})
