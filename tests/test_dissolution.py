@@ -308,3 +308,34 @@ def test_config_check_accepts_the_documented_queries():
                                 "select": "Al2O3 > 0 and pH_at_time_t < 13",
                                 "extrapolation": {"train": "Na2O == 25", "test": "abs(Na2O - Al2O3) < 0.01"}})
     D.check_dissolution_config({"models": ["IV"], "extrapolation": {"enabled": False, "test": "Na2O ==="}})
+
+
+def _write(df, path):
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_table_without_ph_at_time_t_is_refused_before_any_fit(tmp_path, monkeypatch):
+    path = _write(_toy_table().drop(columns="pH_at_time_t"), tmp_path / "rates.csv")
+    monkeypatch.setattr(D, "evaluate_grouped", lambda *a, **k: pytest.fail("evaluated before the check"))
+    with pytest.raises(D.DissolutionDataError) as err:
+        D.run_evaluation(path, {"ph_measures": ["initial", "at_time_t"]})
+    assert str(err.value).startswith(f"{path}: missing column 'pH_at_time_t', needed by dissolution.ph_measures")
+
+
+def test_ph_at_time_t_is_checked_only_when_used_and_empty_cells_are_named():
+    bad = _toy_table()
+    bad.loc[3, "pH_at_time_t"] = np.nan
+    assert len(D.validate_table(bad, "toy.csv", ph_measures=["initial"])) == len(bad)
+    with pytest.raises(D.DissolutionDataError, match=r"toy.csv: column 'pH_at_time_t' row 5: empty, expected a number"):
+        D.validate_table(bad, "toy.csv", ph_measures=["initial", "at_time_t"])
+
+
+def test_header_only_table_and_duplicate_rows(tmp_path, caplog):
+    path = _write(_toy_table().iloc[:0], tmp_path / "rates.csv")
+    with pytest.raises(D.DissolutionDataError, match=f"{path}: the table has no rows"):
+        D.load_table(path)
+    dup = _write(pd.concat([_toy_table(), _toy_table().iloc[:4]]), tmp_path / "dup.csv")
+    with caplog.at_level("WARNING", logger="vitriflow.surrogates.dissolution"):
+        assert len(D.load_table(dup)) == len(_toy_table()) + 4  # kept, not dropped
+    assert f"{dup}: 4 row(s) repeat an earlier row exactly" in caplog.text

@@ -176,8 +176,12 @@ def oxide_columns(df: pd.DataFrame) -> list[str]:
 def validate_table(
     df: pd.DataFrame, source: str = "table", *, oxide_sum_tolerance: float = 0.5,
     ph_range: tuple[float, float] = (0.0, 14.0), log10_rate_range: tuple[float, float] = (-20.0, -5.0),
+    ph_measures: Sequence[str] = ("initial", "at_time_t"),
 ) -> pd.DataFrame:
-    """Check columns, units, oxide sums and ranges; returns a clean copy. One-line errors."""
+    """Check columns, units, oxide sums and ranges; returns a clean copy. One-line errors.
+
+    ``ph_measures`` (dissolution.ph_measures) says which pH columns must be present and valid:
+    pH_initial always (it defines the groups), pH_at_time_t only when ``at_time_t`` is asked for."""
     ox = oxide_columns(df)
     if not ox:
         raise DissolutionDataError(
@@ -191,6 +195,14 @@ def validate_table(
                 near = [c for c in df.columns if "rate" in c.lower() or c.lower().startswith(("log", "q"))]
                 hint = f" (found {near}; the rate must be log10 of mol SiO2 cm^-2 s^-1 under this name)" if near else ""
             raise DissolutionDataError(f"{source}: missing column {col!r}{hint}")
+    ph_cols = ["pH_initial"] + (["pH_at_time_t"] if "at_time_t" in ph_measures else [])
+    if "pH_at_time_t" in ph_cols and "pH_at_time_t" not in df.columns:
+        raise DissolutionDataError(
+            f"{source}: missing column 'pH_at_time_t', needed by dissolution.ph_measures "
+            f"{list(ph_measures)}; add the column or drop at_time_t from dissolution.ph_measures"
+        )
+    if df.empty:
+        raise DissolutionDataError(f"{source}: the table has no rows (only a header)")
     unsupported = [c for c in ox if c[: -len(OXIDE_SUFFIX)] not in SUPPORTED_OXIDES
                    and (pd.to_numeric(df[c], errors="coerce").fillna(0) != 0).any()]
     if unsupported:
@@ -199,15 +211,14 @@ def validate_table(
             f"supported: {', '.join(SUPPORTED_OXIDES)}"
         )
     out = df.copy()
-    numeric = [*ox, "pH_initial", RATE_COLUMN] + (["pH_at_time_t"] if "pH_at_time_t" in df else [])
-    for col in numeric:
+    for col in [*ox, *ph_cols, RATE_COLUMN]:
         vals = pd.to_numeric(out[col], errors="coerce")
         bad = vals.isna()
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DissolutionDataError(
-                f"{source}: column {col!r} row {i + 2}: {df[col].iloc[i]!r} is not a number"
-            )
+            raw = df[col].iloc[i]
+            what = "empty, expected a number" if pd.isna(raw) or not str(raw).strip() else f"{raw!r} is not a number"
+            raise DissolutionDataError(f"{source}: column {col!r} row {i + 2}: {what}")
         out[col] = vals.astype(float)
     for col in ox:
         if ((out[col] < 0) | (out[col] > 100)).any():
@@ -224,14 +235,13 @@ def validate_table(
             f"+/- {oxide_sum_tolerance} (are they wt %? convert to mol %)"
         )
     lo, hi = ph_range
-    for col in ("pH_initial", "pH_at_time_t"):
-        if col in out:
-            bad = (out[col] < lo) | (out[col] > hi)
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise DissolutionDataError(
-                    f"{source}: {col} row {i + 2} = {out[col].iloc[i]}, expected pH in [{lo}, {hi}]"
-                )
+    for col in ph_cols:
+        bad = (out[col] < lo) | (out[col] > hi)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DissolutionDataError(
+                f"{source}: {col} row {i + 2} = {out[col].iloc[i]}, expected pH in [{lo}, {hi}]"
+            )
     r = out[RATE_COLUMN]
     rlo, rhi = log10_rate_range
     bad = (r < rlo) | (r > rhi)
@@ -241,6 +251,10 @@ def validate_table(
             f"{source}: {RATE_COLUMN} row {i + 2} = {r.iloc[i]:.4g}, expected log10 of a rate in "
             f"{RATE_UNIT} within [{rlo}, {rhi}] (a linear rate or another unit?)"
         )
+    n_dup = int(out.duplicated().sum())
+    if n_dup:  # kept: a copy-paste slip and a true repeat look the same, and the user must decide
+        log.warning("%s: %d row(s) repeat an earlier row exactly; kept, each counts as a measurement",
+                    source, n_dup)
     return out
 
 
@@ -266,7 +280,10 @@ def load_table(path: str | Path, select: str | None = None, **checks) -> pd.Data
     path = Path(path)
     if not path.is_file():
         raise DissolutionDataError(f"dissolution.table: {path} does not exist")
-    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    try:
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DissolutionDataError(f"dissolution.table: {path} is empty") from None
     df = validate_table(df, str(path), **checks)
     if select:
         df = df[row_condition(_oxide_view(df), select, "dissolution.select")].reset_index(drop=True)
@@ -1151,16 +1168,18 @@ def check_dissolution_config(cfg: Mapping[str, Any]) -> None:
 def run_evaluation(table_path: str | Path, cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the evaluate rule produces, in memory: descriptors, scores, curves, cards."""
     checks = cfg.get("checks", {})
+    ph_measures = cfg.get("ph_measures", ["initial"])
     df = load_table(table_path, cfg.get("select"),
                     oxide_sum_tolerance=checks.get("oxide_sum_tolerance", 0.5),
                     ph_range=tuple(checks.get("ph_range", (0.0, 14.0))),
-                    log10_rate_range=tuple(checks.get("log10_rate_range", (-20.0, -5.0))))
+                    log10_rate_range=tuple(checks.get("log10_rate_range", (-20.0, -5.0))),
+                    ph_measures=ph_measures)
     specs = resolve_models(cfg.get("models", list(BUILTIN_MODELS)), cfg.get("custom_models"))
     ext = cfg.get("extrapolation", {})
     kw = {"max_degree": cfg.get("max_degree", 5), "cv_folds": cfg.get("cv_folds", 10),
           "alphas": cfg.get("ridge_alphas") or None}
     scores, preds, frames, curves, cards, coefs = [], [], {}, [], {}, []
-    for ph_measure in cfg.get("ph_measures", ["initial"]):
+    for ph_measure in ph_measures:
         frame = describe(df, ph_measure)
         frames[ph_measure] = frame
         scores.append(evaluate_grouped(frame, specs, n_splits=cfg.get("n_splits", 20),
