@@ -339,3 +339,32 @@ def test_header_only_table_and_duplicate_rows(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="vitriflow.surrogates.dissolution"):
         assert len(D.load_table(dup)) == len(_toy_table()) + 4  # kept, not dropped
     assert f"{dup}: 4 row(s) repeat an earlier row exactly" in caplog.text
+
+
+def test_a_select_leaving_one_training_group_names_the_keys(tmp_path):
+    path = _write(_toy_table(), tmp_path / "rates.csv")
+    cfg = {"models": ["IV"], "ph_measures": ["initial"], "n_splits": 2, "max_degree": 1,
+           "extrapolation": {"enabled": False}, "select": "Al2O3 == 0 and pH_initial < 5"}
+    with pytest.raises(D.DissolutionDataError, match="dissolution.select or lower dissolution.test_fraction"):
+        D.run_evaluation(path, cfg)
+
+
+def test_few_groups_give_distinct_splits_and_the_summary_says_how_many(caplog):
+    frame = D.describe(D.validate_table(_toy_table()))
+    frame = frame[frame["glass"] == frame["glass"].iloc[0]].iloc[:9]  # 3 groups: 3 distinct test sets
+    assert frame["group"].nunique() == 3
+    with caplog.at_level("WARNING", logger="vitriflow.surrogates.dissolution"):
+        scores = D.evaluate_grouped(frame, [D.BUILTIN_MODELS["II"]], n_splits=20, max_degree=1, cv_folds=2)
+    assert "only 3 distinct test sets; using 3 splits" in caplog.text
+    held_out = {tuple(sorted(D.grouped_split(frame["group"], 0.3, s).nonzero()[0])) for s in scores["split_seed"]}
+    assert len(scores) == len(held_out) == 3
+    summary = D.summary_table(scores)
+    assert summary["grouped_splits"].tolist() == [3] and summary["grouped_degrees"].tolist() == ["1x3"]
+    assert "| 3 | 1x3 |" in D.markdown_table(summary)
+
+
+def test_many_groups_keep_the_seed_per_split():
+    groups = np.repeat([f"g{i:02d}" for i in range(48)], 2)
+    splits = D.distinct_grouped_splits(groups, 0.3, 0, 20)
+    assert [s for s, _ in splits] == list(range(20))
+    assert all(np.array_equal(te, D.grouped_split(groups, 0.3, s)) for s, te in splits)

@@ -934,18 +934,49 @@ def model_from_card(card: Mapping[str, Any]):
 
 
 # ----------------------------------------------------------------------------- protocols
-def grouped_split(groups: Sequence[str], test_fraction: float, seed: int) -> np.ndarray:
-    """Boolean test mask holding out round(test_fraction * n_groups) whole groups."""
+def _split_groups(groups: Sequence[str], test_fraction: float) -> tuple[np.ndarray, int]:
+    """The sorted distinct groups and how many of them a split holds out."""
     if not 0 < test_fraction < 1:
         raise DissolutionDataError(f"dissolution.test_fraction: {test_fraction}, expected in (0, 1)")
-    groups = np.asarray(groups)
-    uniq = np.unique(groups)  # sorted: independent of row order
+    uniq = np.unique(np.asarray(groups))  # sorted: independent of row order
     n_test = max(1, int(round(test_fraction * len(uniq))))
-    if n_test >= len(uniq):
-        raise DissolutionDataError(f"grouped split: {len(uniq)} groups is too few for test_fraction {test_fraction}")
-    rng = np.random.default_rng(seed)
-    test = rng.choice(uniq, n_test, replace=False)
-    return np.isin(groups, test)
+    if len(uniq) - n_test < 2:
+        raise DissolutionDataError(
+            f"grouped split: {len(uniq)} (glass, initial pH) group(s) leave {len(uniq) - n_test} for "
+            f"training with dissolution.test_fraction {test_fraction}; the inner cross-validation needs "
+            ">= 2 (keep more rows with dissolution.select or lower dissolution.test_fraction)")
+    return uniq, n_test
+
+
+def grouped_split(groups: Sequence[str], test_fraction: float, seed: int) -> np.ndarray:
+    """Boolean test mask holding out round(test_fraction * n_groups) whole groups."""
+    uniq, n_test = _split_groups(groups, test_fraction)
+    test = np.random.default_rng(seed).choice(uniq, n_test, replace=False)
+    return np.isin(np.asarray(groups), test)
+
+
+def distinct_grouped_splits(groups: Sequence[str], test_fraction: float, seed: int,
+                            n_splits: int) -> list[tuple[int, np.ndarray]]:
+    """``(seed, test mask)`` of ``n_splits`` splits with distinct test sets: seeds seed, seed + 1, ...
+    are tried in turn and a seed whose held-out groups repeat an earlier split's is skipped. With
+    few groups there are fewer distinct test sets than ``n_splits``: all of them are used and a
+    warning says so (repeats would only shrink the spread over splits)."""
+    uniq, n_test = _split_groups(groups, test_fraction)
+    n_distinct = math.comb(len(uniq), n_test)
+    if n_distinct < n_splits:
+        log.warning("dissolution.n_splits %d: %d groups holding out %d have only %d distinct test sets; "
+                    "using %d splits", n_splits, len(uniq), n_test, n_distinct, n_distinct)
+        n_splits = n_distinct
+    groups = np.asarray(groups)
+    splits, seen, k = [], set(), seed
+    while len(splits) < n_splits:
+        te = grouped_split(groups, test_fraction, k)
+        held_out = tuple(np.unique(groups[te]))
+        if held_out not in seen:
+            seen.add(held_out)
+            splits.append((k, te))
+        k += 1
+    return splits
 
 
 def _score(model: PolynomialRateModel, frame: pd.DataFrame) -> dict[str, float]:
@@ -962,11 +993,10 @@ def evaluate_grouped(frame: pd.DataFrame, specs: Sequence[ModelSpec], *, n_split
                      seed: int = 0, test_fraction: float = 0.3, max_degree: int = 5,
                      cv_folds: int = 10, ph_measure: str = "initial",
                      alphas: Sequence[float] | None = None) -> pd.DataFrame:
-    """Protocol (a): one row per (model, split) with the chosen degree and train/test metrics."""
+    """Protocol (a): one row per (model, split) with the chosen degree and train/test metrics;
+    the splits' test sets are distinct (``distinct_grouped_splits``)."""
     rows = []
-    for k in range(n_splits):
-        split_seed = seed + k
-        te = grouped_split(frame["group"].to_numpy(), test_fraction, split_seed)
+    for split_seed, te in distinct_grouped_splits(frame["group"].to_numpy(), test_fraction, seed, n_splits):
         train, test = frame[~te], frame[te]
         assert not set(train["group"]) & set(test["group"])
         cache: dict = {}  # ensembles reuse members fitted on this training set
@@ -1068,14 +1098,14 @@ def headline_card(summary: pd.DataFrame, target_rrmse_pct: float = 3.76) -> dict
 def markdown_table(summary: pd.DataFrame) -> str:
     """The README table: grouped-random (mean +/- sd over splits) and A->B columns."""
     ab = [c[: -len("_rrmse_pct")] for c in summary if c.startswith("AB_") and c.endswith("_rrmse_pct")]
-    head = ["Model", "pH measure", "grouped RRMSE % (mean ± sd)", "grouped RMSE (log10)", "degrees (CV)"]
+    head = ["Model", "pH measure", "grouped RRMSE % (mean ± sd)", "grouped RMSE (log10)", "splits", "degrees (CV)"]
     for tag in ab:
         rule = "CV degree" if tag == "AB_cv" else f"degree {tag[4:]}"
         head += [f"A→B RRMSE % ({rule})", f"A→B RMSE ({rule})"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in summary.to_dict("records"):
         cells = [r["model"], r["ph_measure"], f"{r['grouped_rrmse_pct']:.2f} ± {r['grouped_rrmse_sd_pct']:.2f}",
-                 f"{r['grouped_rmse']:.3f}", r["grouped_degrees"]]
+                 f"{r['grouped_rmse']:.3f}", int(r["grouped_splits"]), r["grouped_degrees"]]
         for tag in ab:
             deg = "" if tag != "AB_cv" or r[tag + "_degree"] <= 0 else f" (p={int(r[tag + '_degree'])})"
             cells += [f"{r[tag + '_rrmse_pct']:.2f}{deg}", f"{r[tag + '_rmse']:.3f}"]
@@ -1238,8 +1268,8 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
         f"{frame['group'].nunique()} (glass, initial pH) groups). Target: log10 forward rate in {RATE_UNIT}. "
         f"RRMSE = RMSE / |mean measured log10 rate| (thesis Eq. 5-1); 1 % is about "
         f"{abs(frame['log10_rate'].mean()) / 100:.3f} log units here. Protocol (a): "
-        f"{cfg.get('n_splits', 20)} random splits holding out {100 * cfg.get('test_fraction', 0.3):.0f} % of the "
-        "groups; degree chosen by grouped 10-fold CV inside each training set. Protocol (b): "
+        f"{int(summary['grouped_splits'].max())} random splits with distinct test sets, each holding out "
+        f"{100 * cfg.get('test_fraction', 0.3):.0f} % of the groups; degree chosen by grouped 10-fold CV inside each training set. Protocol (b): "
         f"train {cfg.get('extrapolation', {}).get('train', 'Na2O == 25')!r}, test "
         f"{cfg.get('extrapolation', {}).get('test', 'abs(Na2O - Al2O3) < 0.01')!r} minus glasses seen in training.")]
     best = summary.loc[summary["grouped_rrmse_pct"].idxmin()]
