@@ -140,7 +140,7 @@ def test_model_card_round_trip_and_predict_flags():
     status = dict(zip(out["label"], out["status"], strict=True))
     assert status == {"in": "ok", "far": "out_of_range", "bor": "refused", "lower": "ok", "acid": "refused"}
     by = out.set_index("label")
-    assert "x_Na2O" in by.loc["far", "reason"] and "pH [-3.0] outside 0.0-14.0" in by.loc["acid", "reason"]
+    assert "x_Na2O" in by.loc["far", "reason"] and "pH -3.0 outside 0.0-14.0" in by.loc["acid", "reason"]
     assert by.loc["lower", "log10_rate"] == by.loc["in", "log10_rate"]  # oxide names are case-insensitive
 
 
@@ -368,3 +368,35 @@ def test_many_groups_keep_the_seed_per_split():
     splits = D.distinct_grouped_splits(groups, 0.3, 0, 20)
     assert [s for s, _ in splits] == list(range(20))
     assert all(np.array_equal(te, D.grouped_split(groups, 0.3, s)) for s, te in splits)
+
+
+def test_out_of_range_ph_refuses_only_its_row():
+    frame = D.describe(D.validate_table(_toy_table()))
+    model, curve = D.fit_with_cv(frame, D.BUILTIN_MODELS["IV"], max_degree=1, cv_folds=5)
+    card = D.model_card(model, frame, curve, "initial")
+    out = D.predict_inputs(card, [{"label": "g", "composition": {"Na2O": 25, "Al2O3": 5, "SiO2": 70},
+                                   "pH": [7.0, 15.0]}])
+    assert out["status"].tolist() == ["ok", "refused"] and out["reason"].iloc[1] == "pH 15.0 outside 0.0-14.0"
+    assert np.isfinite(out["log10_rate"].iloc[0])
+
+
+def test_cli_reads_compositions_like_the_other_stages_and_only_models_json(tmp_path, capsys):
+    frame = D.describe(D.validate_table(_toy_table()))
+    model, curve = D.fit_with_cv(frame, D.BUILTIN_MODELS["IV"], max_degree=1, cv_folds=5)
+    models = tmp_path / "models.json"
+    models.write_text(__import__("json").dumps({"models": {"IV@initial": D.model_card(model, frame, curve, "initial")}}))
+    base = ["predict", "--models", str(models), "--ph", "7"]
+    for comp, msg in (("Na2O=20,NA2O=5,Al2O3=5,SiO2=70", "is given twice"),
+                      ("Na2O=inf,Al2O3=5,SiO2=70", "expected a finite number")):
+        with pytest.raises(ValueError, match=msg):
+            D.main([*base, "--composition", comp])
+    assert D.main([*base, "--composition", "na2o=25,AL2O3=5,SiO2=70"]) == 0
+    assert " ok " in capsys.readouterr().out
+    (tmp_path / "config.yaml").write_text("dissolution:\n  models: [IV]\n")
+    (tmp_path / "model.pt").write_bytes(b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02")
+    (tmp_path / "other.json").write_text('{"provenance": {}, "models": {"a": 1}}')
+    for name in ("config.yaml", "model.pt", "other.json"):
+        with pytest.raises(D.DissolutionDataError) as err:
+            D.main(["predict", "--models", str(tmp_path / name), "--composition", "Na2O=25,SiO2=75", "--ph", "7"])
+        msg = str(err.value)
+        assert msg.startswith(str(tmp_path / name)) and "expected the models.json written by dissolution_evaluate" in msg

@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -346,11 +347,9 @@ PH_RANGE = (0.0, 14.0)  # aqueous solutions; the Hamilton data span pH 1-12
 
 
 def composition_descriptors(composition: Mapping[str, float], ph, what: str = "input") -> pd.DataFrame:
-    """Descriptor rows for one user composition (oxide -> amount) at one or more pH values."""
+    """Descriptor rows for one user composition (oxide -> amount) at one or more pH values
+    (pH not range-checked here: ``predict_inputs`` refuses an out-of-range pH row by row)."""
     ph = np.atleast_1d(np.asarray(ph, dtype=float))
-    bad_ph = [float(p) for p in ph if not PH_RANGE[0] <= p <= PH_RANGE[1]]  # also NaN
-    if bad_ph:
-        raise TopologyError(f"{what}: pH {bad_ph} outside {PH_RANGE[0]}-{PH_RANGE[1]}")
     composition = canonical_oxides(composition, what)
     topo = count_constraints(composition, what)
     total = sum(float(v) for v in composition.values())
@@ -1154,6 +1153,10 @@ def predict_inputs(card: Mapping[str, Any], inputs: Sequence[Mapping[str, Any]],
         unknown_ox = [c for c in desc if c.startswith("x_") and c not in rng and desc[c].iloc[0] > 0]
         pred = model.predict(desc)
         for j, p in enumerate(phs):
+            if not PH_RANGE[0] <= p <= PH_RANGE[1]:  # also NaN
+                rows.append({**base, "pH": float(p), "status": "refused",
+                             "reason": f"pH {p} outside {PH_RANGE[0]}-{PH_RANGE[1]}"})
+                continue
             reasons = [f"{c[2:]} not in the training glasses" for c in unknown_ox]
             for c, (lo, hi) in rng.items():
                 v = float(desc[c].iloc[j]) if c in desc else 0.0
@@ -1413,8 +1416,24 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
     return parts
 
 
+def read_model_cards(path: str | Path) -> dict[str, Any]:
+    """The model cards of a models.json written by dissolution_evaluate; any other file is
+    refused in one line naming it."""
+    expected = "expected the models.json written by dissolution_evaluate (results/dissolution/models.json)"
+    try:
+        data = json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise DissolutionDataError(f"{path}: not JSON; {expected}") from None
+    cards = data.get("models", data) if isinstance(data, dict) else None  # also a bare {key: card}
+    if not cards or not isinstance(cards, dict) or not all(
+            isinstance(c, dict) and "training_range" in c for c in cards.values()):
+        raise DissolutionDataError(f"{path}: no dissolution model cards; {expected}")
+    return cards
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m vitriflow.surrogates.dissolution predict --models models.json ...``."""
+    """CLI: ``python -m vitriflow.surrogates.dissolution predict --models models.json ...``;
+    bad input raises ValueError, which ``vitriflow`` (and ``python -m``) print as one line."""
     ap = argparse.ArgumentParser(prog="vitriflow-dissolution", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("predict", help="rates for one composition at given pH values")
@@ -1425,17 +1444,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     d = sub.add_parser("descriptors", help="constraint counts of one composition")
     d.add_argument("--composition", required=True)
     args = ap.parse_args(argv)
-    try:
-        comp = {k.strip(): float(v) for k, v in (kv.split("=") for kv in args.composition.split(","))}
-    except ValueError:
-        ap.error(f"--composition: {args.composition!r}, expected Oxide=amount pairs separated by commas")
+    from vitriflow.cli import parse_oxides  # the other stages' --composition rules
+
+    comp = canonical_oxides(parse_oxides(args.composition, [o.lower() for o in SUPPORTED_OXIDES]))
     if args.cmd == "descriptors":
         print(json.dumps(count_constraints(comp, "--composition").as_dict(), indent=2))
         return 0
-    cards = json.loads(Path(args.models).read_text())
-    cards = cards.get("models", cards)  # the stage writes {"provenance": ..., "models": {...}}
+    cards = read_model_cards(args.models)
     if args.model not in cards:
-        ap.error(f"--model {args.model!r} not in {args.models}; available: {', '.join(cards)}")
+        raise DissolutionDataError(f"--model {args.model!r} not in {args.models}; available: {', '.join(cards)}")
     out = predict_inputs(cards[args.model], [{"label": "cli", "composition": comp, "pH": args.ph}])
     print(out.to_string(index=False))
     return 0
@@ -1448,5 +1465,7 @@ __all__ = [
     "validate_table",
 ]
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # through the `vitriflow` entry point: bad input gives one line, no traceback
+    from vitriflow.cli import main as vitriflow_main
+
+    raise SystemExit(vitriflow_main(["dissolution", *sys.argv[1:]]))
