@@ -82,12 +82,24 @@ def test_compositions_outside_the_training_data_get_one_warning_line(model_path,
 @pytest.mark.parametrize("args, message", [
     (["dissolution", "predict", "--models", "nowhere.json", "--composition", "Na2O=20,SiO2=80", "--ph", "7"], "nowhere.json"),
     (["dissolution", "descriptors", "--composition", "Na2O=0,SiO2=0"], ""),
+    (["dissolution", "descriptors", "--composition", "Na2O=20,na2o=5,SiO2=75"], "na2o is given twice"),
+    (["dissolution", "descriptors", "--composition", "Na2O=nan,SiO2=75"], "expected a finite number"),
 ])
 def test_dissolution_bad_input_is_one_line(capsys, args, message):
     with pytest.raises(SystemExit) as exc:
         cli.main(args)
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("vitriflow: error:") and message in err[0]
+
+
+def test_dissolution_models_must_be_models_json(model_path, tmp_path, capsys):
+    (tmp_path / "config.yaml").write_text("dissolution:\n  models: [IV]\n")
+    for path in (model_path, tmp_path / "config.yaml"):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["dissolution", "predict", "--models", str(path), "--composition", "Na2O=25,SiO2=75", "--ph", "7"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and len(err) == 1, err
+        assert err[0].startswith(f"vitriflow: error: {path}: ") and "expected the models.json written by dissolution_evaluate" in err[0]
 
 
 def test_a_model_file_of_another_kind_is_named(tmp_path, capsys):

@@ -125,6 +125,10 @@ def _dry_run(tmp_path, cfg):
     (lambda c: c.update(analysis={"experimental_fq": "config/confg.yaml"}),
      "analysis.experimental_fq: no file 'confg.yaml' in config; did you mean 'config.yaml'?"),
     (lambda c: c.update(dissolution={"table": "tests/data/hamiltn.csv"}), "dissolution.table: no file 'hamiltn.csv'"),
+    (lambda c: c.update(dissolution={"models": ["IV", "Foo"]}), "dissolution.models: unknown model 'Foo'"),
+    (lambda c: c.update(dissolution={"models": ["IV"], "predict": {"model": "V"}}),
+     "dissolution.predict.model: 'V' is not among dissolution.models ['IV']"),
+    (lambda c: c.update(dissolution={"select": "Na2O = 25"}), "dissolution.select: 'Na2O = 25' is not a condition"),
     (lambda c: c["references"].update(snapshot_dir="config", on_missing_snapshot="error"),
      "references.snapshot_dir: 'config' lacks the snapshot files ['matminer039_flla_2015.csv.gz'"),
 ])

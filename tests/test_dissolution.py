@@ -140,7 +140,7 @@ def test_model_card_round_trip_and_predict_flags():
     status = dict(zip(out["label"], out["status"], strict=True))
     assert status == {"in": "ok", "far": "out_of_range", "bor": "refused", "lower": "ok", "acid": "refused"}
     by = out.set_index("label")
-    assert "x_Na2O" in by.loc["far", "reason"] and "pH [-3.0] outside 0.0-14.0" in by.loc["acid", "reason"]
+    assert "x_Na2O" in by.loc["far", "reason"] and "pH -3.0 outside 0.0-14.0" in by.loc["acid", "reason"]
     assert by.loc["lower", "log10_rate"] == by.loc["in", "log10_rate"]  # oxide names are case-insensitive
 
 
@@ -286,3 +286,117 @@ def test_ensemble_is_the_mean_of_members_and_reuses_their_fits():
         D.ModelSpec("bad", ("pH",), estimator="ridge", members=(a,))
     with pytest.raises(D.DissolutionDataError, match="'members'"):
         D.ModelSpec("bad", ("pH",), estimator="ensemble")
+
+
+@pytest.mark.parametrize("cfg, msg", [
+    ({"models": ["IV", "Foo"]}, "dissolution.models: unknown model 'Foo'"),
+    ({"models": ["IV"], "predict": {"model": "V"}}, "dissolution.predict.model: 'V' is not among dissolution.models"),
+    ({"models": ["IV"], "ph_measures": ["initial"], "predict": {"ph_measure": "at_time_t"}},
+     "dissolution.predict.ph_measure: 'at_time_t' is not among dissolution.ph_measures"),
+    ({"models": ["IV"], "select": "Na2O = 25"}, "dissolution.select: 'Na2O = 25' is not a condition"),
+    ({"models": ["IV"], "select": "Na2O == 25 and pH_at_tim < 3"}, "dissolution.select: cannot evaluate"),
+    ({"models": ["IV"], "extrapolation": {"test": "Na2O ==="}}, "dissolution.extrapolation.test: cannot evaluate"),
+])
+def test_config_check_needs_no_table(cfg, msg):
+    with pytest.raises(D.DissolutionDataError, match=msg):
+        D.check_dissolution_config(cfg)
+
+
+def test_config_check_accepts_the_documented_queries():
+    D.check_dissolution_config({"models": ["IV", "V"], "ph_measures": ["initial", "at_time_t"],
+                                "predict": {"model": "V", "ph_measure": "at_time_t"},
+                                "select": "Al2O3 > 0 and pH_at_time_t < 13",
+                                "extrapolation": {"train": "Na2O == 25", "test": "abs(Na2O - Al2O3) < 0.01"}})
+    D.check_dissolution_config({"models": ["IV"], "extrapolation": {"enabled": False, "test": "Na2O ==="}})
+
+
+def _write(df, path):
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_table_without_ph_at_time_t_is_refused_before_any_fit(tmp_path, monkeypatch):
+    path = _write(_toy_table().drop(columns="pH_at_time_t"), tmp_path / "rates.csv")
+    monkeypatch.setattr(D, "evaluate_grouped", lambda *a, **k: pytest.fail("evaluated before the check"))
+    with pytest.raises(D.DissolutionDataError) as err:
+        D.run_evaluation(path, {"ph_measures": ["initial", "at_time_t"]})
+    assert str(err.value).startswith(f"{path}: missing column 'pH_at_time_t', needed by dissolution.ph_measures")
+
+
+def test_ph_at_time_t_is_checked_only_when_used_and_empty_cells_are_named():
+    bad = _toy_table()
+    bad.loc[3, "pH_at_time_t"] = np.nan
+    assert len(D.validate_table(bad, "toy.csv", ph_measures=["initial"])) == len(bad)
+    with pytest.raises(D.DissolutionDataError, match=r"toy.csv: column 'pH_at_time_t' row 5: empty, expected a number"):
+        D.validate_table(bad, "toy.csv", ph_measures=["initial", "at_time_t"])
+
+
+def test_header_only_table_and_duplicate_rows(tmp_path, caplog):
+    path = _write(_toy_table().iloc[:0], tmp_path / "rates.csv")
+    with pytest.raises(D.DissolutionDataError, match=f"{path}: the table has no rows"):
+        D.load_table(path)
+    dup = _write(pd.concat([_toy_table(), _toy_table().iloc[:4]]), tmp_path / "dup.csv")
+    with caplog.at_level("WARNING", logger="vitriflow.surrogates.dissolution"):
+        assert len(D.load_table(dup)) == len(_toy_table()) + 4  # kept, not dropped
+    assert f"{dup}: 4 row(s) repeat an earlier row exactly" in caplog.text
+
+
+def test_a_select_leaving_one_training_group_names_the_keys(tmp_path):
+    path = _write(_toy_table(), tmp_path / "rates.csv")
+    cfg = {"models": ["IV"], "ph_measures": ["initial"], "n_splits": 2, "max_degree": 1,
+           "extrapolation": {"enabled": False}, "select": "Al2O3 == 0 and pH_initial < 5"}
+    with pytest.raises(D.DissolutionDataError, match="dissolution.select or lower dissolution.test_fraction"):
+        D.run_evaluation(path, cfg)
+
+
+def test_few_groups_give_distinct_splits_and_the_summary_says_how_many(caplog):
+    frame = D.describe(D.validate_table(_toy_table()))
+    frame = frame[frame["glass"] == frame["glass"].iloc[0]].iloc[:9]  # 3 groups: 3 distinct test sets
+    assert frame["group"].nunique() == 3
+    with caplog.at_level("WARNING", logger="vitriflow.surrogates.dissolution"):
+        scores = D.evaluate_grouped(frame, [D.BUILTIN_MODELS["II"]], n_splits=20, max_degree=1, cv_folds=2)
+    assert "only 3 distinct test sets; using 3 splits" in caplog.text
+    held_out = {tuple(sorted(D.grouped_split(frame["group"], 0.3, s).nonzero()[0])) for s in scores["split_seed"]}
+    assert len(scores) == len(held_out) == 3
+    summary = D.summary_table(scores)
+    assert summary["grouped_splits"].tolist() == [3] and summary["grouped_degrees"].tolist() == ["1x3"]
+    assert "| 3 | 1x3 |" in D.markdown_table(summary)
+
+
+def test_many_groups_keep_the_seed_per_split():
+    groups = np.repeat([f"g{i:02d}" for i in range(48)], 2)
+    splits = D.distinct_grouped_splits(groups, 0.3, 0, 20)
+    assert [s for s, _ in splits] == list(range(20))
+    assert all(np.array_equal(te, D.grouped_split(groups, 0.3, s)) for s, te in splits)
+
+
+def test_out_of_range_ph_refuses_only_its_row():
+    frame = D.describe(D.validate_table(_toy_table()))
+    model, curve = D.fit_with_cv(frame, D.BUILTIN_MODELS["IV"], max_degree=1, cv_folds=5)
+    card = D.model_card(model, frame, curve, "initial")
+    out = D.predict_inputs(card, [{"label": "g", "composition": {"Na2O": 25, "Al2O3": 5, "SiO2": 70},
+                                   "pH": [7.0, 15.0]}])
+    assert out["status"].tolist() == ["ok", "refused"] and out["reason"].iloc[1] == "pH 15.0 outside 0.0-14.0"
+    assert np.isfinite(out["log10_rate"].iloc[0])
+
+
+def test_cli_reads_compositions_like_the_other_stages_and_only_models_json(tmp_path, capsys):
+    frame = D.describe(D.validate_table(_toy_table()))
+    model, curve = D.fit_with_cv(frame, D.BUILTIN_MODELS["IV"], max_degree=1, cv_folds=5)
+    models = tmp_path / "models.json"
+    models.write_text(__import__("json").dumps({"models": {"IV@initial": D.model_card(model, frame, curve, "initial")}}))
+    base = ["predict", "--models", str(models), "--ph", "7"]
+    for comp, msg in (("Na2O=20,NA2O=5,Al2O3=5,SiO2=70", "is given twice"),
+                      ("Na2O=inf,Al2O3=5,SiO2=70", "expected a finite number")):
+        with pytest.raises(ValueError, match=msg):
+            D.main([*base, "--composition", comp])
+    assert D.main([*base, "--composition", "na2o=25,AL2O3=5,SiO2=70"]) == 0
+    assert " ok " in capsys.readouterr().out
+    (tmp_path / "config.yaml").write_text("dissolution:\n  models: [IV]\n")
+    (tmp_path / "model.pt").write_bytes(b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02")
+    (tmp_path / "other.json").write_text('{"provenance": {}, "models": {"a": 1}}')
+    for name in ("config.yaml", "model.pt", "other.json"):
+        with pytest.raises(D.DissolutionDataError) as err:
+            D.main(["predict", "--models", str(tmp_path / name), "--composition", "Na2O=25,SiO2=75", "--ph", "7"])
+        msg = str(err.value)
+        assert msg.startswith(str(tmp_path / name)) and "expected the models.json written by dissolution_evaluate" in msg

@@ -5,6 +5,13 @@ if "dissolution" in config:
     DISS = config["dissolution"]
     DISS_SECTION = "results/report/sections/70_dissolution.html"
     REPORT_SECTIONS.append(DISS_SECTION)
+    if DISS["enabled"]:  # config errors at start, not after minutes of dissolution_evaluate
+        try:
+            from vitriflow.surrogates.dissolution import check_dissolution_config
+
+            check_dissolution_config(DISS)
+        except ValueError as exc:
+            sys.exit(f"vitriflow config error: {exc}")
     if not DISS["enabled"]:
         DISS_SKIP = "dissolution.enabled is false in the config."
     elif not DISS["table"]:

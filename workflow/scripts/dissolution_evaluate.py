@@ -31,6 +31,6 @@ write_csv(res["summary"], sm.output.summary_csv, prov, float_format="%.4g")
 write_text(markdown_table(res["summary"]) + provenance_comment(prov), sm.output.summary_md)
 write_json({"provenance": prov, "models": res["cards"]}, sm.output.models)
 for r in res["summary"].to_dict("records"):
-    log.info("%s (%s pH): grouped RRMSE %.2f +/- %.2f %%, A->B %s", r["model"], r["ph_measure"],
-             r["grouped_rrmse_pct"], r["grouped_rrmse_sd_pct"],
+    log.info("%s (%s pH): grouped RRMSE %.2f +/- %.2f %% over %d splits, A->B %s", r["model"], r["ph_measure"],
+             r["grouped_rrmse_pct"], r["grouped_rrmse_sd_pct"], r["grouped_splits"],
              {k: round(v, 2) for k, v in r.items() if k.startswith("AB_") and k.endswith("rrmse_pct")})

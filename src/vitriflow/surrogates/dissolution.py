@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,8 +177,12 @@ def oxide_columns(df: pd.DataFrame) -> list[str]:
 def validate_table(
     df: pd.DataFrame, source: str = "table", *, oxide_sum_tolerance: float = 0.5,
     ph_range: tuple[float, float] = (0.0, 14.0), log10_rate_range: tuple[float, float] = (-20.0, -5.0),
+    ph_measures: Sequence[str] = ("initial", "at_time_t"),
 ) -> pd.DataFrame:
-    """Check columns, units, oxide sums and ranges; returns a clean copy. One-line errors."""
+    """Check columns, units, oxide sums and ranges; returns a clean copy. One-line errors.
+
+    ``ph_measures`` (dissolution.ph_measures) says which pH columns must be present and valid:
+    pH_initial always (it defines the groups), pH_at_time_t only when ``at_time_t`` is asked for."""
     ox = oxide_columns(df)
     if not ox:
         raise DissolutionDataError(
@@ -191,6 +196,14 @@ def validate_table(
                 near = [c for c in df.columns if "rate" in c.lower() or c.lower().startswith(("log", "q"))]
                 hint = f" (found {near}; the rate must be log10 of mol SiO2 cm^-2 s^-1 under this name)" if near else ""
             raise DissolutionDataError(f"{source}: missing column {col!r}{hint}")
+    ph_cols = ["pH_initial"] + (["pH_at_time_t"] if "at_time_t" in ph_measures else [])
+    if "pH_at_time_t" in ph_cols and "pH_at_time_t" not in df.columns:
+        raise DissolutionDataError(
+            f"{source}: missing column 'pH_at_time_t', needed by dissolution.ph_measures "
+            f"{list(ph_measures)}; add the column or drop at_time_t from dissolution.ph_measures"
+        )
+    if df.empty:
+        raise DissolutionDataError(f"{source}: the table has no rows (only a header)")
     unsupported = [c for c in ox if c[: -len(OXIDE_SUFFIX)] not in SUPPORTED_OXIDES
                    and (pd.to_numeric(df[c], errors="coerce").fillna(0) != 0).any()]
     if unsupported:
@@ -199,15 +212,14 @@ def validate_table(
             f"supported: {', '.join(SUPPORTED_OXIDES)}"
         )
     out = df.copy()
-    numeric = [*ox, "pH_initial", RATE_COLUMN] + (["pH_at_time_t"] if "pH_at_time_t" in df else [])
-    for col in numeric:
+    for col in [*ox, *ph_cols, RATE_COLUMN]:
         vals = pd.to_numeric(out[col], errors="coerce")
         bad = vals.isna()
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DissolutionDataError(
-                f"{source}: column {col!r} row {i + 2}: {df[col].iloc[i]!r} is not a number"
-            )
+            raw = df[col].iloc[i]
+            what = "empty, expected a number" if pd.isna(raw) or not str(raw).strip() else f"{raw!r} is not a number"
+            raise DissolutionDataError(f"{source}: column {col!r} row {i + 2}: {what}")
         out[col] = vals.astype(float)
     for col in ox:
         if ((out[col] < 0) | (out[col] > 100)).any():
@@ -224,14 +236,13 @@ def validate_table(
             f"+/- {oxide_sum_tolerance} (are they wt %? convert to mol %)"
         )
     lo, hi = ph_range
-    for col in ("pH_initial", "pH_at_time_t"):
-        if col in out:
-            bad = (out[col] < lo) | (out[col] > hi)
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise DissolutionDataError(
-                    f"{source}: {col} row {i + 2} = {out[col].iloc[i]}, expected pH in [{lo}, {hi}]"
-                )
+    for col in ph_cols:
+        bad = (out[col] < lo) | (out[col] > hi)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DissolutionDataError(
+                f"{source}: {col} row {i + 2} = {out[col].iloc[i]}, expected pH in [{lo}, {hi}]"
+            )
     r = out[RATE_COLUMN]
     rlo, rhi = log10_rate_range
     bad = (r < rlo) | (r > rhi)
@@ -241,6 +252,10 @@ def validate_table(
             f"{source}: {RATE_COLUMN} row {i + 2} = {r.iloc[i]:.4g}, expected log10 of a rate in "
             f"{RATE_UNIT} within [{rlo}, {rhi}] (a linear rate or another unit?)"
         )
+    n_dup = int(out.duplicated().sum())
+    if n_dup:  # kept: a copy-paste slip and a true repeat look the same, and the user must decide
+        log.warning("%s: %d row(s) repeat an earlier row exactly; kept, each counts as a measurement",
+                    source, n_dup)
     return out
 
 
@@ -266,7 +281,10 @@ def load_table(path: str | Path, select: str | None = None, **checks) -> pd.Data
     path = Path(path)
     if not path.is_file():
         raise DissolutionDataError(f"dissolution.table: {path} does not exist")
-    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    try:
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DissolutionDataError(f"dissolution.table: {path} is empty") from None
     df = validate_table(df, str(path), **checks)
     if select:
         df = df[row_condition(_oxide_view(df), select, "dissolution.select")].reset_index(drop=True)
@@ -329,11 +347,9 @@ PH_RANGE = (0.0, 14.0)  # aqueous solutions; the Hamilton data span pH 1-12
 
 
 def composition_descriptors(composition: Mapping[str, float], ph, what: str = "input") -> pd.DataFrame:
-    """Descriptor rows for one user composition (oxide -> amount) at one or more pH values."""
+    """Descriptor rows for one user composition (oxide -> amount) at one or more pH values
+    (pH not range-checked here: ``predict_inputs`` refuses an out-of-range pH row by row)."""
     ph = np.atleast_1d(np.asarray(ph, dtype=float))
-    bad_ph = [float(p) for p in ph if not PH_RANGE[0] <= p <= PH_RANGE[1]]  # also NaN
-    if bad_ph:
-        raise TopologyError(f"{what}: pH {bad_ph} outside {PH_RANGE[0]}-{PH_RANGE[1]}")
     composition = canonical_oxides(composition, what)
     topo = count_constraints(composition, what)
     total = sum(float(v) for v in composition.values())
@@ -917,18 +933,49 @@ def model_from_card(card: Mapping[str, Any]):
 
 
 # ----------------------------------------------------------------------------- protocols
-def grouped_split(groups: Sequence[str], test_fraction: float, seed: int) -> np.ndarray:
-    """Boolean test mask holding out round(test_fraction * n_groups) whole groups."""
+def _split_groups(groups: Sequence[str], test_fraction: float) -> tuple[np.ndarray, int]:
+    """The sorted distinct groups and how many of them a split holds out."""
     if not 0 < test_fraction < 1:
         raise DissolutionDataError(f"dissolution.test_fraction: {test_fraction}, expected in (0, 1)")
-    groups = np.asarray(groups)
-    uniq = np.unique(groups)  # sorted: independent of row order
+    uniq = np.unique(np.asarray(groups))  # sorted: independent of row order
     n_test = max(1, int(round(test_fraction * len(uniq))))
-    if n_test >= len(uniq):
-        raise DissolutionDataError(f"grouped split: {len(uniq)} groups is too few for test_fraction {test_fraction}")
-    rng = np.random.default_rng(seed)
-    test = rng.choice(uniq, n_test, replace=False)
-    return np.isin(groups, test)
+    if len(uniq) - n_test < 2:
+        raise DissolutionDataError(
+            f"grouped split: {len(uniq)} (glass, initial pH) group(s) leave {len(uniq) - n_test} for "
+            f"training with dissolution.test_fraction {test_fraction}; the inner cross-validation needs "
+            ">= 2 (keep more rows with dissolution.select or lower dissolution.test_fraction)")
+    return uniq, n_test
+
+
+def grouped_split(groups: Sequence[str], test_fraction: float, seed: int) -> np.ndarray:
+    """Boolean test mask holding out round(test_fraction * n_groups) whole groups."""
+    uniq, n_test = _split_groups(groups, test_fraction)
+    test = np.random.default_rng(seed).choice(uniq, n_test, replace=False)
+    return np.isin(np.asarray(groups), test)
+
+
+def distinct_grouped_splits(groups: Sequence[str], test_fraction: float, seed: int,
+                            n_splits: int) -> list[tuple[int, np.ndarray]]:
+    """``(seed, test mask)`` of ``n_splits`` splits with distinct test sets: seeds seed, seed + 1, ...
+    are tried in turn and a seed whose held-out groups repeat an earlier split's is skipped. With
+    few groups there are fewer distinct test sets than ``n_splits``: all of them are used and a
+    warning says so (repeats would only shrink the spread over splits)."""
+    uniq, n_test = _split_groups(groups, test_fraction)
+    n_distinct = math.comb(len(uniq), n_test)
+    if n_distinct < n_splits:
+        log.warning("dissolution.n_splits %d: %d groups holding out %d have only %d distinct test sets; "
+                    "using %d splits", n_splits, len(uniq), n_test, n_distinct, n_distinct)
+        n_splits = n_distinct
+    groups = np.asarray(groups)
+    splits, seen, k = [], set(), seed
+    while len(splits) < n_splits:
+        te = grouped_split(groups, test_fraction, k)
+        held_out = tuple(np.unique(groups[te]))
+        if held_out not in seen:
+            seen.add(held_out)
+            splits.append((k, te))
+        k += 1
+    return splits
 
 
 def _score(model: PolynomialRateModel, frame: pd.DataFrame) -> dict[str, float]:
@@ -945,11 +992,10 @@ def evaluate_grouped(frame: pd.DataFrame, specs: Sequence[ModelSpec], *, n_split
                      seed: int = 0, test_fraction: float = 0.3, max_degree: int = 5,
                      cv_folds: int = 10, ph_measure: str = "initial",
                      alphas: Sequence[float] | None = None) -> pd.DataFrame:
-    """Protocol (a): one row per (model, split) with the chosen degree and train/test metrics."""
+    """Protocol (a): one row per (model, split) with the chosen degree and train/test metrics;
+    the splits' test sets are distinct (``distinct_grouped_splits``)."""
     rows = []
-    for k in range(n_splits):
-        split_seed = seed + k
-        te = grouped_split(frame["group"].to_numpy(), test_fraction, split_seed)
+    for split_seed, te in distinct_grouped_splits(frame["group"].to_numpy(), test_fraction, seed, n_splits):
         train, test = frame[~te], frame[te]
         assert not set(train["group"]) & set(test["group"])
         cache: dict = {}  # ensembles reuse members fitted on this training set
@@ -1051,14 +1097,14 @@ def headline_card(summary: pd.DataFrame, target_rrmse_pct: float = 3.76) -> dict
 def markdown_table(summary: pd.DataFrame) -> str:
     """The README table: grouped-random (mean +/- sd over splits) and A->B columns."""
     ab = [c[: -len("_rrmse_pct")] for c in summary if c.startswith("AB_") and c.endswith("_rrmse_pct")]
-    head = ["Model", "pH measure", "grouped RRMSE % (mean ± sd)", "grouped RMSE (log10)", "degrees (CV)"]
+    head = ["Model", "pH measure", "grouped RRMSE % (mean ± sd)", "grouped RMSE (log10)", "splits", "degrees (CV)"]
     for tag in ab:
         rule = "CV degree" if tag == "AB_cv" else f"degree {tag[4:]}"
         head += [f"A→B RRMSE % ({rule})", f"A→B RMSE ({rule})"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in summary.to_dict("records"):
         cells = [r["model"], r["ph_measure"], f"{r['grouped_rrmse_pct']:.2f} ± {r['grouped_rrmse_sd_pct']:.2f}",
-                 f"{r['grouped_rmse']:.3f}", r["grouped_degrees"]]
+                 f"{r['grouped_rmse']:.3f}", int(r["grouped_splits"]), r["grouped_degrees"]]
         for tag in ab:
             deg = "" if tag != "AB_cv" or r[tag + "_degree"] <= 0 else f" (p={int(r[tag + '_degree'])})"
             cells += [f"{r[tag + '_rrmse_pct']:.2f}{deg}", f"{r[tag + '_rmse']:.3f}"]
@@ -1107,6 +1153,10 @@ def predict_inputs(card: Mapping[str, Any], inputs: Sequence[Mapping[str, Any]],
         unknown_ox = [c for c in desc if c.startswith("x_") and c not in rng and desc[c].iloc[0] > 0]
         pred = model.predict(desc)
         for j, p in enumerate(phs):
+            if not PH_RANGE[0] <= p <= PH_RANGE[1]:  # also NaN
+                rows.append({**base, "pH": float(p), "status": "refused",
+                             "reason": f"pH {p} outside {PH_RANGE[0]}-{PH_RANGE[1]}"})
+                continue
             reasons = [f"{c[2:]} not in the training glasses" for c in unknown_ox]
             for c, (lo, hi) in rng.items():
                 v = float(desc[c].iloc[j]) if c in desc else 0.0
@@ -1121,19 +1171,48 @@ def predict_inputs(card: Mapping[str, Any], inputs: Sequence[Mapping[str, Any]],
 
 
 # ----------------------------------------------------------------------------- pipeline
+def check_dissolution_config(cfg: Mapping[str, Any]) -> None:
+    """Refuse at workflow start, without reading the table, what the jobs would refuse later:
+    unknown models, a predict model or pH measure that is not fitted, and select/extrapolation
+    queries that are not conditions on the columns a table has (oxide mol %, pH, rate)."""
+    models = list(cfg.get("models", BUILTIN_MODELS))
+    resolve_models(models, cfg.get("custom_models"))
+    ph_measures = list(cfg.get("ph_measures", ["initial"]))
+    predict = cfg.get("predict", {})
+    if predict.get("model", "IV") not in models:
+        raise DissolutionDataError(
+            f"dissolution.predict.model: {predict.get('model', 'IV')!r} is not among dissolution.models "
+            f"{models}; add it there or predict with one of them")
+    if predict.get("ph_measure", "initial") not in ph_measures:
+        raise DissolutionDataError(
+            f"dissolution.predict.ph_measure: {predict.get('ph_measure', 'initial')!r} is not among "
+            f"dissolution.ph_measures {ph_measures}")
+    oxides = pd.DataFrame(columns=list(SUPPORTED_OXIDES), dtype=float)
+    if cfg.get("select"):
+        table = oxides.assign(pH_initial=[], pH_at_time_t=[], **{RATE_COLUMN: []})
+        row_condition(table, cfg["select"], "dissolution.select")
+    ext = cfg.get("extrapolation", {})
+    if ext.get("enabled", True):
+        for key in ("train", "test"):
+            if ext.get(key):
+                row_condition(oxides, ext[key], f"dissolution.extrapolation.{key}")
+
+
 def run_evaluation(table_path: str | Path, cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the evaluate rule produces, in memory: descriptors, scores, curves, cards."""
     checks = cfg.get("checks", {})
+    ph_measures = cfg.get("ph_measures", ["initial"])
     df = load_table(table_path, cfg.get("select"),
                     oxide_sum_tolerance=checks.get("oxide_sum_tolerance", 0.5),
                     ph_range=tuple(checks.get("ph_range", (0.0, 14.0))),
-                    log10_rate_range=tuple(checks.get("log10_rate_range", (-20.0, -5.0))))
+                    log10_rate_range=tuple(checks.get("log10_rate_range", (-20.0, -5.0))),
+                    ph_measures=ph_measures)
     specs = resolve_models(cfg.get("models", list(BUILTIN_MODELS)), cfg.get("custom_models"))
     ext = cfg.get("extrapolation", {})
     kw = {"max_degree": cfg.get("max_degree", 5), "cv_folds": cfg.get("cv_folds", 10),
           "alphas": cfg.get("ridge_alphas") or None}
     scores, preds, frames, curves, cards, coefs = [], [], {}, [], {}, []
-    for ph_measure in cfg.get("ph_measures", ["initial"]):
+    for ph_measure in ph_measures:
         frame = describe(df, ph_measure)
         frames[ph_measure] = frame
         scores.append(evaluate_grouped(frame, specs, n_splits=cfg.get("n_splits", 20),
@@ -1192,8 +1271,8 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
         f"{frame['group'].nunique()} (glass, initial pH) groups). Target: log10 forward rate in {RATE_UNIT}. "
         f"RRMSE = RMSE / |mean measured log10 rate| (thesis Eq. 5-1); 1 % is about "
         f"{abs(frame['log10_rate'].mean()) / 100:.3f} log units here. Protocol (a): "
-        f"{cfg.get('n_splits', 20)} random splits holding out {100 * cfg.get('test_fraction', 0.3):.0f} % of the "
-        "groups; degree chosen by grouped 10-fold CV inside each training set. Protocol (b): "
+        f"{int(summary['grouped_splits'].max())} random splits with distinct test sets, each holding out "
+        f"{100 * cfg.get('test_fraction', 0.3):.0f} % of the groups; degree chosen by grouped 10-fold CV inside each training set. Protocol (b): "
         f"train {cfg.get('extrapolation', {}).get('train', 'Na2O == 25')!r}, test "
         f"{cfg.get('extrapolation', {}).get('test', 'abs(Na2O - Al2O3) < 0.01')!r} minus glasses seen in training.")]
     best = summary.loc[summary["grouped_rrmse_pct"].idxmin()]
@@ -1337,8 +1416,24 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
     return parts
 
 
+def read_model_cards(path: str | Path) -> dict[str, Any]:
+    """The model cards of a models.json written by dissolution_evaluate; any other file is
+    refused in one line naming it."""
+    expected = "expected the models.json written by dissolution_evaluate (results/dissolution/models.json)"
+    try:
+        data = json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise DissolutionDataError(f"{path}: not JSON; {expected}") from None
+    cards = data.get("models", data) if isinstance(data, dict) else None  # also a bare {key: card}
+    if not cards or not isinstance(cards, dict) or not all(
+            isinstance(c, dict) and "training_range" in c for c in cards.values()):
+        raise DissolutionDataError(f"{path}: no dissolution model cards; {expected}")
+    return cards
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m vitriflow.surrogates.dissolution predict --models models.json ...``."""
+    """CLI: ``python -m vitriflow.surrogates.dissolution predict --models models.json ...``;
+    bad input raises ValueError, which ``vitriflow`` (and ``python -m``) print as one line."""
     ap = argparse.ArgumentParser(prog="vitriflow-dissolution", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("predict", help="rates for one composition at given pH values")
@@ -1349,17 +1444,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     d = sub.add_parser("descriptors", help="constraint counts of one composition")
     d.add_argument("--composition", required=True)
     args = ap.parse_args(argv)
-    try:
-        comp = {k.strip(): float(v) for k, v in (kv.split("=") for kv in args.composition.split(","))}
-    except ValueError:
-        ap.error(f"--composition: {args.composition!r}, expected Oxide=amount pairs separated by commas")
+    from vitriflow.cli import parse_oxides  # the other stages' --composition rules
+
+    comp = canonical_oxides(parse_oxides(args.composition, [o.lower() for o in SUPPORTED_OXIDES]))
     if args.cmd == "descriptors":
         print(json.dumps(count_constraints(comp, "--composition").as_dict(), indent=2))
         return 0
-    cards = json.loads(Path(args.models).read_text())
-    cards = cards.get("models", cards)  # the stage writes {"provenance": ..., "models": {...}}
+    cards = read_model_cards(args.models)
     if args.model not in cards:
-        ap.error(f"--model {args.model!r} not in {args.models}; available: {', '.join(cards)}")
+        raise DissolutionDataError(f"--model {args.model!r} not in {args.models}; available: {', '.join(cards)}")
     out = predict_inputs(cards[args.model], [{"label": "cli", "composition": comp, "pH": args.ph}])
     print(out.to_string(index=False))
     return 0
@@ -1372,5 +1465,7 @@ __all__ = [
     "validate_table",
 ]
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # through the `vitriflow` entry point: bad input gives one line, no traceback
+    from vitriflow.cli import main as vitriflow_main
+
+    raise SystemExit(vitriflow_main(["dissolution", *sys.argv[1:]]))
