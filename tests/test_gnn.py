@@ -239,7 +239,8 @@ def test_cross_validation_resumes_every_fold_and_the_final_fit(tmp_path):
     settings = {**SMALL, "epochs": 3, "lr": 3e-3, "weight_decay": 1e-4, "target": "energy_per_atom_eV",
                 "cv_folds": 3}
     first = train_and_evaluate(frames, table, settings, checkpoint_dir=tmp_path / "ck")
-    assert first["training"]["resumed_members"] == 0 and first["training"]["device"] == "cpu"
+    assert first["run"]["resumed_members"] == 0 and first["training"]["device"] == "cpu"
+    assert "resumed_members" not in first["training"]  # differs after a resume: provenance only
     # run-dependent seconds go to the provenance record, not training.json's body or the tables
     assert "final_seconds" not in first["training"] and all("seconds" not in f for f in first["training"]["folds"])
     from vitriflow.io import read_table
@@ -252,12 +253,12 @@ def test_cross_validation_resumes_every_fold_and_the_final_fit(tmp_path):
     assert len(prov["timings"]["cv_fold_s"]) == 3 and prov["timings"]["final_s"] > 0
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["final", "fold0", "fold1", "fold2"]
     again = train_and_evaluate(frames, table, settings, checkpoint_dir=tmp_path / "ck")
-    assert again["training"]["resumed_members"] == 4 * SMALL["n_models"]
+    assert again["run"]["resumed_members"] == 4 * SMALL["n_models"]
     pd.testing.assert_frame_equal(again["predictions"], first["predictions"])
     from vitriflow.surrogates.gnn.report import build_section
 
     build_section(tmp_path / "s.html", again["predictions"], again["metrics"], {**again["training"],
-                  "settings": settings, "excluded": []})
+                  "settings": settings, "excluded": [], "provenance": again["run"]})
     html = (tmp_path / "s.html").read_text()
     assert "Trained on cpu (8 members came from the checkpoints of an interrupted run)" in html
 

@@ -88,14 +88,14 @@ def _subdir(checkpoint_dir: str | Path | None, name: str) -> Path | None:
 
 
 def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any], device: str = "cpu",
-                   checkpoint_dir: str | Path | None = None) -> tuple[pd.DataFrame, list, list]:
+                   checkpoint_dir: str | Path | None = None) -> tuple[pd.DataFrame, list, list, list]:
     """Out-of-fold predictions of every model; folds group the replicas of a composition.
     A held-out structure with an element that none of its fold's training structures has gets
     no prediction from any model (the GNN's embedding of that element is untrained, and neither
     the ideal-mixing reference nor ridge has a coefficient for it): its ``reason`` says so, and
     the metrics are computed on the others. Fold k's members are checkpointed under
-    ``checkpoint_dir/fold{k}``. Returns (predictions, per-fold history, per-fold seconds:
-    run-dependent, for the provenance record)."""
+    ``checkpoint_dir/fold{k}``. Returns (predictions, per-fold history, per-fold seconds and
+    members resumed from checkpoints: both run-dependent, for the provenance record)."""
     groups = table["label"].to_numpy()
     n_groups = len(np.unique(groups))
     folds = min(int(settings["cv_folds"]), n_groups)
@@ -107,7 +107,7 @@ def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any], 
         out[f"pred_{m}"] = np.nan
     out["std_gnn"] = np.nan
     out["reason"] = ""  # why a structure has no out-of-fold prediction
-    history, seconds = [], []
+    history, seconds, resumed = [], [], []
     for k, (tr, held) in enumerate(GroupKFold(n_splits=folds).split(X, y, groups)):
         t0 = time.perf_counter()
         est = regressor(settings, device).fit([frames[i] for i in tr], y[tr],
@@ -126,11 +126,11 @@ def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any], 
             out.loc[te, "pred_mean"] = y[tr].mean()
         seconds.append(time.perf_counter() - t0)
         history.append({"fold": k, "n_train": len(tr), "n_test": len(held), "n_not_predicted": len(held) - len(te),
-                        "test_compositions": sorted(set(groups[held])), "members": est.history_,
-                        "resumed_members": est.resumed_members_})
+                        "test_compositions": sorted(set(groups[held])), "members": est.history_})
+        resumed.append(est.resumed_members_)
         log.info("gnn fold %d/%d: %d structures held out (%d compositions), %d predicted, %.1f s",
                  k + 1, folds, len(held), len(set(groups[held])), len(te), seconds[-1])
-    return out, history, seconds
+    return out, history, seconds, resumed
 
 
 def _within_r(pred: pd.Series, true: pd.Series, label: pd.Series) -> float:
@@ -181,27 +181,28 @@ def train_and_evaluate(frames: list, table: pd.DataFrame, settings: dict[str, An
     whose member spread is recalibrated on the out-of-fold residuals. Structures the CV could not
     predict (an element unseen by their fold) are listed under ``not_predicted``; the final model
     has seen every element. With ``checkpoint_dir``
-    every trained member is kept there, so a killed run resumes where it stopped. ``timings``
-    (seconds per fold and for the final fit) belong in the provenance record, not the outputs."""
+    every trained member is kept there, so a killed run resumes where it stopped. ``run`` (seconds
+    per fold and for the final fit, members resumed) belongs in the provenance record, not the outputs."""
     unit = TARGET_UNITS[settings["target"]]
-    pred, history, fold_seconds = cross_validate(frames, table, settings, device, checkpoint_dir)
+    pred, history, fold_seconds, fold_resumed = cross_validate(frames, table, settings, device, checkpoint_dir)
     noise = cal.fit_noise_model(pred["pred_gnn"] - pred["y_true"], pred["std_gnn"])
     pred["sigma_gnn"] = cal.predictive_std(pred["std_gnn"].to_numpy(), noise)
     metrics = metrics_table(pred, unit)
     final = regressor(settings, device).fit(frames, table["y_true"].to_numpy(),
                                             checkpoint_dir=_subdir(checkpoint_dir, "final"))
     final.calibration_ = noise
-    resumed = final.resumed_members_ + sum(h["resumed_members"] for h in history)
     not_predicted = pred.loc[pred["reason"] != "", ["structure_id", "system", "label", "fold", "reason"]]
     return {"predictions": pred, "metrics": metrics, "model": final,
             "training": {"device": device, "folds": history, "final": final.history_,
-                         "not_predicted": not_predicted.to_dict("records"), "resumed_members": resumed, "species": final.species_, "calibration": noise},
-            "timings": {"cv_fold_s": fold_seconds, "final_s": final.fit_seconds_}}
+                         "not_predicted": not_predicted.to_dict("records"), "species": final.species_,
+                         "calibration": noise},
+            "run": {"timings": {"cv_fold_s": fold_seconds, "final_s": final.fit_seconds_},
+                    "resumed_members": final.resumed_members_ + sum(fold_resumed)}}
 
 
 def write_outputs(result: dict[str, Any], excluded: pd.DataFrame, settings: dict[str, Any],
                   outputs: dict[str, str], prov: dict[str, Any]) -> None:
-    prov = {**prov, "timings": result["timings"]}  # run-dependent: never a table column
+    prov = {**prov, **result["run"]}  # run-dependent (timings, resumed members): never in the results
     result["model"].save(outputs["model"], target=settings["target"], provenance=prov)
     write_table(result["predictions"], outputs["predictions"], prov)
     write_table(result["metrics"], outputs["metrics"], prov)

@@ -104,7 +104,7 @@ def training_figure(training: dict):
 
 
 def _resumed(training: dict) -> str:
-    n = int(training.get("resumed_members", 0))
+    n = int((training.get("provenance") or training).get("resumed_members", 0))  # top level before session 11
     return f" ({n} members came from the checkpoints of an interrupted run)" if n else ""
 
 
