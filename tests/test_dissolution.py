@@ -153,6 +153,9 @@ def test_unknown_model_and_bad_query():
     # '=' assigns a column: its 2-D result as a mask used to duplicate rows silently
     with pytest.raises(D.DissolutionDataError, match="extrapolation.test: 'Na2O = 25' is not a condition"):
         D.family_masks(frame, "Na2O > 0", "Na2O = 25")
+    one_ph = D.describe(D.validate_table(_toy_table(phs=(7.0,))))  # one glass at one pH: one group
+    with pytest.raises(D.DissolutionDataError, match="extrapolation.train: 'Al2O3 == 0' selects 1 .* group"):
+        D.family_masks(one_ph, "Al2O3 == 0", "Al2O3 > 0")  # the CV inside it failed without naming the key
 
 
 def test_select_that_is_not_a_condition_is_refused(tmp_path):

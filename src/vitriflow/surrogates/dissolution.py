@@ -1025,6 +1025,11 @@ def family_masks(frame: pd.DataFrame, train_query: str, test_query: str) -> tupl
             f"dissolution.extrapolation: train {train_query!r} selects {int(tr.sum())} rows, "
             f"test {test_query!r} selects {int(te.sum())} unseen rows; both must be non-empty"
         )
+    n_groups = frame.loc[tr, "group"].nunique()
+    if n_groups < 2:  # the degree is chosen by grouped CV inside the training family
+        raise DissolutionDataError(
+            f"dissolution.extrapolation.train: {train_query!r} selects {n_groups} (glass, pH) group; "
+            "expected at least 2 for the cross-validation inside the training family")
     return tr, te
 
 
