@@ -45,7 +45,7 @@ def test_printed_table_and_version(model_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--composition", "SiO2=75,FeO=25"], "'FeO=25' is not <oxide>=<amount>"),
+    (["--composition", "SiO2=75,FeO=25"], "'FeO=25' is not <oxide>=<amount> with an oxide among SiO2, Al2O3"),
     (["--composition", "SiO2=lots"], "amount 'lots' of SiO2 is not a number"),
     (["--composition", "SiO2=75", "--model", "missing.pt"], "--model missing.pt: file not found"),
     (["--composition", "SiO2=75", "-T", "-5"], "-T/--temperatures [-5.0]: expected positive"),

@@ -34,8 +34,11 @@ def parse_oxides(text: str, oxides: Sequence[str]) -> dict[str, float]:
         name, sep, value = item.partition("=")
         key = name.strip().lower()
         if not sep or key not in oxides:
+            from vitriflow.topology import SUPPORTED_OXIDES
+
+            spelled = {o.lower(): o for o in SUPPORTED_OXIDES}  # 'SiO2', not 'sio2', in the message
             raise ValueError(f"--composition {text!r}: {item.strip()!r} is not <oxide>=<amount> "
-                             f"with an oxide among {', '.join(oxides)}")
+                             f"with an oxide among {', '.join(spelled.get(o, o) for o in oxides)}")
         if key in out:
             raise ValueError(f"--composition {text!r}: {name.strip()} is given twice")
         try:
