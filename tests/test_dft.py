@@ -247,15 +247,21 @@ def test_vasp_jobs_of_an_earlier_geometry_or_selection_are_not_read(tmp_path):
     assert len(list((tmp_path / "_stale").iterdir())) == 1
 
 
-def _runnable_vasp_jobs(root, ids):
-    """VASP job folders that ``run_jobs`` will run: a (dummy) POTCAR instead of POTCAR.spec."""
-    from vitriflow.dft.vasp_backend import write_jobs
-
+def _si_frames(ids):
+    """One slightly different diamond-Si cell per id, as amorphous frames of a DFT selection."""
     frames = []
     for i, sid in enumerate(ids):
         a = bulk("Si", "diamond", a=5.43 + 0.01 * i)
         a.info = {"structure_id": sid, "role": "amorphous"}
         frames.append(a)
+    return frames
+
+
+def _runnable_vasp_jobs(root, ids):
+    """VASP job folders that ``run_jobs`` will run: a (dummy) POTCAR instead of POTCAR.spec."""
+    from vitriflow.dft.vasp_backend import write_jobs
+
+    frames = _si_frames(ids)
     write_jobs(frames, root, potcar_spec=True)
     for sid in ids:
         job = Path(root) / sid / "vitriflow_job.json"
@@ -354,11 +360,7 @@ def test_one_unparsable_vasprun_fails_only_its_own_job(tmp_path):
     from vitriflow.dft.vasp_backend import parse_jobs, write_jobs
 
     ids = ["good", "overflow", "bad-u", "garbage"]
-    frames = []
-    for i, sid in enumerate(ids):
-        a = bulk("Si", "diamond", a=5.43 + 0.01 * i)
-        a.info = {"structure_id": sid, "role": "amorphous"}
-        frames.append(a)
+    frames = _si_frames(ids)
     write_jobs(frames, tmp_path, potcar_spec=True)
     (tmp_path / "good" / "vasprun.xml").write_text(_vasprun_xml(frames[0], -10.84))
     (tmp_path / "overflow" / "vasprun.xml").write_text(_vasprun_xml(frames[1], "**************"))
