@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitriflow.md import Protocol, _fire, prerelax, run_melt_quench
+from vitriflow.md import Protocol, fire_relax, prerelax, run_melt_quench
 from vitriflow.packing import PackingRequest, pack
 from vitriflow.potentials import load_model
 
@@ -145,9 +145,9 @@ class _RefusesCellsOf(torch.nn.Module):
 def test_relaxation_isolates_a_structure_the_potential_cannot_evaluate(model, cells):
     odd = pack([PackingRequest({"Si": 9, "O": 18}, 17.0, 5, {"structure_id": "odd", "seed": 5})])[0]
     picky = _RefusesCellsOf(model, len(odd))
-    relaxed, energies, reasons = _fire([cells[0], odd, cells[1]], picky, "cpu", 0.1, 20)
+    relaxed, energies, reasons = fire_relax([cells[0], odd, cells[1]], picky, "cpu", 0.1, 20)
     assert relaxed[1] is None and "cannot evaluate this cell" in reasons[1]
-    alone, e_alone, _ = _fire([cells[0]], model, "cpu", 0.1, 20)
+    alone, e_alone, _ = fire_relax([cells[0]], model, "cpu", 0.1, 20)
     np.testing.assert_allclose(relaxed[0].positions, alone[0].positions, atol=1e-8)
     assert np.isfinite(energies[[0, 2]]).all()
     out = prerelax([cells[0], odd], picky, 20, "cpu")  # the packed cell is kept for the MD guard

@@ -32,7 +32,7 @@ POTENTIALS = ("sevennet-0", "chgnet", "bks", "chik", "shik", "teter", "pedone") 
 _CLASSICAL_OPTIONS = ("coulomb", "alpha", "cutoff", "coulomb_cutoff", "truncation", "smoothing_width",
                       "walls", "skin", "compile")
 POTENTIAL_OPTIONS = {"sevennet-0": ("enable_cueq",), "chgnet": (),
-                     **{name: _CLASSICAL_OPTIONS for name in POTENTIALS[2:]}}
+                     **{name: _CLASSICAL_OPTIONS for name in POTENTIALS if name not in ("sevennet-0", "chgnet")}}
 
 
 class ConfigError(ValueError):

@@ -182,8 +182,9 @@ def read_csv(path: str | os.PathLike, **kwargs: Any) -> tuple[pd.DataFrame, dict
     go to ``pandas.read_csv``."""
     with open(path) as fh:
         first = fh.readline()
-    prov = json.loads(first[len(CSV_PROVENANCE_PREFIX):]) if first.startswith(CSV_PROVENANCE_PREFIX) else {}
-    return pd.read_csv(path, skiprows=1 if first.startswith(CSV_PROVENANCE_PREFIX) else 0, **kwargs), prov
+    if not first.startswith(CSV_PROVENANCE_PREFIX):
+        return pd.read_csv(path, **kwargs), {}
+    return pd.read_csv(path, skiprows=1, **kwargs), json.loads(first[len(CSV_PROVENANCE_PREFIX):])
 
 
 def provenance_comment(prov: Mapping[str, Any]) -> str:

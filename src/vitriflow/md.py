@@ -387,11 +387,13 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
         relaxed = iter(prerelax(runnable, model, protocol.prerelax_steps, device) if runnable else [])
         tasks = []
         for a in structures:
-            known_bad = a.info.get("status") == "failed"
-            b = a if known_bad else next(relaxed)
-            tasks.append(Task(sid=a.info["structure_id"], seed=int(a.info["seed"]), numbers=b.numbers.copy(),
-                              positions=b.positions.copy(), cell=b.cell.array.copy(),
-                              **({"status": "failed", "reason": a.info.get("reason", "")} if known_bad else {})))
+            failed = a.info.get("status") == "failed"
+            b = a if failed else next(relaxed)
+            t = Task(sid=a.info["structure_id"], seed=int(a.info["seed"]), numbers=b.numbers.copy(),
+                     positions=b.positions.copy(), cell=b.cell.array.copy())
+            if failed:
+                t.status, t.reason = "failed", a.info.get("reason", "")
+            tasks.append(t)
     else:
         done = sum(t.status in ("done", "failed") for t in tasks)
         log.info("resuming from %s (%d/%d structures finished)", checkpoint, done, len(tasks))
@@ -432,7 +434,7 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
     return finals, trace
 
 
-def _fire(structures: Sequence[Atoms], model, device, force_tol: float, max_steps: int,
+def fire_relax(structures: Sequence[Atoms], model, device, force_tol: float, max_steps: int,
           init_kwargs: dict | None = None) -> tuple[list[Atoms | None], np.ndarray, list[str]]:
     """Batched FIRE; if the batch raises, each structure is relaxed alone so that one the model
     cannot evaluate fails by itself. Returns (relaxed or None, energies, failure reasons).
@@ -477,7 +479,7 @@ def prerelax(structures: Sequence[Atoms], model, max_steps: int, device) -> list
     """
     if max_steps <= 0:
         return list(structures)
-    relaxed, _, _ = _fire(structures, model, device, 0.1, max_steps)
+    relaxed, _, _ = fire_relax(structures, model, device, 0.1, max_steps)
     out = []
     for a, src in zip(relaxed, structures, strict=True):
         if a is None:  # keep the packed cell; the MD guard will judge it
@@ -504,7 +506,7 @@ def _finalise(tasks, structures, model, protocol: Protocol, device) -> list[Atom
     if ok and protocol.relax_enabled and protocol.relax_steps > 0:
         log.info("FIRE relaxation of %d structures (fmax %.3g eV/Å, at most %d steps)",
                  len(ok), protocol.relax_fmax, protocol.relax_steps)
-        relaxed, energies, reasons = _fire([out[i] for i in ok], model, device, protocol.relax_fmax,
+        relaxed, energies, reasons = fire_relax([out[i] for i in ok], model, device, protocol.relax_fmax,
                                            protocol.relax_steps)
         for k, i in enumerate(ok):
             if relaxed[k] is None:

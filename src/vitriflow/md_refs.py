@@ -34,11 +34,11 @@ def elemental_reference_energies(crystals, potential: str, device: str = "cpu",
                 "reason": "no elemental reference structures (estimate source)"}
     import torch_sim as ts
 
-    from vitriflow.md import _fire
+    from vitriflow.md import fire_relax
 
     model = load_model(potential, device=device, dtype=dtype)
     # one polymorph the potential cannot relax must not cost the others their references
-    _, energies, reasons = _fire(elements, model, device, fmax, max_steps,
+    _, energies, reasons = fire_relax(elements, model, device, fmax, max_steps,
                                  init_kwargs={"cell_filter": ts.CellFilter.frechet})
     best: dict[str, tuple[float, str]] = {}
     failed: dict[str, str] = {}
