@@ -20,7 +20,9 @@ def main(smk) -> None:
         empty = {key: pd.DataFrame() for key in ("rdf", "distributions", "sq") if key not in tables}
         systems.append(SystemTables(name=name, **tables, **empty))
     write_analysis_section(smk.output[0], systems, settings.experimental_fq,
-                           (settings.rchi_q_min, settings.rchi_q_max), max_detailed=n_detail)
+                           (settings.rchi_q_min, settings.rchi_q_max), max_detailed=n_detail,
+                           rdf_smoothing_A=settings.plot_smoothing_A,
+                           angle_smoothing_deg=settings.angle_smoothing_deg)
     log.info("analysis section: %d systems -> %s", len(systems), smk.output[0])
 
 

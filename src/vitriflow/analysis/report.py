@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import gaussian_filter1d
 
-from vitriflow.analysis.coordination import ANIONS, histogram_mode
+from vitriflow.analysis.coordination import ANIONS, histogram_mode, smooth
 from vitriflow.analysis.scattering import load_experimental_fq, r_chi
 from vitriflow.analysis.system import replica_average
 from vitriflow.report import figure_html, headline, note_html, table_html, write_section
@@ -67,10 +68,24 @@ def _grid(n: int, ncols: int = 4, size=(3.4, 2.6)):
     return fig, list(axes.flat[:n])
 
 
-def rdf_figure(t: SystemTables):
+def smoothed_rdf(rdf_table: pd.DataFrame, sigma_A: float) -> pd.DataFrame:
+    """Each structure's g(r) per pair Gaussian-smoothed (sigma in Å) before replica averaging,
+    so that the band is the replica spread of the curves as drawn. A single frame of a
+    100-atom cell gives a histogram whose rare pairs are spikes bin by bin."""
+    if sigma_A <= 0 or rdf_table.empty:
+        return rdf_table
+    out = rdf_table.sort_values(["structure_id", "pair", "r_A"]).copy()
+    r = np.unique(out["r_A"])
+    dr = float(r[1] - r[0]) if len(r) > 1 else 1.0
+    out["g"] = out.groupby(["structure_id", "pair"], sort=False)["g"].transform(
+        lambda g: smooth(g.to_numpy(), dr, sigma_A))
+    return out
+
+
+def rdf_figure(t: SystemTables, sigma_A: float = 0.0):
     pairs = [p for p in t.rdf["pair"].unique() if p != "total"] + ["total"]
     comps = _comp_labels(t.rdf)
-    avg = replica_average(t.rdf)
+    avg = replica_average(smoothed_rdf(t.rdf, sigma_A))
     fig, axes = _grid(len(pairs))
     for ax, pair in zip(axes, pairs, strict=True):
         sub = avg[avg["pair"] == pair]
@@ -105,7 +120,9 @@ def _cn_title(col: str) -> str:
     return f"CN {b} around {a}"
 
 
-def _dist_figure(t: SystemTables, kind: str, keys: Sequence[str], xlabel: str, xlim=None):
+def _dist_figure(t: SystemTables, kind: str, keys: Sequence[str], xlabel: str, xlim=None,
+                 sigma: float = 0.0):
+    """CN (markers) or angle (lines; Gaussian-smoothed by ``sigma`` degrees) distributions."""
     comps = _comp_labels(t.distributions)
     fig, axes = _grid(len(keys))
     d = t.distributions[t.distributions["kind"] == kind]
@@ -115,6 +132,9 @@ def _dist_figure(t: SystemTables, kind: str, keys: Sequence[str], xlabel: str, x
             s = sub[sub["composition_index"] == ci].groupby("x")["value"].mean()
             if s.empty:
                 continue
+            if sigma > 0 and len(s) > 1:
+                s = pd.Series(gaussian_filter1d(s.to_numpy(float), sigma / np.diff(s.index).min(),
+                                                mode="nearest"), index=s.index)
             style = {"marker": "o", "ms": 3} if kind == "cn" else {}
             ax.plot(s.index, s.values, color=col, lw=1.0, label=label, **style)
         ax.set_title(_cn_title(key) if kind == "cn" else key, fontsize=9)
@@ -247,10 +267,13 @@ def write_analysis_section(
     out_path: str | os.PathLike, systems: Sequence[SystemTables],
     experimental_fq: str | None, q_range: tuple[float, float], notes: Mapping[str, str] | None = None,
     max_detailed: int | None = None, max_failed_rows: int = 200,
+    rdf_smoothing_A: float = 0.0, angle_smoothing_deg: float = 0.0,
 ) -> None:
     """Write the analysis report fragment (also when there is nothing to show, saying why).
 
     The first ``max_detailed`` systems get figures; the rest (large scans) one summary row each.
+    The figures draw g(r) and the angle distributions Gaussian-smoothed by the given widths
+    (0 = raw histograms); the tables always hold the raw ones.
     """
     parts: list[str] = []
     if not systems:
@@ -264,7 +287,12 @@ def write_analysis_section(
         "<p>Partial radial distribution functions g<sub>ab</sub>(r) (Faber–Ziman normalisation), "
         "coordination numbers within the first minimum of g<sub>ab</sub>(r), bond-angle "
         "distributions, densities and energies of the quenched structures. Shaded bands: ± one "
-        "standard deviation over replicas.</p>")
+        "standard deviation over replicas."
+        + (f" Curves are Gaussian-smoothed for display (g(r): σ = {rdf_smoothing_A:g} Å; angles: "
+           f"σ = {angle_smoothing_deg:g}°; <code>analysis.plot_smoothing_A</code>, "
+           "<code>analysis.angle_smoothing_deg</code>); the tables in results/analysis/ hold the raw "
+           "histograms." if rdf_smoothing_A > 0 or angle_smoothing_deg > 0 else "")
+        + "</p>")
     for note in (notes or {}).values():
         if note:
             parts.append(note_html(note))
@@ -288,14 +316,15 @@ def write_analysis_section(
         else:
             parts.append(table_html(composition_summary(p, t.distributions),
                                     f"{t.name}: per-composition means over successful replicas"))
-            parts.append(figure_html(rdf_figure(t), f"{t.name}: partial and total g(r)"))
+            parts.append(figure_html(rdf_figure(t, rdf_smoothing_A), f"{t.name}: partial and total g(r)"))
             cn_keys = _cn_keys(t.distributions.loc[t.distributions["kind"] == "cn", "key"].unique())
             if cn_keys:
                 parts.append(figure_html(_dist_figure(t, "cn", cn_keys, "coordination number"),
                                          f"{t.name}: coordination-number distributions"))
             ang_keys = sorted(t.distributions.loc[t.distributions["kind"] == "angle", "key"].unique())
             if ang_keys:
-                parts.append(figure_html(_dist_figure(t, "angle", ang_keys, "angle (deg)", (40, 180)),
+                parts.append(figure_html(_dist_figure(t, "angle", ang_keys, "angle (deg)", (40, 180),
+                                                      angle_smoothing_deg),
                                          f"{t.name}: bond-angle distributions"))
             fig, cap = energy_composition_figure(t)
             parts.append(figure_html(fig, cap) if fig is not None else note_html(cap))

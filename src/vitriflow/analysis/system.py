@@ -30,7 +30,6 @@ from vitriflow.analysis.coordination import (
     first_minimum,
     histogram_mode,
     parse_triplets,
-    smooth,
     to_cutoff_map,
 )
 from vitriflow.analysis.rdf import RDF, half_min_width, pair_name, r_grid, rdf, species_pairs
@@ -61,6 +60,7 @@ class AnalysisSettings:
     angle_triplets: list[str] | None = None
     angle_bin_deg: float = 2.0
     angle_smoothing_deg: float = 3.0
+    plot_smoothing_A: float = 0.05
     max_cn: int = 16
     q_min: float = 0.3
     q_max: float = 25.0
@@ -340,8 +340,3 @@ def replica_average(rdf_table: pd.DataFrame) -> pd.DataFrame:
     grp = rdf_table.groupby(keys, sort=True)["g"]
     out = grp.agg(g_mean="mean", g_std=lambda x: x.std(ddof=0), n_structures="count")
     return out.reset_index()
-
-
-def smoothed(g: np.ndarray, settings: AnalysisSettings) -> np.ndarray:
-    """g(r) smoothed as for the cutoff search (for plots)."""
-    return smooth(g, settings.dr, settings.smoothing_A)
