@@ -403,3 +403,21 @@ def test_cli_reads_compositions_like_the_other_stages_and_only_models_json(tmp_p
             D.main(["predict", "--models", str(tmp_path / name), "--composition", "Na2O=25,SiO2=75", "--ph", "7"])
         msg = str(err.value)
         assert msg.startswith(str(tmp_path / name)) and "expected the models.json written by dissolution_evaluate" in msg
+
+
+def test_report_lays_many_models_out_in_rows(tmp_path):
+    """Seven models' parity panels come as two rows, not one strip too small to read."""
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    path = _write(_toy_table(n_glass=6), tmp_path / "rates.csv")
+    cfg = {"models": ["I", "II", "III", "IV", "IV-a", "IV-b", "V"], "n_splits": 2, "max_degree": 2,
+           "cv_folds": 3, "extrapolation": {"enabled": False}, "predict": {"model": "IV"}}
+    parts = D.report_parts(D.run_evaluation(path, cfg), None, cfg, str(path))
+    html = next(p for p in parts if "Parity, grouped split" in p)
+    png = base64.b64decode(re.search(r"base64,([A-Za-z0-9+/=]+)", html).group(1))
+    width, height = Image.open(io.BytesIO(png)).size
+    assert height / width > 0.25, (width, height)  # a single row of 7 square panels is ~0.15

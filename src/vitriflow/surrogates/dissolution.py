@@ -1252,6 +1252,18 @@ def run_evaluation(table_path: str | Path, cfg: Mapping[str, Any]) -> dict[str, 
 
 
 # ----------------------------------------------------------------------------- report
+def _panel_grid(plt, n: int, ncol: int = 6, size: float = 2.6):
+    """n square panels in rows of at most ``ncol`` (one row of 12 panels was too small to read);
+    returns the figure and the n used axes, the rest hidden."""
+    ncol = max(1, min(ncol, n))
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(size * ncol, size * nrow), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
 def _glass_order(frame: pd.DataFrame) -> list[str]:
     g = frame.groupby("glass")["n_c"].first().sort_values()
     return list(g.index)
@@ -1296,17 +1308,17 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
     # CV curves (Figs. 5-1, 5-4, 5-6)
     curves = res["curves"][res["curves"]["ph_measure"] == ph0]
     with_degree = [s for s in specs if s.estimator in ("poly", "ridge", "mixed")]  # GP/ensemble: no p
-    n = len(with_degree)
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.6), squeeze=False)
-    for ax, spec in zip(axes[0], with_degree, strict=True):
+    fig, axes = _panel_grid(plt, len(with_degree))
+    for ax, spec in zip(axes, with_degree, strict=True):
         c = curves[curves["model"] == spec.name]
         ax.plot(c["degree"], 100 * c["train_rrmse"], "o-", label="train")
         ax.plot(c["degree"], 100 * c["validation_rrmse"], "s--", label="validation")
         ax.set_yscale("log")
         ax.set_title(f"Model {spec.name}")
         ax.set_xlabel("polynomial degree p")
-    axes[0][0].set_ylabel("RRMSE (%)")
-    axes[0][0].legend(fontsize=7)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("RRMSE (%)")
+    axes[0].legend(fontsize=7)
     parts.append(figure_html(fig, f"RRMSE vs polynomial degree, grouped 10-fold CV on all data ({ph0} pH); "
                                   "Model I in rate space, others in log10 rate."))
 
@@ -1327,11 +1339,10 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
 
     # parity plots: first split, all models
     te = grouped_split(frame["group"].to_numpy(), cfg.get("test_fraction", 0.3), cfg.get("seed", 0))
-    n = len(specs)
-    fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.6), squeeze=False)
+    fig, axes = _panel_grid(plt, len(specs))
     lo, hi = frame["log10_rate"].min() - 0.5, frame["log10_rate"].max() + 0.5
     cache: dict = {}
-    for ax, spec in zip(axes[0], specs, strict=True):
+    for ax, spec in zip(axes, specs, strict=True):
         m, _ = fit_with_cv(frame[~te], spec, cfg.get("max_degree", 5), cfg.get("cv_folds", 10),
                            cfg.get("ridge_alphas") or None, cache)
         for mask, lab, mk in ((~te, "train", "o"), (te, "test", "s")):
@@ -1342,8 +1353,9 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
         ax.set_title(f"{spec.name} ({_degree_code(m.degree) if m.degree <= 0 else f'p={m.degree}'}) test {100 * rrmse(m.predict(frame[te]), frame.loc[te, 'log10_rate']):.1f}%",
                      fontsize=8)
         ax.set_xlabel("measured log10 rate")
-    axes[0][0].set_ylabel("predicted log10 rate")
-    axes[0][0].legend(fontsize=7)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("predicted log10 rate")
+    axes[0].legend(fontsize=7)
     parts.append(figure_html(fig, f"Parity, grouped split seed {cfg.get('seed', 0)} ({ph0} pH)."))
 
     # rate vs pH per glass with model curves
@@ -1393,8 +1405,8 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
         ep = ep[ep["ph_measure"] == ph0]
         keys = [(m, r) for m in ("III", "IV", "IV-b") for r in ep["degree_rule"].unique()
                 if ((ep["model"] == m) & (ep["degree_rule"] == r)).any()]
-        fig, axes = plt.subplots(1, len(keys), figsize=(2.6 * len(keys), 2.6), squeeze=False)
-        for ax, (m, r) in zip(axes[0], keys, strict=True):
+        fig, axes = _panel_grid(plt, len(keys))
+        for ax, (m, r) in zip(axes, keys, strict=True):
             sub = ep[(ep["model"] == m) & (ep["degree_rule"] == r)]
             for role, mk in (("train", "o"), ("test", "s")):
                 q = sub[sub["role"] == role]
@@ -1405,7 +1417,7 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
             ax.set_ylim(lo, hi)
             ax.set_title(f"{m} p={int(sub['degree'].iloc[0])} ({r}): "
                          f"{100 * rrmse(t['predicted'], t['log10_rate']):.1f}%", fontsize=8)
-        axes[0][0].legend(fontsize=7)
+        axes[0].legend(fontsize=7)
         parts.append(figure_html(fig, "A->B extrapolation (thesis Fig. 5-9): trained on the train family, "
                                       "tested on unseen glasses of the test family."))
 
