@@ -257,14 +257,27 @@ def test_missing_snapshot_falls_back_in_the_workflow(tmp_path, refs, expected):
     assert "ESTIMATE" in (tmp_path / "logs/references/tiny_silica.log").read_text()
 
 
-def test_failed_forced_source_is_one_line_in_the_job(tmp_path):
+def test_forced_live_source_without_key_stops_before_any_job(tmp_path):
+    """Without MP_API_KEY a forced live source is refused at start in one line (the job-level
+    message for an API that does not answer is tested with a substituted client above)."""
     _tiny_workflow(tmp_path, {"source": "live"})
     proc = _snakemake(tmp_path, TARGET)
     assert proc.returncode != 0
-    line = "vitriflow references error: references.source is 'live' but the Materials Project API is unavailable"
-    assert line in proc.stderr
-    log = (tmp_path / "logs/references/tiny_silica.log").read_text()
-    assert "references.source is 'live'" in log and "Traceback" not in log
+    line = "vitriflow config error: references.source: 'live' needs the MP_API_KEY environment variable"
+    assert line in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_forced_live_source_with_key_passes_the_start_check(monkeypatch):
+    from test_workflow import TINY
+
+    from vitriflow.config import ConfigError, check_config
+
+    monkeypatch.setenv("MP_API_KEY", SECRET)
+    check_config({**TINY, "references": {"source": "live"}}, deep=False)
+    monkeypatch.delenv("MP_API_KEY")
+    with pytest.raises(ConfigError, match="needs the MP_API_KEY"):
+        check_config({**TINY, "references": {"source": "live"}}, deep=False)
 
 
 def test_changed_snapshot_file_reruns_the_references(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,6 +218,11 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bo
                               "to use estimates instead)")
     if refs.get("source") == "snapshot" and not snap:
         raise ConfigError("references.source: 'snapshot' needs references.snapshot_dir")
+    if refs.get("source") == "live" and not os.environ.get("MP_API_KEY"):
+        # checked here, not only in the job, so a run cannot do its other stages first and then
+        # stop at the references (jobs, on a cluster too, inherit the submitting environment)
+        raise ConfigError("references.source: 'live' needs the MP_API_KEY environment variable, which is "
+                          "not set (use 'auto' to fall back to the snapshot or the estimate)")
     for name, proto in protocols.items():
         for k, st in enumerate(proto["stages"]):
             t = st["temperature_K"]
