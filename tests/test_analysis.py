@@ -393,3 +393,44 @@ def test_report_draws_smoothed_curves_and_keeps_the_raw_table(tmp_path):
     assert "σ = 0.05 Å" in out.read_text() and "raw histograms" in out.read_text()
     write_analysis_section(out, [tables], None, (1.0, 20.0))
     assert "Gaussian-smoothed" not in out.read_text()
+
+
+def test_structure_averaged_over_its_md_samples():
+    """With frames along the last MD stage, g(r), CN and angles come from all of them (the
+    structure at that temperature); density and energy still from the relaxed frame."""
+    from vitriflow.analysis.rdf import rdf
+
+    settings = AnalysisSettings(r_max=6.0, dr=0.02, q_max=15.0, scattering_lengths=None,
+                                experimental_fq=None, cutoffs={"O-Si": 2.0})
+    frames = _frames()
+    sid = frames[0].info["structure_id"]
+    samples = {sid: [rattled(cristobalite(), (3, 3, 2), 0.12, seed=s) for s in (1, 2, 3)]}
+    plain = analyze_system(frames, settings, "silica")
+    res = analyze_system(frames, settings, "silica", samples=samples)
+    p = res.properties.set_index("structure_id")
+    assert p.loc[sid, "analysed_from"] == "samples" and p.loc[sid, "analysed_frames"] == 3
+    other = frames[1].info["structure_id"]
+    assert p.loc[other, "analysed_from"] == "final" and p.loc[other, "analysed_frames"] == 1
+    g = res.rdf[(res.rdf.structure_id == sid) & (res.rdf.pair == "O-Si")]["g"].to_numpy()
+    expected = np.mean([rdf(a, 6.0, 0.02, ["O", "Si"]).partials["O-Si"] for a in samples[sid]], axis=0)
+    np.testing.assert_allclose(g, expected)
+    q = plain.properties.set_index("structure_id")
+    assert p.loc[sid, "density_g_cm3"] == q.loc[sid, "density_g_cm3"]  # from the relaxed frame
+    assert p.loc[sid, "energy_per_atom_eV"] == q.loc[sid, "energy_per_atom_eV"]
+    # hotter (more rattled) frames broaden the Si-O peak: a wider O-Si-O angle spread
+    assert p.loc[sid, "angle_mean_O_Si_O_deg"] != q.loc[sid, "angle_mean_O_Si_O_deg"]
+    # CN pooled over the frames: the mean of the three frames' own means (same atom count each)
+    per_frame = [analyze_system([_with_info_of(a, frames[0])], settings, "silica").properties["cn_Si_O"].item()
+                 for a in samples[sid]]
+    assert p.loc[sid, "cn_Si_O"] == pytest.approx(np.mean(per_frame))
+    from vitriflow.analysis.report import _frames_note
+
+    assert "averaged over 3 frames per structure" in _frames_note(res.properties)
+    assert "relaxed final frame of each structure" in _frames_note(plain.properties)
+
+
+def _with_info_of(atoms, like):
+    """``atoms`` carrying the info of ``like`` (one sample analysed as a structure of its own)."""
+    a = atoms.copy()
+    a.info = dict(like.info)
+    return a

@@ -179,3 +179,67 @@ def test_elemental_reference_that_cannot_be_relaxed_is_dropped_alone(model, monk
     refs = md_refs.elemental_reference_energies([si2, si8, o_like], "picky", max_steps=5)
     assert set(refs["energies_per_atom"]) == {"Si"} and np.isfinite(refs["energies_per_atom"]["Si"])
     assert "cannot evaluate this cell" in refs["failed"]["mp-12957"] and refs["reason"] == ""
+
+
+SAMPLED = {
+    "timestep_fs": 1.0,
+    "stages": [
+        {"name": "melt", "steps": 10, "temperature_K": 1000},
+        {"name": "quench", "steps": 10, "temperature_K": [1000, 300]},
+        {"name": "anneal", "steps": 30, "temperature_K": 300},
+    ],
+    "checkpoint_every": 10,
+    "log_every": 5,
+    "sample_every": 5,
+    "thermostat_tau_fs": 5.0,  # a tight thermostat, so that the fast test quench passes the guard
+    "prerelax_steps": 100,
+    "relax": {"max_steps": 10},
+}
+
+
+def test_sample_steps_are_in_the_last_stage_only():
+    p = Protocol.from_config(SAMPLED)
+    assert [s + 1 for s in range(p.total_steps) if p.is_sample_step(s)] == [25, 30, 35, 40, 45, 50]
+    assert not any(Protocol.from_config(PROTO).is_sample_step(s) for s in range(50))  # default: off
+
+
+def test_samples_survive_a_kill_and_come_out_as_after_a_straight_run(model, cells, tmp_path):
+    """Frames along the last stage are kept in the checkpoint: a run killed half-way through
+    that stage gives the same frames as one that was never stopped."""
+    p = Protocol.from_config(SAMPLED)
+    straight_samples, resumed_samples = [], []
+    straight, _ = run_melt_quench(cells[:2], model, p, tmp_path / "a.pt", progress=False,
+                                  samples=straight_samples)
+    with pytest.raises(KeyboardInterrupt):  # stops at step 30: samples 25 and 30 taken
+        run_melt_quench(cells[:2], model, p, tmp_path / "b.pt", progress=False, stop_after_segments=3,
+                        samples=resumed_samples)
+    run_melt_quench(cells[:2], model, p, tmp_path / "b.pt", progress=False, samples=resumed_samples)
+    assert len(straight_samples) == 2 * 6
+    assert [(a.info["structure_id"], a.info["sample_step"]) for a in straight_samples] == [
+        (sid, step) for sid in ("sio2-r0", "sio2-r1") for step in (25, 30, 35, 40, 45, 50)]
+    for a, b in zip(straight_samples, resumed_samples, strict=True):
+        np.testing.assert_array_equal(a.positions, b.positions)
+        assert a.info["sample_step"] == b.info["sample_step"]
+    first = straight_samples[0]
+    assert first.info["temperature_target_K"] == 300 and first.info["time_ps"] == pytest.approx(0.025)
+    assert first.info["seed"] == straight[0].info["seed"] and "energy_eV" not in first.info
+    # the samples are thermal frames, not the relaxed final structure
+    assert not np.allclose(straight_samples[5].positions, straight[0].positions)
+
+
+def test_unstable_segment_drops_its_samples_and_failed_structures_give_none(model, cells, tmp_path):
+    from vitriflow.md import Task, _mark_unstable
+
+    t = Task(sid="x", seed=0, numbers=np.array([14]), positions=np.zeros((1, 3)), cell=np.eye(3),
+             samples=[(25, None, None), (30, None, None), (35, None, None)])
+    _mark_unstable(t, 30, 40, "test")
+    assert [s[0] for s in t.samples] == [25, 30] and t.status == "retry"
+    relaxed = prerelax(cells[:2], model, 50, "cpu")
+    bad = relaxed[0].copy()
+    bad.info = dict(relaxed[0].info, structure_id="blow-up")
+    bad.positions[1] = bad.positions[0] + [0.3, 0, 0]
+    samples = []
+    final, _ = run_melt_quench([bad, relaxed[1]], model, Protocol.from_config(dict(SAMPLED, prerelax_steps=0)),
+                               tmp_path / "u.pt", progress=False, samples=samples)
+    assert final[0].info["status"] == "failed"
+    assert {a.info["structure_id"] for a in samples} == {"sio2-r1"} and len(samples) == 6

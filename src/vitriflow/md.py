@@ -65,6 +65,7 @@ class Protocol:
     relax_steps: int = 300
     checkpoint_every: int = 250
     log_every: int = 50
+    sample_every: int = 0  # frames kept every this many steps of the last stage (0 = none)
     guard_min_distance_scale: float = 0.35
     guard_max_temperature_factor: float = 3.0
     max_batch_atoms: int = 20000
@@ -86,6 +87,7 @@ class Protocol:
             relax_enabled=relax.get("enabled", True), relax_fmax=relax.get("fmax_eV_A", 0.05),
             relax_steps=relax.get("max_steps", 300),
             checkpoint_every=cfg.get("checkpoint_every", 250), log_every=cfg.get("log_every", 50),
+            sample_every=cfg.get("sample_every", 0),
             guard_min_distance_scale=guard.get("min_distance_scale", 0.35),
             guard_max_temperature_factor=guard.get("max_temperature_factor", 3.0),
             max_batch_atoms=cfg.get("max_batch_atoms", 20000),
@@ -94,6 +96,15 @@ class Protocol:
     @property
     def total_steps(self) -> int:
         return sum(s.steps for s in self.stages)
+
+    def is_sample_step(self, step: int) -> bool:
+        """True when the state after global step ``step`` is kept as a sample: every
+        ``sample_every`` steps of the last stage, counted from its start (its end included when
+        it falls on one)."""
+        if self.sample_every <= 0:
+            return False
+        last_start = self.total_steps - self.stages[-1].steps
+        return step + 1 > last_start and (step + 1 - last_start) % self.sample_every == 0
 
     def stage_at(self, step: int) -> tuple[int, Stage, int]:
         """(stage index, stage, step within the stage) of global step ``step``."""
@@ -142,6 +153,7 @@ class Task:
     reason: str = ""
     last_energy: float = float("nan")
     trace: list = field(default_factory=list)
+    samples: list = field(default_factory=list)  # (step, positions, cell) along the last stage
 
 
 # ----------------------------------------------------------------------------- guard
@@ -234,10 +246,16 @@ def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype) -> Non
         extra = {"external_pressure": stage.pressure_GPa * 1e4 * units.pressure,
                  "tau": protocol.thermostat_tau_fs * 1e-3 * units.time}
     n_atoms = torch.tensor([len(t.numbers) for t in tasks], device=device, dtype=dtype)
+    offsets = np.cumsum([0] + [len(t.numbers) for t in tasks])
     for step in range(start, end):
         kT = torch.tensor(protocol.target_temperature(step) * units.temperature, device=device, dtype=dtype)
         for _ in range(substeps):
             st = step_fn(st, model, dt=dt, kT=kT, **extra)
+        if protocol.is_sample_step(step):
+            pos = st.positions.detach().cpu().numpy()
+            cells = st.cell.detach().cpu().numpy()
+            for i, t in enumerate(tasks):
+                t.samples.append((step + 1, pos[offsets[i]:offsets[i + 1]].copy(), cells[i].T.copy()))
         if (step + 1) % protocol.log_every == 0 or step + 1 == end:
             temps = ts.calc_temperature(masses=st.masses, momenta=st.momenta, system_idx=st.system_idx,
                                         dof_per_system=st.get_number_of_degrees_of_freedom() - 3)
@@ -253,7 +271,6 @@ def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype) -> Non
     forces = st.forces.detach().cpu().numpy()
     cells = st.cell.detach().cpu().numpy()
     energy = st.energy.detach().cpu().numpy()
-    offsets = np.cumsum([0] + [len(t.numbers) for t in tasks])
     # the thermostat lags a fast ramp: judge against the hottest target of this and the last segment
     target = max(protocol.target_temperature(s)
                  for s in range(max(0, start - protocol.checkpoint_every), end))
@@ -276,7 +293,8 @@ def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype) -> Non
 
 def _mark_unstable(t: Task, start: int, end: int, reason: str) -> None:
     """Roll ``t`` back to its last good snapshot; retry with dt/2 once, then fail."""
-    t.trace = [r for r in t.trace if r[0] <= start]  # drop the bad segment's rows
+    t.trace = [r for r in t.trace if r[0] <= start]  # drop the bad segment's rows and samples
+    t.samples = [smp for smp in t.samples if smp[0] <= start]
     t.status = "failed" if t.dt_scale < 1.0 else "retry"
     t.reason = f"step {end}: {reason}"
     log.warning("%s unstable in steps %d-%d (%s)%s", t.sid, start, end, reason,
@@ -286,12 +304,13 @@ def _mark_unstable(t: Task, start: int, end: int, reason: str) -> None:
 def _guarded_segment(tasks: list[Task], model, protocol: Protocol, device, dtype) -> None:
     """Run a segment; if the model itself fails (a blown-up cell can make neighbour lists or the
     network raise), rerun the segment one structure at a time so only the culprit fails."""
-    n_trace = [len(t.trace) for t in tasks]
+    n_trace = [(len(t.trace), len(t.samples)) for t in tasks]
     try:
         _segment(tasks, model, protocol, device, dtype)
     except (RuntimeError, ValueError, FloatingPointError) as exc:
-        for t, n in zip(tasks, n_trace, strict=True):
+        for t, (n, m) in zip(tasks, n_trace, strict=True):
             del t.trace[n:]
+            del t.samples[m:]
         start = tasks[0].step
         if len(tasks) == 1:
             msg = " ".join(str(exc).split())[:160]
@@ -368,9 +387,14 @@ def _batches(tasks: list[Task], model, protocol: Protocol, device) -> list[list[
 
 def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
                     checkpoint: str | os.PathLike, device="cpu", progress: bool = True,
-                    stop_after_segments: int | None = None) -> tuple[list[Atoms], list[dict]]:
+                    stop_after_segments: int | None = None,
+                    samples: list | None = None) -> tuple[list[Atoms], list[dict]]:
     """Melt-quench every structure; returns final structures (with status info) and trace rows.
 
+    With ``protocol.sample_every`` set, a list passed as ``samples`` receives the frames kept along
+    the last stage (unrelaxed, at its temperature) of every structure that finished, with the
+    final structure's info plus ``sample_step``, ``time_ps`` and ``temperature_target_K``.
+    They live in the checkpoint, so a resumed run keeps the ones taken before it was killed.
     ``stop_after_segments`` (testing only) raises ``KeyboardInterrupt`` after that many segments,
     as a killed job would stop.
     """
@@ -428,6 +452,8 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
                 raise KeyboardInterrupt(f"stopped after {segments} segments (test)")
     bar.close()
     finals = _finalise(tasks, structures, model, protocol, device)
+    if samples is not None:
+        samples.extend(_sample_frames(tasks, finals, protocol))
     trace = [{"structure_id": t.sid, "step": r[0], "time_ps": r[1], "stage": r[2],
               "temperature_K": r[3], "target_K": r[4], "energy_per_atom_eV": r[5], "dt_scale": r[6]}
              for t in tasks for r in t.trace]
@@ -489,6 +515,24 @@ def prerelax(structures: Sequence[Atoms], model, max_steps: int, device) -> list
             a.positions = src.positions
         out.append(a)
     return out
+
+
+def _sample_frames(tasks: Sequence[Task], finals: Sequence[Atoms], protocol: Protocol) -> list[Atoms]:
+    """The kept frames of the structures that finished, as Atoms carrying their structure's info."""
+    frames = []
+    for t, final in zip(tasks, finals, strict=True):
+        if final.info.get("status") != "ok":
+            continue
+        for step, positions, cell in t.samples:
+            a = Atoms(numbers=t.numbers, positions=positions, cell=cell, pbc=True)
+            a.wrap()
+            a.info.update({k: v for k, v in final.info.items()
+                           if k not in ("energy_eV", "energy_per_atom_eV", "density_g_cm3")})
+            a.info.update(sample_step=int(step), time_ps=step * protocol.timestep_fs * 1e-3,
+                          temperature_target_K=protocol.target_temperature(step - 1),
+                          density_g_cm3=round(density_g_cm3(a), 5))
+            frames.append(a)
+    return frames
 
 
 def _finalise(tasks, structures, model, protocol: Protocol, device) -> list[Atoms]:

@@ -19,6 +19,7 @@ if "analysis" in config:
     rule analyze_system:
         input:
             structures="results/md/{system}/quenched.extxyz",
+            samples="results/md/{system}/samples.extxyz",
             summary="results/md/{system}/summary.parquet",
             refs=lambda wc: f"results/potentials/{SYSTEMS[wc.system].potential}/elemental_refs.json",
         output:

@@ -8,6 +8,7 @@ rule md:
         quenched="results/md/{system}/quenched.extxyz",
         summary="results/md/{system}/summary.parquet",
         trace="results/md/{system}/trace.parquet",
+        samples="results/md/{system}/samples.extxyz",
     params:
         spec=system_spec,
         protocol=protocol_of,

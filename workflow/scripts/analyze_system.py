@@ -1,6 +1,7 @@
 """Snakemake adapter: analyse the quenched structures of one system (rule analyze_system)."""
 
 import json
+from collections import defaultdict
 from pathlib import Path
 
 
@@ -14,6 +15,12 @@ def main(smk) -> None:
     settings = AnalysisSettings.from_config(smk.params.analysis)
     frames = read_structures(smk.input.structures)
     log.info("%s: %d frames from %s", system, len(frames), smk.input.structures)
+    samples = defaultdict(list)  # frames along the MD's last stage (protocol sample_every)
+    for a in read_structures(smk.input.samples):
+        samples[str(a.info.get("structure_id", ""))].append(a)
+    if samples:
+        log.info("%s: g(r), S(Q), CN and angles averaged over %d frames of the last MD stage (%s)",
+                 system, sum(map(len, samples.values())), smk.input.samples)
 
     status = {}
     if Path(smk.input.summary).is_file():
@@ -30,13 +37,13 @@ def main(smk) -> None:
             raise ValueError(f"{smk.input.refs}: expected an object with keys potential, "
                              "energies_per_atom, reason")
 
-    res = analyze_system(frames, settings, system, refs=refs, status_override=status)
+    res = analyze_system(frames, settings, system, refs=refs, status_override=status, samples=samples)
     extra = {}
     for key in ("scattering_lengths", "experimental_fq"):
         path = getattr(settings, key)
         extra[f"{key}_sha256"] = sha256_file(path) if path and Path(path).is_file() else None
     prov = provenance(stage="analysis", config=smk.params.analysis,
-                      inputs=[smk.input.structures, smk.input.summary, smk.input.refs],
+                      inputs=[smk.input.structures, smk.input.samples, smk.input.summary, smk.input.refs],
                       system=system, **res.notes, **extra)
     for name in ("rdf", "properties", "distributions", "sq"):
         write_table(getattr(res, name), smk.output[name], prov)

@@ -23,9 +23,10 @@ log.info("%s: %d structures, potential %s on %s, %d steps of %.2f fs", p.spec.na
          len(structures), p.spec.potential, device, protocol.total_steps, protocol.timestep_fs)
 resumed = Path(p.checkpoint).is_file()  # then the wall time covers only the rest of the run
 t0 = time.perf_counter()
-final, trace = run_melt_quench(structures, model, protocol, p.checkpoint, device=device)
+samples = []
+final, trace = run_melt_quench(structures, model, protocol, p.checkpoint, device=device, samples=samples)
 wall_s = time.perf_counter() - t0
-for a in final:
+for a in (*final, *samples):
     a.info["potential"] = p.spec.potential
 n_failed = sum(a.info["status"] != "ok" for a in final)
 atom_steps = sum(len(a) for a in structures) * protocol.total_steps
@@ -37,3 +38,8 @@ prov = provenance(stage="md", inputs=[snakemake.input.structures], potential=p.s
 write_table(pd.DataFrame(trace), snakemake.output.trace, prov)  # noqa: F821
 write_table(pd.DataFrame([dict(a.info) for a in final]), snakemake.output.summary, prov)  # noqa: F821
 write_structures(final, snakemake.output.quenched)  # noqa: F821
+# frames along the last stage (protocol sample_every; empty file when it is 0), for the analysis
+write_structures(samples, snakemake.output.samples)  # noqa: F821
+if samples:
+    log.info("%s: %d frames kept along the last stage -> %s", p.spec.name, len(samples),
+             snakemake.output.samples)  # noqa: F821

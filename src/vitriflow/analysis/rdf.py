@@ -165,3 +165,15 @@ def rdf(atoms, r_max: float, dr: float, species: Sequence[str] | None = None) ->
         r=centres, edges=edges, partials=partials, total=total,
         counts={el: int(counts[s_index[el]]) for el in species}, volume=volume,
     )
+
+
+def average_rdf(rdfs: Sequence[RDF]) -> RDF:
+    """Mean g_ab(r) of several frames of one structure (same atoms, same grid): the structure
+    averaged over a trajectory. The volume is the mean volume (it changes under NPT)."""
+    first = rdfs[0]
+    if len(rdfs) == 1:
+        return first
+    return RDF(r=first.r, edges=first.edges,
+               partials={k: np.mean([g.partials[k] for g in rdfs], axis=0) for k in first.partials},
+               total=np.mean([g.total for g in rdfs], axis=0), counts=dict(first.counts),
+               volume=float(np.mean([g.volume for g in rdfs])))

@@ -316,6 +316,7 @@ def write_analysis_section(
         else:
             parts.append(table_html(composition_summary(p, t.distributions),
                                     f"{t.name}: per-composition means over successful replicas"))
+            parts.append(f"<p>{_frames_note(p)}</p>")
             parts.append(figure_html(rdf_figure(t, rdf_smoothing_A), f"{t.name}: partial and total g(r)"))
             cn_keys = _cn_keys(t.distributions.loc[t.distributions["kind"] == "cn", "key"].unique())
             if cn_keys:
@@ -351,6 +352,19 @@ def write_analysis_section(
     else:
         parts.append("<p>All structures of all systems were analysed (none failed upstream or here).</p>")
     write_section(out_path, "Structure analysis", *parts, headlines=[*density_headline(systems), *cards])
+
+
+def _frames_note(p: pd.DataFrame) -> str:
+    """Which frames the structural averages come from (MD samples or the relaxed frame)."""
+    ok = p[p["status"] == "ok"]
+    if "analysed_from" not in ok or not (ok["analysed_from"] == "samples").any():
+        return ("g(r), S(Q), coordination and angles of the relaxed final frame of each structure "
+                "(set <code>sample_every</code> in the protocol to average over the last MD stage).")
+    n = ok.loc[ok["analysed_from"] == "samples", "analysed_frames"]
+    count = f"{int(n.min())}" if n.min() == n.max() else f"{int(n.min())}–{int(n.max())}"
+    return (f"g(r), S(Q), coordination and angles averaged over {count} frames per structure along "
+            "the last MD stage (the glass at that stage's temperature); density and energies of the "
+            "relaxed final frame.")
 
 
 def density_headline(systems: Sequence[SystemTables], shown: int = 4) -> list[dict[str, str]]:

@@ -32,7 +32,15 @@ from vitriflow.analysis.coordination import (
     parse_triplets,
     to_cutoff_map,
 )
-from vitriflow.analysis.rdf import RDF, half_min_width, pair_name, r_grid, rdf, species_pairs
+from vitriflow.analysis.rdf import (
+    RDF,
+    average_rdf,
+    half_min_width,
+    pair_name,
+    r_grid,
+    rdf,
+    species_pairs,
+)
 from vitriflow.analysis.scattering import (
     MissingScatteringLength,
     load_experimental_fq,
@@ -183,11 +191,15 @@ def analyze_system(
     frames: Sequence, settings: AnalysisSettings, system: str,
     refs: Mapping[str, Any] | None = None,
     status_override: Mapping[str, tuple[str, str]] | None = None,
+    samples: Mapping[str, Sequence] | None = None,
 ) -> AnalysisResult:
     """Analyse every frame of one system; see the module docstring for the outputs.
 
     ``status_override`` maps structure_id -> (status, reason), e.g. from summary.parquet,
-    where it disagrees with the frames' own info.
+    where it disagrees with the frames' own info. ``samples`` maps structure_id -> frames of
+    that structure along the MD's last stage: g(r), S(Q), coordination and angles are then
+    averaged over them (the structure at that temperature) instead of taken from the relaxed
+    frame; density and energies always come from the relaxed frame.
     """
     if not frames:
         raise ValueError(f"analysis: system {system!r} has no structures")
@@ -205,11 +217,13 @@ def analyze_system(
     # 1. RDF of every good structure on the common grid; a cell that cannot be analysed (NaN
     #    positions, a collapsed cell) is marked failed alone instead of stopping the system
     rdfs: dict[int, RDF] = {}
+    views: dict[int, list] = {}  # the frames each structure's structural averages come from
     for k in ok:
+        views[k] = list((samples or {}).get(metas[k]["structure_id"]) or [frames[k]])
         try:
-            if not np.isfinite(frames[k].positions).all():
+            if not all(np.isfinite(a.positions).all() for a in views[k]):
                 raise ValueError("non-finite positions")
-            rdfs[k] = rdf(frames[k], settings.r_max, settings.dr, elements)
+            rdfs[k] = average_rdf([rdf(a, settings.r_max, settings.dr, elements) for a in views[k]])
         except (ValueError, RuntimeError) as exc:
             metas[k]["status"], metas[k]["reason"] = "failed", f"analysis: {exc}"
             log.error("%s: not analysed: %s", metas[k]["structure_id"], exc)
@@ -259,6 +273,8 @@ def analyze_system(
             rows.append(row)
             continue
         g = rdfs[k]
+        row["analysed_frames"] = len(views[k])
+        row["analysed_from"] = "final" if views[k][0] is atoms else "samples"
         key = {x: m[x] for x in ("structure_id", "composition_index", "replica", "label")}
         for name, arr in g.as_dict().items():
             rdf_parts.append(pd.DataFrame({**key, "pair": name, "r_A": r, "g": arr}))
@@ -279,8 +295,17 @@ def analyze_system(
             row[f"rpeak_{_col(name)}"] = rpk
             row[f"rcut_{_col(name)}"] = cmap[(a, b)]
         finite = [v for v in cmap.values() if np.isfinite(v)]
-        nb = _typed_neighbours(atoms, max(finite)) if finite else None
-        cns = coordination_numbers(atoms, cmap, neighbours=nb) if nb is not None else {}
+        cns, angles = {}, {}
+        triplets = (parse_triplets(settings.angle_triplets) if settings.angle_triplets
+                    else default_triplets(cmap))
+        for view in views[k] if finite else []:  # CN and angles pooled over the frames
+            nb = _typed_neighbours(view, max(finite))
+            for pair, cn in coordination_numbers(view, cmap, neighbours=nb).items():
+                cns.setdefault(pair, []).append(cn)
+            for t, th in bond_angles(view, triplets, cmap, neighbours=nb).items():
+                angles.setdefault(t, []).append(th)
+        cns = {pair: np.concatenate(v) for pair, v in cns.items()}
+        angles = {t: np.concatenate(v) for t, v in angles.items()}
         for a in elements:
             for b in elements:
                 col = f"cn_{a}_{b}"
@@ -290,9 +315,6 @@ def analyze_system(
                     kk, frac = cn_distribution(cn, settings.max_cn)
                     dist_rows.append(pd.DataFrame({**key, "kind": "cn", "key": col,
                                                    "x": kk.astype(float), "value": frac}))
-        triplets = (parse_triplets(settings.angle_triplets) if settings.angle_triplets
-                    else default_triplets(cmap))
-        angles = bond_angles(atoms, triplets, cmap, neighbours=nb) if nb is not None else {}
         for t in triplets:
             name = "-".join(t)
             th = angles.get(t, np.empty(0))
