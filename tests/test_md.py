@@ -181,20 +181,13 @@ def test_elemental_reference_that_cannot_be_relaxed_is_dropped_alone(model, monk
     assert "cannot evaluate this cell" in refs["failed"]["mp-12957"] and refs["reason"] == ""
 
 
-SAMPLED = {
-    "timestep_fs": 1.0,
-    "stages": [
-        {"name": "melt", "steps": 10, "temperature_K": 1000},
-        {"name": "quench", "steps": 10, "temperature_K": [1000, 300]},
-        {"name": "anneal", "steps": 30, "temperature_K": 300},
-    ],
-    "checkpoint_every": 10,
-    "log_every": 5,
-    "sample_every": 5,
-    "thermostat_tau_fs": 5.0,  # a tight thermostat, so that the fast test quench passes the guard
-    "prerelax_steps": 100,
-    "relax": {"max_steps": 10},
-}
+SAMPLED = dict(  # PROTO's settings, a longer last stage with frames kept every 5 steps
+    PROTO, sample_every=5,
+    stages=[{"name": "melt", "steps": 10, "temperature_K": 1000},
+            {"name": "quench", "steps": 10, "temperature_K": [1000, 300]},
+            {"name": "anneal", "steps": 30, "temperature_K": 300}],
+    thermostat_tau_fs=5.0,  # a tight thermostat, so that the fast test quench passes the guard
+)
 
 
 def test_sample_steps_are_in_the_last_stage_only():
