@@ -37,6 +37,16 @@ def test_meaning_errors_name_the_key(changes, message):
         check_config(with_system(**changes))
 
 
+def test_sample_interval_longer_than_the_last_stage_is_refused():
+    cfg = copy.deepcopy(DEMO)
+    cfg["protocols"]["demo_classical"]["sample_every"] = 250
+    with pytest.raises(ConfigError, match=r"protocols.demo_classical.sample_every: 250 is more than the 200 "
+                                          r"steps of its last stage \('anneal'\)"):
+        check_config(cfg, deep=False)
+    cfg["protocols"]["demo_classical"]["sample_every"] = 200  # one frame, at the end of the stage
+    check_config(cfg, deep=False)
+
+
 def test_empty_grid_is_refused():
     cfg = with_system()
     del cfg["systems"][0]["compositions"]

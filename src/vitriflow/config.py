@@ -228,4 +228,9 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bo
             t = st["temperature_K"]
             if isinstance(t, list) and len(t) != 2:
                 raise ConfigError(f"protocols.{name}.stages[{k}].temperature_K: expected a number or [start, end]")
+        every, last = proto.get("sample_every", 0), proto["stages"][-1]
+        if every and every > last["steps"]:
+            raise ConfigError(f"protocols.{name}.sample_every: {every} is more than the {last['steps']} steps of "
+                              f"its last stage ({last['name']!r}), so no frame would be kept; expected at most "
+                              f"{last['steps']} (0 = no frames)")
     return systems
