@@ -434,3 +434,22 @@ def _with_info_of(atoms, like):
     a = atoms.copy()
     a.info = dict(like.info)
     return a
+
+
+def test_rdf_figure_skips_pairs_a_glass_does_not_have():
+    """A silicate in an aluminosilicate family has no Al-O curve to draw (its g is all zero)."""
+    from vitriflow.analysis.report import rdf_figure
+
+    r = np.arange(0.01, 2.0, 0.02)
+    rows = []
+    for ci, label, al in ((0, "NAS", 1.0), (1, "NS", 0.0)):
+        for pair in ("Al-O", "O-Si", "total"):
+            g = np.exp(-((r - 1.7) / 0.05) ** 2) * (al if pair == "Al-O" else 1.0)
+            rows.append(pd.DataFrame({"structure_id": f"s{ci}", "composition_index": ci, "replica": 0,
+                                      "label": label, "pair": pair, "r_A": r, "g": g}))
+    t = SystemTables("fam", pd.concat(rows), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    fig = rdf_figure(t)
+    drawn = {ax.get_title(): [ln.get_label() for ln in ax.lines if not ln.get_label().startswith("_")]
+             for ax in fig.axes if ax.get_visible()}
+    assert drawn == {"Al-O": ["NAS"], "O-Si": ["NAS", "NS"], "total": ["NAS", "NS"]}
+    assert [tx.get_text() for tx in fig.axes[2].get_legend().get_texts()] == ["NAS", "NS"]

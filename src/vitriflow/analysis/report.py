@@ -92,6 +92,8 @@ def rdf_figure(t: SystemTables, sigma_A: float = 0.0):
         for (ci, label), col in zip(comps, _colors(len(comps)), strict=True):
             s = sub[sub["composition_index"] == ci]
             r, mean, std = s["r_A"], s["g_mean"], s["g_std"]
+            if not mean.any():  # the pair does not exist in this glass (e.g. Al-O of a silicate)
+                continue
             ax.plot(r, mean, color=col, lw=1.0, label=label)
             ax.fill_between(r, mean - std, mean + std, color=col, alpha=0.25, lw=0)
         ax.axhline(1.0, color="0.6", lw=0.6, ls=":")
@@ -99,8 +101,8 @@ def rdf_figure(t: SystemTables, sigma_A: float = 0.0):
         ax.set_xlabel("r (Å)", fontsize=8)
         ax.set_ylabel("g(r)", fontsize=8)
         ax.tick_params(labelsize=7)
-    if comps:
-        axes[0].legend(fontsize=6, frameon=False)
+    if comps:  # on the total g(r), the one panel every glass has
+        axes[-1].legend(fontsize=6, frameon=False)
     fig.tight_layout()
     return fig
 
