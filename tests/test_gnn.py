@@ -149,15 +149,21 @@ def test_cli_predicts_every_frame_like_the_estimator(tmp_path, capsys):
     assert len(err) == 1 and "none.extxyz: structure file not found" in err[0]
 
 
-def test_cli_predicts_the_good_frames_and_names_each_bad_one(tmp_path, capsys):
-    from vitriflow.cli import main
-
+def _saved_model_and_frames(tmp_path, n_frames):
+    """A tiny energy model saved as tmp_path/m.pt and ``n_frames`` new cells named f0, f1, ..."""
     est = GNNRegressor(**{**SMALL, "epochs": 2, "n_models": 1}).fit(
         [_cell(n, s) for n in (4, 8) for s in range(2)], [-7.0, -7.1, -6.0, -6.1])
     est.save(tmp_path / "m.pt", target="energy_per_atom_eV")
-    frames = [_cell(6, k) for k in range(4)]
+    frames = [_cell(6, k) for k in range(n_frames)]
     for k, a in enumerate(frames):
         a.info["structure_id"] = f"f{k}"
+    return est, frames
+
+
+def test_cli_predicts_the_good_frames_and_names_each_bad_one(tmp_path, capsys):
+    from vitriflow.cli import main
+
+    est, frames = _saved_model_and_frames(tmp_path, 4)
     frames[1].positions[2] = np.nan  # an exploded cell
     frames[2].numbers[:2] = 11  # sodium: the model never saw it
     write_structures(frames, tmp_path / "mixed.extxyz")
@@ -185,6 +191,28 @@ def test_cli_predicts_the_good_frames_and_names_each_bad_one(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*model, str(tmp_path / "empty.extxyz")])
     assert "empty.extxyz: no frames in the file" in capsys.readouterr().err
+
+
+def test_cli_a_damaged_frame_fails_alone_in_its_file(tmp_path, capsys):
+    """One garbled frame in a multi-frame file: the frames before and after it are predicted."""
+    from vitriflow.cli import main
+
+    est, frames = _saved_model_and_frames(tmp_path, 3)
+    write_structures(frames, tmp_path / "three.extxyz")
+    lines = (tmp_path / "three.extxyz").read_text().splitlines(keepends=True)
+    n = len(frames[0])
+    first_atom_of_frame_1 = (n + 2) + 2
+    lines[first_atom_of_frame_1] = "Si not-a-number 0.0 0.0\n"  # a disk error in frame 1
+    (tmp_path / "three.extxyz").write_text("".join(lines))
+    assert main(["gnn", "predict", "--model", str(tmp_path / "m.pt"), str(tmp_path / "three.extxyz"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    out = read_csv(tmp_path / "p.csv", keep_default_na=False, na_values=[""])[0]
+    assert list(out["status"]) == ["ok", "failed", "ok"] and list(out["frame"]) == [0, 1, 2]
+    assert list(out["structure_id"].fillna("")) == ["f0", "", "f2"]
+    assert out["reason"][1].startswith(f"not readable as extended XYZ: line {n + 3}")
+    np.testing.assert_allclose(out["energy_per_atom_eV"][[0, 2]], est.predict([frames[0], frames[2]])[0],
+                               rtol=1e-5)
+    assert "three.extxyz frame 1" in capsys.readouterr().err
 
 
 def test_out_of_fold_residuals_recalibrate_the_saved_models_spread(tmp_path):

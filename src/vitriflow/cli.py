@@ -103,24 +103,34 @@ def _viscosity_predict(args: argparse.Namespace) -> int:
 
 def _gnn_rows(est, path: str, target: str) -> list[dict]:
     """One row per frame of ``path``: the prediction (status ok), or the reason it has none
-    (status failed: a frame the model cannot take, or the whole file when it cannot be read)."""
+    (status failed: a frame that cannot be parsed or that the model cannot take; the whole file
+    when nothing in it can be read)."""
     import numpy as np
 
-    from vitriflow.io import read_structures
+    from vitriflow.io import read_structures_frame_by_frame
 
     try:
-        frames = read_structures(path)
-    except (ValueError, OSError, IndexError, KeyError) as exc:  # what ASE raises on a malformed file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        parsed = read_structures_frame_by_frame(path)
+    except (OSError, UnicodeDecodeError) as exc:
         return [{"file": path, "structure_id": "", "formula": "", "status": "failed",
-                 "reason": f"not readable as extended XYZ: {first}"}]
-    if not frames:
+                 "reason": f"not readable as extended XYZ: {exc}"}]
+    if not parsed:
         return [{"file": path, "structure_id": "", "formula": "", "status": "failed", "reason": "no frames in the file"}]
-    why = est.problems(frames)
-    good = [a for a, w in zip(frames, why, strict=True) if not w]
+    if len(parsed) == 1 and parsed[0][0] is None:
+        return [{"file": path, "structure_id": "", "formula": "", "status": "failed",
+                 "reason": f"not readable as extended XYZ: {parsed[0][1]}"}]
+    frames = [a for a, _ in parsed if a is not None]
+    problems = est.problems(frames)
+    why = iter(problems)
+    good = [a for a, w in zip(frames, problems, strict=True) if not w]
     predicted = zip(*est.predict(good), strict=True) if good else iter(())
     rows = []
-    for k, (a, w) in enumerate(zip(frames, why, strict=True)):
+    for k, (a, unreadable) in enumerate(parsed):
+        if a is None:
+            rows.append({"file": path, "frame": k, "structure_id": "", "formula": "", "status": "failed",
+                         "reason": f"not readable as extended XYZ: {unreadable}"})
+            continue
+        w = next(why)
         mean, sigma = (np.nan, np.nan) if w else next(predicted)
         rows.append({"file": path, "frame": k, "structure_id": a.info.get("structure_id", ""),
                      "formula": a.get_chemical_formula(), "n_atoms": len(a), target: mean, "sigma": sigma,

@@ -10,6 +10,7 @@ never leaves a truncated output that Snakemake would take as complete.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -232,3 +233,33 @@ def read_structures(path: str | os.PathLike) -> list:
     from ase.io import read
 
     return list(read(path, index=":", format="extxyz"))
+
+
+def read_structures_frame_by_frame(path: str | os.PathLike) -> list[tuple[Any, str]]:
+    """Every frame of an extended XYZ file as ``(atoms, "")``, or ``(None, reason)`` for a frame
+    that cannot be parsed, so that one damaged frame does not cost the others (ASE reads a file
+    at once). Frames are found by their atom-count lines; where one is not a count, the rest of
+    the file is one unreadable entry."""
+    from ase.io import read
+
+    lines = Path(path).read_text().splitlines(keepends=True)
+    out: list[tuple[Any, str]] = []
+    i = 0
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        try:
+            n = int(lines[i].split()[0])
+        except ValueError:
+            out.append((None, f"line {i + 1}: expected an atom count, got {lines[i].strip()[:40]!r}; "
+                              "the rest of the file is not read"))
+            break
+        chunk = "".join(lines[i:i + n + 2])
+        try:
+            out.append((read(io.StringIO(chunk), format="extxyz"), ""))
+        except Exception as exc:  # noqa: BLE001 - ASE raises many types for a malformed frame
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            out.append((None, f"line {i + 1}: {first}"))
+        i += n + 2
+    return out
