@@ -320,6 +320,12 @@ def test_vasp_job_without_readable_metadata_fails_only_its_own_job(tmp_path):
     again = parse_jobs(tmp_path, mp2020=False).set_index("structure_id")
     assert (again.loc[["garbled", "gone"], "reason"] == "no finished vasprun.xml").all()
     assert again.at["good", "status"] == "ok"
+    # a damaged index of the jobs stops the system in one line that says how to repair it
+    (tmp_path / "selection.json").write_text('["good", "garb')
+    with pytest.raises(ValueError, match=r"selection.json: unreadable \(JSONDecodeError.*rerun the dft_vasp_inputs"):
+        parse_jobs(tmp_path, mp2020=False)
+    write_jobs(frames, tmp_path, potcar_spec=True)  # the repair the message names
+    assert parse_jobs(tmp_path, mp2020=False).set_index("structure_id").at["good", "status"] == "ok"
 
 
 def _vasprun_xml(atoms: Atoms, energy: float | str, ldauu: str = "") -> str:

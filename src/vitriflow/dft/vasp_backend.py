@@ -108,7 +108,14 @@ def _job_files(root: str | os.PathLike) -> list[Path]:
     root = Path(root)
     listed = root / "selection.json"
     if listed.is_file():
-        return [root / sid / "vitriflow_job.json" for sid in json.loads(listed.read_text())]
+        try:
+            ids = json.loads(listed.read_text())
+            if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+                raise ValueError("expected a list of structure ids")
+        except (OSError, ValueError) as exc:  # the index of the whole system: one line, not a traceback
+            raise ValueError(f"{listed}: unreadable ({type(exc).__name__}: {exc}); rerun the dft_vasp_inputs "
+                             "rule, which rewrites it (finished jobs are kept)") from exc
+        return [root / sid / "vitriflow_job.json" for sid in ids]
     return sorted(root.glob("*/vitriflow_job.json"))
 
 
