@@ -73,6 +73,23 @@ def figure_html(fig, caption: str = "", dpi: int = 110) -> str:
     return f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}">{cap}</figure>'
 
 
+def panel_grid(n: int, ncols: int = 4, size: tuple[float, float] = (3.4, 2.6), **subplots_kw):
+    """``n`` panels in rows of at most ``ncols`` (a single long row shrinks every panel to
+    unreadable in the page); returns the figure and the ``n`` used axes, the rest hidden."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
+                             **subplots_kw)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
 def table_html(df: pd.DataFrame, caption: str = "", float_format: str = "{:.4g}") -> str:
     """A compact HTML table (floats formatted, index dropped)."""
     fmt = {c: float_format.format for c in df.select_dtypes("float").columns}

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import gaussian_filter1d
 
 from vitriflow.analysis.coordination import ANIONS, histogram_mode, smooth
 from vitriflow.analysis.scattering import load_experimental_fq, r_chi
 from vitriflow.analysis.system import replica_average
-from vitriflow.report import figure_html, headline, note_html, table_html, write_section
+from vitriflow.report import figure_html, headline, note_html, panel_grid, table_html, write_section
 
 __all__ = ["SystemTables", "composition_summary", "write_analysis_section"]
 
@@ -57,17 +56,6 @@ def _comp_labels(df: pd.DataFrame) -> list[tuple[int, str]]:
     return list(pairs.itertuples(index=False, name=None))
 
 
-def _grid(n: int, ncols: int = 4, size=(3.4, 2.6)):
-    plt = _plt()
-    ncols = min(ncols, n)
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
-                             squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat[:n])
-
-
 def smoothed_rdf(rdf_table: pd.DataFrame, sigma_A: float) -> pd.DataFrame:
     """Each structure's g(r) per pair Gaussian-smoothed (sigma in Å) before replica averaging,
     so that the band is the replica spread of the curves as drawn. A single frame of a
@@ -86,7 +74,7 @@ def rdf_figure(t: SystemTables, sigma_A: float = 0.0):
     pairs = [p for p in t.rdf["pair"].unique() if p != "total"] + ["total"]
     comps = _comp_labels(t.rdf)
     avg = replica_average(smoothed_rdf(t.rdf, sigma_A))
-    fig, axes = _grid(len(pairs))
+    fig, axes = panel_grid(len(pairs))
     for ax, pair in zip(axes, pairs, strict=True):
         sub = avg[avg["pair"] == pair]
         for (ci, label), col in zip(comps, _colors(len(comps)), strict=True):
@@ -126,7 +114,7 @@ def _dist_figure(t: SystemTables, kind: str, keys: Sequence[str], xlabel: str, x
                  sigma: float = 0.0):
     """CN (markers) or angle (lines; Gaussian-smoothed by ``sigma`` degrees) distributions."""
     comps = _comp_labels(t.distributions)
-    fig, axes = _grid(len(keys))
+    fig, axes = panel_grid(len(keys))
     d = t.distributions[t.distributions["kind"] == kind]
     for ax, key in zip(axes, keys, strict=True):
         sub = d[d["key"] == key]
@@ -135,8 +123,7 @@ def _dist_figure(t: SystemTables, kind: str, keys: Sequence[str], xlabel: str, x
             if s.empty:
                 continue
             if sigma > 0 and len(s) > 1:
-                s = pd.Series(gaussian_filter1d(s.to_numpy(float), sigma / np.diff(s.index).min(),
-                                                mode="nearest"), index=s.index)
+                s = pd.Series(smooth(s.to_numpy(float), np.diff(s.index).min(), sigma), index=s.index)
             style = {"marker": "o", "ms": 3} if kind == "cn" else {}
             ax.plot(s.index, s.values, color=col, lw=1.0, label=label, **style)
         ax.set_title(_cn_title(key) if kind == "cn" else key, fontsize=9)

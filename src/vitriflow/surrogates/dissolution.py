@@ -1252,18 +1252,6 @@ def run_evaluation(table_path: str | Path, cfg: Mapping[str, Any]) -> dict[str, 
 
 
 # ----------------------------------------------------------------------------- report
-def _panel_grid(plt, n: int, ncol: int = 6, size: float = 2.6):
-    """n square panels in rows of at most ``ncol`` (one row of 12 panels was too small to read);
-    returns the figure and the n used axes, the rest hidden."""
-    ncol = max(1, min(ncol, n))
-    nrow = math.ceil(n / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(size * ncol, size * nrow), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat[:n])
-
-
 def _glass_order(frame: pd.DataFrame) -> list[str]:
     g = frame.groupby("glass")["n_c"].first().sort_values()
     return list(g.index)
@@ -1277,7 +1265,10 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vitriflow.report import figure_html, note_html, table_html
+    from vitriflow.report import figure_html, note_html, panel_grid, table_html
+
+    def _panel_grid(n: int):  # square panels, six to a row
+        return panel_grid(n, ncols=6, size=(2.6, 2.6), layout="constrained")
 
     target = float(cfg.get("target_rrmse_pct", 3.76))
     summary, scores, specs = res["summary"], res["scores"], res["specs"]
@@ -1308,7 +1299,7 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
     # CV curves (Figs. 5-1, 5-4, 5-6)
     curves = res["curves"][res["curves"]["ph_measure"] == ph0]
     with_degree = [s for s in specs if s.estimator in ("poly", "ridge", "mixed")]  # GP/ensemble: no p
-    fig, axes = _panel_grid(plt, len(with_degree))
+    fig, axes = _panel_grid(len(with_degree))
     for ax, spec in zip(axes, with_degree, strict=True):
         c = curves[curves["model"] == spec.name]
         ax.plot(c["degree"], 100 * c["train_rrmse"], "o-", label="train")
@@ -1339,7 +1330,7 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
 
     # parity plots: first split, all models
     te = grouped_split(frame["group"].to_numpy(), cfg.get("test_fraction", 0.3), cfg.get("seed", 0))
-    fig, axes = _panel_grid(plt, len(specs))
+    fig, axes = _panel_grid(len(specs))
     lo, hi = frame["log10_rate"].min() - 0.5, frame["log10_rate"].max() + 0.5
     cache: dict = {}
     for ax, spec in zip(axes, specs, strict=True):
@@ -1405,7 +1396,7 @@ def report_parts(res: Mapping[str, Any], predictions: pd.DataFrame | None, cfg: 
         ep = ep[ep["ph_measure"] == ph0]
         keys = [(m, r) for m in ("III", "IV", "IV-b") for r in ep["degree_rule"].unique()
                 if ((ep["model"] == m) & (ep["degree_rule"] == r)).any()]
-        fig, axes = _panel_grid(plt, len(keys))
+        fig, axes = _panel_grid(len(keys))
         for ax, (m, r) in zip(axes, keys, strict=True):
             sub = ep[(ep["model"] == m) & (ep["degree_rule"] == r)]
             for role, mk in (("train", "o"), ("test", "s")):
