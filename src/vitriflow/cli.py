@@ -109,16 +109,17 @@ def _gnn_rows(est, path: str, target: str) -> list[dict]:
 
     from vitriflow.io import read_structures_frame_by_frame
 
+    def whole_file_failed(reason: str) -> list[dict]:
+        return [{"file": path, "structure_id": "", "formula": "", "status": "failed", "reason": reason}]
+
     try:
         parsed = read_structures_frame_by_frame(path)
     except (OSError, UnicodeDecodeError) as exc:
-        return [{"file": path, "structure_id": "", "formula": "", "status": "failed",
-                 "reason": f"not readable as extended XYZ: {exc}"}]
+        return whole_file_failed(f"not readable as extended XYZ: {exc}")
     if not parsed:
-        return [{"file": path, "structure_id": "", "formula": "", "status": "failed", "reason": "no frames in the file"}]
+        return whole_file_failed("no frames in the file")
     if len(parsed) == 1 and parsed[0][0] is None:
-        return [{"file": path, "structure_id": "", "formula": "", "status": "failed",
-                 "reason": f"not readable as extended XYZ: {parsed[0][1]}"}]
+        return whole_file_failed(f"not readable as extended XYZ: {parsed[0][1]}")
     frames = [a for a, _ in parsed if a is not None]
     problems = est.problems(frames)
     why = iter(problems)

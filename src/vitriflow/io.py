@@ -114,8 +114,6 @@ def atomic_path(path: str | os.PathLike):
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` atomically and reproducibly: torch names the records of its zip after the
     file, so saving to the temporary file directly gave different bytes for the same object."""
-    import io
-
     import torch
 
     buffer = io.BytesIO()
