@@ -26,7 +26,7 @@ import pandas as pd
 from vitriflow.analysis import AnalysisSettings, analyze_system
 from vitriflow.io import write_structures
 from vitriflow.md import Protocol, run_melt_quench
-from vitriflow.packing import PackingRequest, pack
+from vitriflow.structures.packing import PackingRequest, pack
 from vitriflow.potentials import load_model
 from vitriflow.runtime import pick_device
 
@@ -82,7 +82,7 @@ def main() -> None:
     by_structure = defaultdict(list)
     for a in samples:
         by_structure[a.info["structure_id"]].append(a)
-    props = analyze_system(final, AnalysisSettings(), f"sio2_{args.potential}", samples=by_structure).properties
+    props = analyze_system(final, AnalysisSettings.from_config(), f"sio2_{args.potential}", samples=by_structure).properties
     props.to_parquet(out / "properties.parquet")
     ok = props[props["status"] == "ok"]
     cols = ["density_g_cm3", "rpeak_O_Si", "cn_Si_O", "angle_mode_O_Si_O_deg", "angle_mode_Si_O_Si_deg",

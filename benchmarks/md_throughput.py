@@ -20,7 +20,7 @@ import torch
 
 
 def random_sio2(n_cells: int, seed: int = 0):
-    from vitriflow.packing import PackingRequest, pack
+    from vitriflow.structures.packing import PackingRequest, pack
 
     reqs = [PackingRequest({"Si": 33, "O": 66}, 15.71 * 1.15, seed + i, {"structure_id": f"b{i}"})
             for i in range(n_cells)]

@@ -8,14 +8,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vitriflow.config import ConfigError, check_config, expand_systems, structure_seed
+from vitriflow.config import ConfigError, expand_systems, load_config, validate_section
+from vitriflow.structures.ids import structure_seed
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
 def with_system(**changes):
-    cfg = copy.deepcopy(DEMO)
+    """The demo's core keys with one system ``s``, no stage sections."""
+    cfg = {k: v for k, v in copy.deepcopy(DEMO).items()
+           if k not in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn")}
     cfg["references"]["on_missing_snapshot"] = "fallback"
     cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48,
                        "potential": "teter", "protocol": "demo_classical", **changes}]
@@ -28,13 +31,13 @@ def with_system(**changes):
     ({"compositions": [{"SiO2": 60, "Na2O": 20}]}, "sum to 80"),
     ({"compositions": ["Na2O-3SiO2"], "atoms_per_cell": 7}, r"atoms_per_cell: no cell of 7 atoms"),
     ({"protocol": "nope"}, "unknown protocol 'nope'"),
-    ({"potential": "lj"}, "unknown potential 'lj'"),
+    ({"potential": "lj"}, r"systems.0.potential: 'lj' is not one of \['sevennet-0'"),
     ({"potential_options": {"coulom": "dsf"}}, r"potential_options: unknown option\(s\) \['coulom'\] for teter"),
     ({"potential": "chgnet", "potential_options": {"enable_cueq": True}}, "unknown option.*for chgnet"),
 ])
 def test_meaning_errors_name_the_key(changes, message):
     with pytest.raises(ConfigError, match=message):
-        check_config(with_system(**changes))
+        load_config(with_system(**changes))
 
 
 def test_sample_interval_longer_than_the_last_stage_is_refused():
@@ -42,9 +45,9 @@ def test_sample_interval_longer_than_the_last_stage_is_refused():
     cfg["protocols"]["demo_classical"]["sample_every"] = 250
     with pytest.raises(ConfigError, match=r"protocols.demo_classical.sample_every: 250 is more than the 200 "
                                           r"steps of its last stage \('anneal'\)"):
-        check_config(cfg, deep=False)
+        load_config(cfg)
     cfg["protocols"]["demo_classical"]["sample_every"] = 200  # one frame, at the end of the stage
-    check_config(cfg, deep=False)
+    load_config(cfg)
 
 
 def test_empty_grid_is_refused():
@@ -53,16 +56,16 @@ def test_empty_grid_is_refused():
     cfg["systems"][0]["grid"] = {"endmembers": ["Na2O", "SiO2"], "step": 0.5,
                                  "bounds": {"SiO2": [0.6, 0.7]}}
     with pytest.raises(ConfigError, match="empty"):
-        check_config(cfg)
+        load_config(cfg)
 
 
 def test_missing_snapshot_is_refused_unless_fallback(tmp_path):
     cfg = with_system()
     cfg["references"].update(snapshot_dir=str(tmp_path / "absent"), on_missing_snapshot="error")
     with pytest.raises(ConfigError, match="references.snapshot_dir: folder .* does not exist"):
-        check_config(cfg)
+        load_config(cfg)
     cfg["references"]["on_missing_snapshot"] = "fallback"
-    assert "s" in check_config(cfg)
+    assert "s" in load_config(cfg).systems
 
 
 def test_incomplete_snapshot_is_refused_unless_fallback(tmp_path):
@@ -74,19 +77,19 @@ def test_incomplete_snapshot_is_refused_unless_fallback(tmp_path):
     cfg = with_system()
     cfg["references"].update(source="auto", snapshot_dir=str(tmp_path / "mp"), on_missing_snapshot="error")
     with pytest.raises(ConfigError) as err:
-        check_config(cfg)
+        load_config(cfg)
     msg = str(err.value)
     assert msg.startswith("references.snapshot_dir: ") and "lacks the snapshot files" in msg and "\n" not in msg
     assert SNAPSHOT_FILES["formation"] in msg and SNAPSHOT_FILES["flla"] not in msg
     cfg["references"]["on_missing_snapshot"] = "fallback"
-    assert "s" in check_config(cfg)
+    assert "s" in load_config(cfg).systems
 
 
 def test_scan_expands_into_batched_systems():
     cfg = {"protocols": DEMO["protocols"], "scans": [{
         "name": "mm", "elements": ["Cu", "Zr", "Ni", "Al"], "step": 0.1, "potential": "sevennet-0",
         "protocol": "paper", "compositions_per_job": 18, "exclude_pairs": [["Ni", "Al"]]}]}
-    systems = expand_systems(cfg)
+    systems = expand_systems(validate_section(cfg, "config"))
     assert list(systems) == ["mm_0000", "mm_0001", "mm_0002"]  # 5 pairs, 2 pairs (18 comps) a job
     assert sum(len(s.compositions()) for s in systems.values()) == 5 * 9
     assert ("Al", "Ni") not in {p for s in systems.values() for p in s.pairs}
@@ -111,7 +114,7 @@ def _dry_run(tmp_path, cfg):
     (lambda c: c["systems"][0].update(replicas=0), "systems.0.replicas: 0 is less than the minimum"),
     (lambda c: c.update(gnn={"systems": ["nope"]}), "gnn.systems: ['nope'] are not systems of this run"),
     (lambda c: (c["systems"].append({**c["systems"][0], "name": "t", "potential": "bks"}), c.update(gnn={})),
-     "gnn.systems: ['s', 't'] use potentials ['bks', 'teter']; expected one"),
+     "gnn.systems: the family mixes potentials {'bks': ['t'], 'teter': ['s']}; expected systems of one potential"),
     (lambda c: c.update(gnn={"target": "viscosity"}), "gnn.target: 'viscosity' is not one of"),
     (lambda c: c.update(viscosity={"mode": "full", "model": {"task_groups": [{"properties": ["viscositty"]}]}}),
      "viscosity (mode full, model): task_groups[0].properties: unknown property 'viscositty'"),
@@ -144,8 +147,6 @@ def _dry_run(tmp_path, cfg):
 ])
 def test_snakemake_refuses_bad_config_in_one_line(tmp_path, mutate, message):
     cfg = with_system()
-    for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn"):
-        cfg.pop(stage, None)
     mutate(cfg)
     proc = _dry_run(tmp_path, cfg)
     assert proc.returncode != 0
@@ -168,16 +169,61 @@ def test_shipped_validation_configs_build_their_dag(name):
 
 
 def test_classical_potential_options_match_the_model():
-    """The torch-free list the config check uses is the classical model's real keyword set."""
+    """The registry's typed options of every classical potential are the model's real keywords."""
     import inspect
 
-    from vitriflow.config import POTENTIAL_OPTIONS
-    from vitriflow.potentials import CLASSICAL
     from vitriflow.potentials.classical import ClassicalPairModel
+    from vitriflow.potentials.registry import CLASSICAL, REGISTRY
 
     params = inspect.signature(ClassicalPairModel.__init__).parameters.values()
     kw = {p.name for p in params if p.kind is p.KEYWORD_ONLY} - {"device", "dtype", "compute_forces", "compute_stress"}
-    assert all(set(POTENTIAL_OPTIONS[name]) == kw for name in CLASSICAL)
+    assert CLASSICAL and all(set(REGISTRY[name].options) == kw for name in CLASSICAL)
+
+
+def test_potential_names_come_from_the_registry():
+    """The schema's enum is filled from the registry: one place names the potentials."""
+    from vitriflow.config import load_schema
+    from vitriflow.potentials.registry import NAMES
+
+    assert load_schema("config")["$defs"]["potential"]["enum"] == list(NAMES)
+    raw = (REPO / "src/vitriflow/schemas/config.schema.yaml").read_text()
+    assert "teter" not in raw and "sevennet-0" not in raw
+
+
+def test_defaults_are_filled_from_the_schema_and_frozen():
+    cfg = load_config(with_system()).config
+    assert cfg["systems"][0]["replicas"] == 1  # $ref'd default (common_system) filled too
+    assert cfg["protocols"]["demo_classical"]["guard"]["min_distance_scale"] == 0.35
+    with pytest.raises(TypeError, match="read-only"):
+        cfg["seed"] = 1
+    with pytest.raises(TypeError, match="read-only"):
+        cfg["protocols"]["demo_classical"]["guard"]["min_distance_scale"] = 1.0
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("protocols", "demo_classical", "timestep_fs"), float("nan"), "timestep_fs: nan is not a finite number"),
+    (("protocols", "demo_classical", "stages", 0, "temperature_K"), float("inf"),
+     r"stages\[0\]\.temperature_K: inf is not a finite number"),
+    (("packing", "density_scale"), float("nan"), "packing.density_scale: nan is not a finite number"),
+])
+def test_non_finite_numbers_are_refused(path, value, message):
+    cfg = with_system()
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError, match=message):
+        load_config(cfg)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"cutoff": "eight"}, r"potential_options.cutoff: 'eight' is not of type 'number'"),
+    ({"cutoff": -8}, r"potential_options.cutoff: -8 is less than or equal to the minimum of 0"),
+    ({"coulomb": "ewald"}, r"potential_options.coulomb: 'ewald' is not one of"),
+])
+def test_potential_options_are_typed(options, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(with_system(potential_options=options))
 
 
 def test_data_file_of_an_absent_data_set_is_optional(tmp_path):

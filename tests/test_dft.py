@@ -555,11 +555,9 @@ def test_convergence_check_keeps_a_setting_whose_reference_failed(tmp_path, monk
 
 # ---------------------------------------------------------------- stage + report fragment
 def _stage_cfg():
-    from snakemake.utils import validate
+    from vitriflow.config import thaw, with_defaults
 
-    cfg = {"backend": "gpaw", "n_per_system": 2}
-    validate(cfg, str(REPO / "workflow" / "schemas" / "dft.schema.yaml"), set_default=True)
-    return cfg
+    return thaw(with_defaults("dft", {"backend": "gpaw", "n_per_system": 2}))  # tests change it
 
 
 def test_compare_stage_writes_report_with_failed_jobs(tmp_path):

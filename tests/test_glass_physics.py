@@ -1,13 +1,13 @@
 """Physical check of the whole chain on the CPU: a Teter SiO2 glass of 300+ atoms, packed, melted,
-quenched and relaxed by vitriflow.md, has tetrahedral silicon (CN 4.0 +/- 0.1) and the Si-O first
-peak at 1.60-1.65 Å (issue 3 acceptance)."""
+quenched and relaxed by vitriflow.md, has a network of tetrahedral silicon (CN 4.0 +/- 0.1) with
+the Si-O first peak at 1.60-1.65 Å."""
 
 import pytest
 
 from vitriflow.analysis import AnalysisSettings, analyze_system
 from vitriflow.md import Protocol, run_melt_quench
-from vitriflow.packing import PackingRequest, pack
 from vitriflow.potentials import load_model
+from vitriflow.structures.packing import PackingRequest, pack
 
 QUENCH = {
     "timestep_fs": 1.0,
@@ -29,7 +29,8 @@ def test_teter_silica_glass_is_tetrahedral(tmp_path):
     final, _ = run_melt_quench(cell, load_model("teter"), Protocol.from_config(QUENCH),
                                tmp_path / "ck.pt", progress=False)
     assert final[0].info["status"] == "ok", final[0].info
-    result = analyze_system(final, AnalysisSettings(r_max=6.0, experimental_fq=None), "teter")
+    settings = AnalysisSettings.from_config(dict(r_max=6.0, experimental_fq=None))
+    result = analyze_system(final, settings, "teter")
     props = result.properties.iloc[0]
     assert props["cn_Si_O"] == pytest.approx(4.0, abs=0.1)
     assert 1.60 <= props["rpeak_O_Si"] <= 1.65

@@ -294,7 +294,11 @@ def test_cross_validation_resumes_every_fold_and_the_final_fit(tmp_path):
 def test_config_check_names_unknown_systems_and_mixed_potentials():
     from types import SimpleNamespace
 
-    from vitriflow.surrogates.gnn.checks import check_gnn_config
+    from vitriflow.config import with_defaults
+    from vitriflow.surrogates.gnn.checks import check_config
+
+    def check_gnn_config(section, systems):
+        return check_config(with_defaults("gnn", section), SimpleNamespace(systems=systems))
 
     systems = {"s": SimpleNamespace(potential="teter"), "t": SimpleNamespace(potential="bks"),
                "u": SimpleNamespace(potential="teter")}
@@ -304,7 +308,8 @@ def test_config_check_names_unknown_systems_and_mixed_potentials():
         check_gnn_config({"systems": ["nope"]}, systems)
     with pytest.raises(ValueError) as exc:
         check_gnn_config({"systems": []}, systems)  # empty: every system of the run
-    assert str(exc.value).startswith("gnn.systems: ['s', 't', 'u'] use potentials ['bks', 'teter']; expected one")
+    assert str(exc.value).startswith("gnn.systems: the family mixes potentials {'bks': ['t'], 'teter': ['s', 'u']}; "
+                                     "expected systems of one potential")
     assert "\n" not in str(exc.value)
 
 

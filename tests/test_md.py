@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vitriflow.md import Protocol, fire_relax, prerelax, run_melt_quench
-from vitriflow.packing import PackingRequest, pack
+from vitriflow.structures.packing import PackingRequest, pack
 from vitriflow.potentials import load_model
 
 PROTO = {
@@ -167,7 +167,7 @@ def test_quench_reaches_target_temperature_and_npt_changes_the_cell(model, cells
 def test_elemental_reference_that_cannot_be_relaxed_is_dropped_alone(model, monkeypatch):
     from ase.build import bulk
 
-    import vitriflow.md_refs as md_refs
+    import vitriflow.md.elemental_refs as md_refs
 
     si2, si8 = bulk("Si", "diamond", a=5.43), bulk("Si", "diamond", a=5.43, cubic=True)
     o_like = bulk("Si", "diamond", a=5.43) * (1, 1, 2)  # a 4-atom cell the picky model refuses
@@ -221,7 +221,7 @@ def test_samples_survive_a_kill_and_come_out_as_after_a_straight_run(model, cell
 
 
 def test_unstable_segment_drops_its_samples_and_failed_structures_give_none(model, cells, tmp_path):
-    from vitriflow.md import Task, _mark_unstable
+    from vitriflow.md.engine import Task, _mark_unstable
 
     t = Task(sid="x", seed=0, numbers=np.array([14]), positions=np.zeros((1, 3)), cell=np.eye(3),
              samples=[(25, None, None), (30, None, None), (35, None, None)])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vitriflow.packing import PackingError, PackingRequest, min_pair_ratio, pack
+from vitriflow.structures.packing import PackingError, PackingRequest, min_pair_ratio, pack
 
 
 def _requests(n=3, seed0=0):

@@ -226,8 +226,11 @@ def test_per_pair_forests_predict_each_pair_from_its_own_curves(family):
 
 
 def _fit_all(ds, seed):
-    settings = {"seed": seed, "models": ["autoencoder", "pca", "direct"], "test_fraction": 0.25,
-                "autoencoder": SMALL_AE, "forest": {"cv_folds": 3, "grid": SMALL_GRID}, "threads": 1}
+    from vitriflow.config import with_defaults
+
+    settings = with_defaults("pcf", {
+        "seed": seed, "models": ["autoencoder", "pca", "direct"], "test_fraction": 0.25,
+        "autoencoder": SMALL_AE, "forest": {"cv_folds": 3, "grid": SMALL_GRID}, "threads": 1})
     return train_and_evaluate(ds, settings), settings
 
 
@@ -443,11 +446,12 @@ def test_schema_defaults_and_refusals(repo_root):
     import yaml
     from snakemake.utils import validate
 
-    schema_path = repo_root / "workflow/schemas/pcf.schema.yaml"
-    cfg = {"systems": ["nas"], "forest": {"grid": {"n_estimators": [5]}}}
-    validate(cfg, str(schema_path), set_default=True)
+    from vitriflow.config import with_defaults
+
+    schema_path = repo_root / "src/vitriflow/schemas/pcf.schema.yaml"
+    cfg = with_defaults("pcf", {"systems": ["nas"], "forest": {"grid": {"n_estimators": [5]}}})
     assert cfg["default_model"] == "auto" and cfg["autoencoder"]["epochs"] == 300
-    assert cfg["forest"]["grid"]["n_estimators"] == [5] and cfg["forest"]["grid"]["max_depth"] == [None, 10]
+    assert cfg["forest"]["grid"]["n_estimators"] == (5,) and cfg["forest"]["grid"]["max_depth"] == (None, 10)
     schema = yaml.safe_load(schema_path.read_text())
     for bad in ({"modle": "pca"}, {"models": ["gnn"]}, {"test_fraction": 1.0}, {"pairs": ["Si_O"]}):
         with pytest.raises(jsonschema.ValidationError):
@@ -457,7 +461,11 @@ def test_schema_defaults_and_refusals(repo_root):
 def test_config_check_refuses_untrained_default_and_mixed_potentials():
     from types import SimpleNamespace
 
-    from vitriflow.surrogates.pcf import check_pcf_config
+    from vitriflow.config import with_defaults
+    from vitriflow.surrogates.pcf.checks import check_config
+
+    def check_pcf_config(section, systems):
+        return check_config(with_defaults("pcf", section), SimpleNamespace(systems=systems))
 
     systems = {"silica": SimpleNamespace(potential="teter"), "nas": SimpleNamespace(potential="teter"),
                "silica_7net": SimpleNamespace(potential="sevennet-0")}
@@ -494,7 +502,7 @@ def test_workflow_scripts_run_on_dag_shaped_tables(tmp_path, repo_root):
     import importlib.util
     from types import SimpleNamespace
 
-    from snakemake.utils import validate
+    from vitriflow.config import with_defaults
 
     def load(name):
         spec = importlib.util.spec_from_file_location(name, repo_root / f"workflow/scripts/{name}.py")
@@ -507,7 +515,7 @@ def test_workflow_scripts_run_on_dag_shaped_tables(tmp_path, repo_root):
     name, r, c = _family_files(tmp_path, comps, "s")
     cfg = {"systems": ["s"], "autoencoder": {**SMALL_AE, "epochs": 5}, "threads": 1,
            "forest": {"cv_folds": 2, "grid": SMALL_GRID}, "report_examples": 4}
-    validate(cfg, str(repo_root / "workflow/schemas/pcf.schema.yaml"), set_default=True)
+    cfg = with_defaults("pcf", cfg)
     out = {k: str(tmp_path / "out" / f"{k}.{ext}") for k, ext in
            [("dataset", "parquet"), ("predictions", "parquet"), ("metrics", "parquet"),
             ("training", "json"), ("model", "joblib")]}
@@ -522,7 +530,7 @@ def test_workflow_scripts_run_on_dag_shaped_tables(tmp_path, repo_root):
     load("pcf_report").main(rep)
     assert "Held-out metrics" in html.read_text()
     # too few compositions: outputs still written, section says why
-    cfg["min_compositions"] = 10
+    smk.params.pcf = with_defaults("pcf", {**cfg, "min_compositions": 10})
     load("pcf_train").main(smk)
     load("pcf_report").main(rep)
     assert "skipped" in html.read_text() and "min_compositions is 10" in html.read_text()

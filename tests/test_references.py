@@ -271,13 +271,13 @@ def test_forced_live_source_without_key_stops_before_any_job(tmp_path):
 def test_forced_live_source_with_key_passes_the_start_check(monkeypatch):
     from test_workflow import TINY
 
-    from vitriflow.config import ConfigError, check_config
+    from vitriflow.config import ConfigError, load_config
 
     monkeypatch.setenv("MP_API_KEY", SECRET)
-    check_config({**TINY, "references": {"source": "live"}}, deep=False)
+    load_config({**TINY, "references": {"source": "live"}})
     monkeypatch.delenv("MP_API_KEY")
     with pytest.raises(ConfigError, match="needs the MP_API_KEY"):
-        check_config({**TINY, "references": {"source": "live"}}, deep=False)
+        load_config({**TINY, "references": {"source": "live"}})
 
 
 def test_changed_snapshot_file_reruns_the_references(tmp_path):

@@ -80,7 +80,7 @@ def test_dft_cards_give_the_overall_error_and_flag_failed_jobs():
 
 
 def test_md_throughput_cards_skip_resumed_jobs():
-    from vitriflow.overview import _cost_row, md_headlines
+    from vitriflow.md.report import _cost_row, md_headlines
 
     summ = pd.DataFrame({"n_atoms": [100, 100]})
     rows = [_cost_row("a", summ, {"potential": "teter", "device": "cpu", "wall_s": 10.0, "atom_steps": 2e5}),
@@ -96,7 +96,7 @@ def test_md_throughput_cards_skip_resumed_jobs():
 
 
 def test_summary_cards_flag_failed_structures_and_estimated_references():
-    from vitriflow.overview import summary_headlines
+    from vitriflow.structures.report import summary_headlines
 
     table = pd.DataFrame({"structures": [4, 2], "failed": [1, 0], "MD device": ["cuda", "cuda"],
                           "potential": ["sevennet-0", "teter"]})

@@ -1,22 +1,36 @@
-"""Config semantics beyond the JSON schema: systems, scans, protocols, and checks that need code.
+"""The config layer: schemas -> validated, defaulted, frozen settings -> jobs.
 
-The schema (workflow/schemas/config.schema.yaml) checks shapes and fills defaults; this module
-checks meaning before any job runs (compositions parse, grids are non-empty, every composition
-fits its cell, protocols exist, snapshot paths exist) and expands binary scans into batched
-systems. Every error is one line naming the config key and the offending value.
+``load_config`` runs once, at DAG time (``workflow/rules/common.smk``). It
+
+1. validates the config and every stage section it holds against
+   ``src/vitriflow/schemas/<section>.schema.yaml`` -- the only place defaults are written --
+   and fills the defaults in;
+2. refuses non-finite numbers anywhere;
+3. expands systems and scans and checks what needs code: compositions parse and fit their
+   cells, protocols exist and build (``vitriflow.md.protocol``), potentials and their options
+   (``vitriflow.potentials.registry``), the reference snapshot;
+4. runs each enabled stage's own ``check_config(section, settings)``;
+
+and returns ``Settings``, whose sections are ``Frozen`` (read-only) dicts. Rules hand them to
+jobs as ``params``: being dicts, Snakemake notices when they change. Library code reads keys with
+``cfg["key"]``; tests and the command line get a defaulted section from ``with_defaults``.
+Every problem is one ``ConfigError`` line naming the key and the value.
 """
 
 from __future__ import annotations
 
-import hashlib
+import copy
+import importlib
 import itertools
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pymatgen.core import Element
 
 from vitriflow.composition import (
@@ -27,17 +41,146 @@ from vitriflow.composition import (
     parse_composition,
 )
 
-POTENTIALS = ("sevennet-0", "chgnet", "bks", "chik", "shik", "teter", "pedone")  # = potentials.ALL (kept torch-free)
-# what potentials.load_model(name, **potential_options) accepts: the keyword-only settings of
-# ClassicalPairModel (a test keeps them equal), enable_cueq for SevenNet, nothing for CHGNet
-_CLASSICAL_OPTIONS = ("coulomb", "alpha", "cutoff", "coulomb_cutoff", "truncation", "smoothing_width",
-                      "walls", "skin", "compile")
-POTENTIAL_OPTIONS = {"sevennet-0": ("enable_cueq",), "chgnet": (),
-                     **{name: _CLASSICAL_OPTIONS for name in POTENTIALS if name not in ("sevennet-0", "chgnet")}}
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+#: stage sections: each has its own schema; a section absent from the config turns its stage off
+STAGE_SECTIONS = ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn")
+#: "module:function" of each stage's start-up check, called as check(section, settings)
+STAGE_CHECKS = {
+    "analysis": "vitriflow.analysis.checks:check_config",
+    "dft": "vitriflow.dft.checks:check_config",
+    "pcf": "vitriflow.surrogates.pcf.checks:check_config",
+    "gnn": "vitriflow.surrogates.gnn.checks:check_config",
+}
 
 
 class ConfigError(ValueError):
     """A configuration value that is well-formed but means something impossible."""
+
+
+# ----------------------------------------------------------------------------- frozen settings
+class Frozen(dict):
+    """A read-only dict (nested dicts frozen, lists turned into tuples): a job cannot change
+    its settings, and Snakemake still sees a dict whose changes it tracks."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("vitriflow settings are read-only")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _read_only
+    __ior__ = _read_only
+
+    def __reduce__(self):
+        return Frozen, (dict(self),)
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def freeze(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return Frozen({k: freeze(v) for k, v in obj.items()})
+    if isinstance(obj, list | tuple):
+        return tuple(freeze(v) for v in obj)
+    return obj
+
+
+def thaw(obj: Any) -> Any:
+    """A plain, mutable deep copy (dicts and lists) of frozen settings."""
+    if isinstance(obj, Mapping):
+        return {k: thaw(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [thaw(v) for v in obj]
+    return obj
+
+
+# ----------------------------------------------------------------------------- schemas
+def _inline_refs(node: Any, root: Mapping) -> Any:
+    """Replace local ``$ref``s by their targets, so that every property's default is visible
+    where the default-filling validator looks (the schemas are not recursive)."""
+    if isinstance(node, Mapping):
+        if "$ref" in node and str(node["$ref"]).startswith("#/"):
+            target: Any = root
+            for part in node["$ref"][2:].split("/"):
+                target = target[part]
+            merged = {**_inline_refs(target, root), **{k: v for k, v in node.items() if k != "$ref"}}
+            return _inline_refs(merged, root)
+        return {k: _inline_refs(v, root) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(v, root) for v in node]
+    return node
+
+
+@cache
+def load_schema(name: str) -> dict:
+    """Schema ``name`` (``config``, a stage section, or ``config#<definition>`` for one of the
+    config schema's ``$defs``, e.g. ``config#protocol``), local references inlined. The
+    potential names come from the potential registry."""
+    from vitriflow.potentials.registry import NAMES
+
+    base, _, definition = name.partition("#")
+    path = SCHEMA_DIR / f"{base}.schema.yaml"
+    if not path.is_file():
+        raise ConfigError(f"no schema {base!r} (expected {path})")
+    raw = yaml.safe_load(path.read_text())
+    if "potential" in raw.get("$defs", {}):
+        raw["$defs"]["potential"]["enum"] = list(NAMES)
+    schema = _inline_refs(raw, raw)
+    return schema["$defs"][definition] if definition else schema
+
+
+def _validator(schema: Mapping):
+    """A Draft 2020-12 validator that fills in defaults as it validates."""
+    from jsonschema import Draft202012Validator, validators
+
+    properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def fill(validator, props, instance, node):
+        if isinstance(instance, dict):
+            for key, sub in props.items():
+                if isinstance(sub, Mapping) and "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from properties(validator, props, instance, node)
+
+    return validators.extend(Draft202012Validator, {"properties": fill})(schema)
+
+
+def _first_error(validator, instance):
+    from jsonschema.exceptions import best_match
+
+    return best_match(validator.iter_errors(instance))
+
+
+def validate_section(data: Any, schema: str, where: str = "") -> dict:
+    """A defaulted, validated deep copy of ``data`` (a plain dict); ``ConfigError`` naming the
+    key and the problem otherwise. ``where`` prefixes the key (e.g. ``"analysis."``)."""
+    instance = thaw(data) if data is not None else {}
+    error = _first_error(_validator(load_schema(schema)), instance)
+    if error is not None:
+        key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ConfigError(f"{where}{key}: {error.message}" if where or error.absolute_path
+                          else f"{error.message}")
+    _refuse_non_finite(instance, where.rstrip("."))
+    return instance
+
+
+def with_defaults(schema: str, data: Mapping | None = None) -> Frozen:
+    """Section ``data`` validated against ``schema`` with every default filled in, frozen:
+    what a job receives, for tests and the command line."""
+    return freeze(validate_section(data or {}, schema, where=f"{schema.replace('config#', '')}."))
+
+
+def _refuse_non_finite(node: Any, where: str) -> None:
+    if isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"{where or '(top level)'}: {node} is not a finite number; expected a "
+                          "finite number")
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            _refuse_non_finite(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(node, list | tuple):
+        for i, v in enumerate(node):
+            _refuse_non_finite(v, f"{where}[{i}]")
+
 
 
 @dataclass(frozen=True)
@@ -72,21 +215,11 @@ class SystemSpec:
         if self.grid is not None:
             g = self.grid
             return composition_grid(
-                g["endmembers"], g["step"], g.get("include_endmembers", False),
+                g["endmembers"], g["step"], g["include_endmembers"],
                 g.get("bounds"), where=f"{self.where}.grid",
             )
         return [parse_composition(c, where=f"{self.where}.compositions[{i}]")
                 for i, c in enumerate(self.compositions_cfg)]
-
-
-def structure_seed(master_seed: int, system: str, composition_index: int, replica: int) -> int:
-    """Deterministic 31-bit seed per structure, independent of job order and batching."""
-    key = f"{master_seed}:{system}:{composition_index}:{replica}".encode()
-    return int.from_bytes(hashlib.sha256(key).digest()[:4], "little") & 0x7FFFFFFF
-
-
-def structure_id(system: str, composition_index: int, replica: int) -> str:
-    return f"{system}-c{composition_index:04d}-r{replica:02d}"
 
 
 def _scan_pairs(scan: Mapping[str, Any], where: str) -> list[tuple[str, str]]:
@@ -101,7 +234,7 @@ def _scan_pairs(scan: Mapping[str, Any], where: str) -> list[tuple[str, str]]:
         for el in (a, b):
             if not Element.is_valid_symbol(el):
                 raise ConfigError(f"{where}: unknown element {el!r}")
-    excluded = {frozenset(p) for p in scan.get("exclude_pairs", [])}
+    excluded = {frozenset(p) for p in scan["exclude_pairs"]}
     seen, out = set(), []
     for a, b in pairs:
         key = frozenset((a, b))
@@ -117,32 +250,32 @@ def _scan_pairs(scan: Mapping[str, Any], where: str) -> list[tuple[str, str]]:
 def expand_systems(config: Mapping[str, Any]) -> dict[str, SystemSpec]:
     """All systems of a config: explicit ones plus scan batches, keyed by name (cheap: no parsing)."""
     systems: dict[str, SystemSpec] = {}
-    for i, s in enumerate(config.get("systems", [])):
+    for i, s in enumerate(config["systems"]):
         where = f"systems[{i}] ({s['name']})"
         if ("compositions" in s) == ("grid" in s):
             raise ConfigError(f"{where}: give exactly one of 'compositions' or 'grid'")
         spec = SystemSpec(
             name=s["name"], potential=s["potential"], protocol=s["protocol"],
-            atoms_per_cell=s.get("atoms_per_cell", 100), replicas=s.get("replicas", 1),
+            atoms_per_cell=s["atoms_per_cell"], replicas=s["replicas"],
             where=where, compositions_cfg=tuple(s.get("compositions", ())), grid=s.get("grid"),
-            potential_options=dict(s.get("potential_options") or {}),
+            potential_options=dict(s["potential_options"]),
         )
         _add(systems, spec)
-    for i, scan in enumerate(config.get("scans", [])):
+    for i, scan in enumerate(config["scans"]):
         where = f"scans[{i}] ({scan['name']})"
         pairs = _scan_pairs(scan, where)
         step = scan["step"]
         per_pair = round(1 / step) - 1
         if per_pair < 1:
             raise ConfigError(f"{where}.step: {step} leaves no composition between the endmembers")
-        pairs_per_job = max(1, scan.get("compositions_per_job", 64) // per_pair)
+        pairs_per_job = max(1, scan["compositions_per_job"] // per_pair)
         n_jobs = math.ceil(len(pairs) / pairs_per_job)
         for j in range(n_jobs):
             chunk = tuple(pairs[j * pairs_per_job:(j + 1) * pairs_per_job])
             spec = SystemSpec(
                 name=f"{scan['name']}_{j:04d}", potential=scan["potential"],
-                protocol=scan["protocol"], atoms_per_cell=scan.get("atoms_per_cell", 100),
-                replicas=scan.get("replicas", 1), where=f"{where} job {j}", pairs=chunk, step=step,
+                protocol=scan["protocol"], atoms_per_cell=scan["atoms_per_cell"],
+                replicas=scan["replicas"], where=f"{where} job {j}", pairs=chunk, step=step,
             )
             _add(systems, spec)
     if not systems:
@@ -173,24 +306,30 @@ def optional_data_file(path: str | Path, key: str) -> str:
 
 
 def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bool = True) -> dict[str, SystemSpec]:
-    """Meaning checks after schema validation; returns the expanded systems.
+    """Meaning checks of a schema-validated config; returns the expanded systems.
 
     ``deep`` parses every composition and checks it fits its cell (skip it for huge scans,
     whose compositions are generated from valid element pairs and checked in their own jobs).
     """
+    from vitriflow.md.protocol import Protocol, ProtocolError
+    from vitriflow.potentials.registry import NAMES
+
     systems = expand_systems(config)
-    protocols = config.get("protocols", {})
+    protocols = config["protocols"]
+    for name, proto in protocols.items():
+        try:
+            Protocol.from_config(proto, where=f"protocols.{name}")
+        except ProtocolError as exc:
+            raise ConfigError(str(exc)) from None
     for spec in systems.values():
         if spec.protocol not in protocols:
             raise ConfigError(
                 f"{spec.where}.protocol: unknown protocol {spec.protocol!r}; defined: {sorted(protocols)}"
             )
-        if spec.potential not in POTENTIALS:
-            raise ConfigError(f"{spec.where}.potential: unknown potential {spec.potential!r}; expected one of {POTENTIALS}")
-        unknown = sorted(set(spec.potential_options or {}) - set(POTENTIAL_OPTIONS[spec.potential]))
-        if unknown:
-            raise ConfigError(f"{spec.where}.potential_options: unknown option(s) {unknown} for {spec.potential}; "
-                              f"expected some of {list(POTENTIAL_OPTIONS[spec.potential])}")
+        if spec.potential not in NAMES:
+            raise ConfigError(f"{spec.where}.potential: unknown potential {spec.potential!r}; "
+                              f"expected one of {list(NAMES)}")
+        check_potential_options(spec)
         if deep and not spec.pairs:
             try:
                 comps = spec.compositions()
@@ -203,9 +342,9 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bo
                     cell_stoichiometry(comp, spec.atoms_per_cell, where=f"{spec.where}.atoms_per_cell")
                 except CompositionError as exc:
                     raise ConfigError(str(exc)) from exc
-    refs = config.get("references", {})
-    snap = refs.get("snapshot_dir")
-    if snap and refs.get("on_missing_snapshot", "error") == "error":
+    refs = config["references"]
+    snap = refs["snapshot_dir"]
+    if snap and refs["on_missing_snapshot"] == "error":
         path = Path(base_dir) / snap
         if not path.is_dir():
             raise ConfigError(f"references.snapshot_dir: folder {snap!r} does not exist (set on_missing_snapshot: fallback to use estimates instead)")
@@ -216,21 +355,72 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bo
             raise ConfigError(f"references.snapshot_dir: {snap!r} lacks the snapshot files {missing} (expected the "
                               "Materials Project files listed in data/README.md; set on_missing_snapshot: fallback "
                               "to use estimates instead)")
-    if refs.get("source") == "snapshot" and not snap:
+    if refs["source"] == "snapshot" and not snap:
         raise ConfigError("references.source: 'snapshot' needs references.snapshot_dir")
-    if refs.get("source") == "live" and not os.environ.get("MP_API_KEY"):
+    if refs["source"] == "live" and not os.environ.get("MP_API_KEY"):
         # checked here, not only in the job, so a run cannot do its other stages first and then
         # stop at the references (jobs, on a cluster too, inherit the submitting environment)
         raise ConfigError("references.source: 'live' needs the MP_API_KEY environment variable, which is "
                           "not set (use 'auto' to fall back to the snapshot or the estimate)")
-    for name, proto in protocols.items():
-        for k, st in enumerate(proto["stages"]):
-            t = st["temperature_K"]
-            if isinstance(t, list) and len(t) != 2:
-                raise ConfigError(f"protocols.{name}.stages[{k}].temperature_K: expected a number or [start, end]")
-        every, last = proto.get("sample_every", 0), proto["stages"][-1]
-        if every and every > last["steps"]:
-            raise ConfigError(f"protocols.{name}.sample_every: {every} is more than the {last['steps']} steps of "
-                              f"its last stage ({last['name']!r}), so no frame would be kept; expected at most "
-                              f"{last['steps']} (0 = no frames)")
     return systems
+
+
+# ----------------------------------------------------------------------------- load_config
+@dataclass(frozen=True)
+class Settings:
+    """The validated run: the frozen config, its systems, and what stage checks worked out
+    (e.g. the systems a surrogate learns from, under ``derived[<section>]``)."""
+
+    config: Frozen
+    systems: Mapping[str, SystemSpec]
+    derived: Mapping[str, Any] = field(default_factory=dict)
+
+    def section(self, name: str) -> Frozen | None:
+        return self.config.get(name)
+
+    def enabled(self, name: str) -> bool:
+        return name in self.config
+
+    def protocol(self, system: str) -> Frozen:
+        return self.config["protocols"][self.systems[system].protocol]
+
+
+def load_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> Settings:
+    """Validate, default, check and freeze a whole run config (see the module docstring)."""
+    if not isinstance(config, Mapping) or not config:
+        raise ConfigError("the config is empty or not a mapping of keys; expected a YAML mapping "
+                          "with at least 'protocols' and 'systems' (see config/config.yaml)")
+    data = validate_section(config, "config")
+    for name in STAGE_SECTIONS:
+        if name in data:
+            data[name] = validate_section(data[name], name, where=f"{name}.")
+    systems = check_config(data, base_dir=base_dir, deep=not data["scans"])
+    frozen = freeze(data)
+    settings = Settings(frozen, systems)
+    derived = {}
+    for name, target in STAGE_CHECKS.items():
+        if name in frozen:
+            module, _, function = target.partition(":")
+            check = getattr(importlib.import_module(module), function)
+            try:
+                derived[name] = check(frozen[name], settings)
+            except (ValueError, CompositionError) as exc:
+                raise ConfigError(str(exc)) from None
+    return Settings(frozen, systems, derived)
+
+
+def check_potential_options(spec: SystemSpec) -> None:
+    """``potential_options`` against the potential's typed options, one line naming the key."""
+    from vitriflow.potentials.registry import REGISTRY, options_schema
+
+    options = dict(spec.potential_options or {})
+    allowed = list(REGISTRY[spec.potential].options)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{spec.where}.potential_options: unknown option(s) {unknown} for "
+                          f"{spec.potential}; expected some of {allowed}")
+    error = _first_error(_validator(options_schema(spec.potential)), options)
+    if error is not None:
+        key = ".".join(str(p) for p in error.absolute_path)
+        raise ConfigError(f"{spec.where}.potential_options.{key}: {error.message} "
+                          f"({REGISTRY[spec.potential].options[key].get('description', '')})")

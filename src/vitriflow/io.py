@@ -123,24 +123,31 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, digest: str, payload: Mapping[str, Any]) -> None:
-    """Atomically save a trained network's ``payload`` (torch-serialisable) under ``digest``, a
-    fingerprint of everything it depends on, so an interrupted fit can take it back."""
+    """Atomically save ``payload`` (torch-serialisable) under ``digest``, a fingerprint of
+    everything it depends on, so an interrupted job can take it back (MD segments, trained
+    networks)."""
     save_torch({"digest": digest, **payload}, path)
 
 
-def load_checkpoint(path: str | os.PathLike | None, digest: str) -> dict[str, Any] | None:
+def load_checkpoint(path: str | os.PathLike | None, digest: str,
+                    weights_only: bool = True) -> dict[str, Any] | None:
     """The payload saved at ``path`` for the same ``digest``; None when absent, unreadable (a
-    damaged file is retrained, not fatal) or saved for other settings or data."""
+    damaged file costs its progress, never the run) or saved for other settings or inputs.
+    ``weights_only=False`` for payloads with NumPy arrays (vitriflow's own files only)."""
     import torch
 
     if path is None or not Path(path).is_file():
         return None
+    log = logging.getLogger("vitriflow.io")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as exc:  # noqa: BLE001
-        logging.getLogger("vitriflow.io").warning("checkpoint %s unreadable (%s); retraining it", path, exc)
+        log.warning("checkpoint %s unreadable (%s: %s); starting afresh", path, type(exc).__name__, exc)
         return None
-    return blob if isinstance(blob, dict) and blob.get("digest") == digest else None
+    if not isinstance(blob, dict) or blob.get("digest") != digest:
+        log.warning("checkpoint %s was saved for other settings or inputs; starting afresh", path)
+        return None
+    return blob
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike, prov: Mapping[str, Any]) -> None:

@@ -61,10 +61,20 @@ def esc(text: object) -> str:
     return html.escape(str(text))
 
 
-def figure_html(fig, caption: str = "", dpi: int = 110) -> str:
-    """Render a matplotlib figure to an inline <figure> and close it."""
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend: every figure of the report is
+    rendered to an inline PNG, on machines with no display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def figure_html(fig, caption: str = "", dpi: int = 110) -> str:
+    """Render a matplotlib figure to an inline <figure> and close it."""
+    plt = pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
@@ -76,11 +86,7 @@ def figure_html(fig, caption: str = "", dpi: int = 110) -> str:
 def panel_grid(n: int, ncols: int = 4, size: tuple[float, float] = (3.4, 2.6), **subplots_kw):
     """``n`` panels in rows of at most ``ncols`` (a single long row shrinks every panel to
     unreadable in the page); returns the figure and the ``n`` used axes, the rest hidden."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,

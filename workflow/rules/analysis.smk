@@ -1,16 +1,8 @@
 # Structure analysis of the quenched cells: one job per system (all its structures), then one
-# report fragment. Enabled by the top-level config key `analysis` (schemas/analysis.schema.yaml).
+# report fragment. On when the config has an `analysis` section (schemas/analysis.schema.yaml).
 
-if "analysis" in config:
-    try:
-        from vitriflow.analysis.system import AnalysisSettings
-
-        AnalysisSettings.from_config(config["analysis"])
-        for _key in ("scattering_lengths", "experimental_fq"):  # absent data sets fall back in the job
-            if config["analysis"].get(_key):
-                optional_data_file(config["analysis"][_key], f"analysis.{_key}")
-    except (TypeError, ValueError, ConfigError) as exc:
-        sys.exit(f"vitriflow config error: {exc}")
+if SETTINGS.enabled("analysis"):
+    ANALYSIS = SETTINGS.section("analysis")
 
     # every system of the run (config.systems plus expanded scans), from common.smk
     ANALYSIS_SYSTEMS = list(SYSTEM_NAMES)
@@ -28,7 +20,7 @@ if "analysis" in config:
             distributions="results/analysis/{system}/distributions.parquet",
             sq="results/analysis/{system}/sq.parquet",
         params:
-            analysis=config["analysis"],
+            analysis=ANALYSIS,
         log:
             "logs/analysis/{system}.log",
         benchmark:
@@ -42,7 +34,7 @@ if "analysis" in config:
         script:
             "../scripts/analyze_system.py"
 
-    rule report_analysis:
+    rule analysis_report:
         input:
             **{
                 table: expand(
@@ -55,7 +47,7 @@ if "analysis" in config:
         output:
             "results/report/sections/40_analysis.html",
         params:
-            analysis=config["analysis"],
+            analysis=ANALYSIS,
             systems=ANALYSIS_SYSTEMS,
         log:
             "logs/analysis/report.log",
@@ -68,7 +60,7 @@ if "analysis" in config:
         conda:
             "../../envs/vitriflow.yaml"
         script:
-            "../scripts/report_analysis.py"
+            "../scripts/analysis_report.py"
 
     REPORT_SECTIONS.append("results/report/sections/40_analysis.html")
     STAGE_TARGETS.extend(

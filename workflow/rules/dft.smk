@@ -1,19 +1,10 @@
-# DFT comparison of the MLIP's amorphous energies (issue 6; docs/dft.md).
-# Enabled by a top-level `dft:` config key (validated in common.smk by workflow/schemas/dft.schema.yaml).
+# DFT comparison of the MLIP's amorphous energies (docs/dft.md). On when the config has a `dft`
+# section (schemas/dft.schema.yaml).
 
-if "dft" in config:
-    DFT = config["dft"]
-    DFT_SEED = DFT["seed"] if DFT["seed"] is not None else config.get("seed", 0)
-    DFT_SYSTEMS = DFT["systems"] or SYSTEM_NAMES
-    _unknown_dft = sorted(set(DFT_SYSTEMS) - set(SYSTEM_NAMES))
-    if _unknown_dft:
-        sys.exit(f"vitriflow config error: dft.systems: unknown system {_unknown_dft[0]!r}; expected one of {SYSTEM_NAMES}")
-    try:
-        from vitriflow.dft import check_dft_config
-
-        check_dft_config(DFT)
-    except ValueError as exc:
-        sys.exit(f"vitriflow config error: {exc}")
+if SETTINGS.enabled("dft"):
+    DFT = SETTINGS.section("dft")
+    DFT_SYSTEMS = SETTINGS.derived["dft"]["systems"]
+    DFT_SEED = SETTINGS.derived["dft"]["seed"]
     DFT_CONVERGENCE = bool(DFT["gpaw"]["convergence_ecuts_eV"] or DFT["gpaw"]["convergence_kpt_densities"])
 
     rule dft_select:

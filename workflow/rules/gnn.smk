@@ -3,17 +3,12 @@
 # cross-validated over compositions against composition-only ridge regression. Enabled by the
 # top-level key `gnn` (schemas/gnn.schema.yaml).
 
-if "gnn" in config:
-
-    from vitriflow.surrogates.gnn.checks import check_gnn_config
-
-    try:
-        GNN_SYSTEMS = check_gnn_config(config["gnn"], SYSTEMS)
-    except ValueError as exc:
-        sys.exit(f"vitriflow config error: {exc}")
+if SETTINGS.enabled("gnn"):
+    GNN = SETTINGS.section("gnn")
+    GNN_SYSTEMS = SETTINGS.derived["gnn"]
     GNN_OUT = "results/surrogates/gnn"
 
-    if "analysis" in config:
+    if SETTINGS.enabled("analysis"):
 
         rule gnn_train:
             input:
@@ -27,14 +22,14 @@ if "gnn" in config:
                 training=f"{GNN_OUT}/training.json",
                 model=f"{GNN_OUT}/model.pt",
             params:
-                gnn=config["gnn"],
+                gnn=GNN,
                 systems=GNN_SYSTEMS,
                 checkpoint_dir=f"{GNN_OUT}/checkpoints",
             log:
                 "logs/gnn/train.log",
             benchmark:
                 "logs/gnn/train.bench.tsv"
-            threads: config["gnn"]["threads"]
+            threads: GNN["threads"]
             resources:
                 mem_mb=4000,
                 runtime=60,

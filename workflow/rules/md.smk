@@ -12,8 +12,8 @@ rule md:
     params:
         spec=system_spec,
         protocol=protocol_of,
-        device=config["device"],
-        dtype=config["dtype"],
+        device=SETTINGS.config["device"],
+        dtype=SETTINGS.config["dtype"],
         checkpoint=lambda wc: f"results/md/{wc.system}/checkpoint.pt",
     log:
         "logs/md/{system}.log",
@@ -36,8 +36,8 @@ rule elemental_references:
         "results/potentials/{potential}/elemental_refs.json",
     params:
         elements=lambda wc: elements_of_potential(wc.potential),
-        device=config["device"],
-        dtype=config["dtype"],
+        device=SETTINGS.config["device"],
+        dtype=SETTINGS.config["dtype"],
     log:
         "logs/potentials/{potential}_elemental_refs.log",
     benchmark:
@@ -51,6 +51,28 @@ rule elemental_references:
         "../scripts/elemental_refs.py"
 
 
+rule md_report:
+    input:
+        summaries=expand("results/md/{system}/summary.parquet", system=SYSTEM_NAMES),
+        traces=expand("results/md/{system}/trace.parquet", system=SYSTEM_NAMES),
+    output:
+        "results/report/sections/30_md.html",
+    params:
+        systems=SYSTEM_NAMES,
+    log:
+        "logs/md/report.log",
+    benchmark:
+        "logs/md/report.bench.tsv"
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../../envs/vitriflow.yaml"
+    script:
+        "../scripts/md_report.py"
+
+
+REPORT_SECTIONS.append("results/report/sections/30_md.html")
 STAGE_TARGETS.extend(
     expand("results/md/{system}/summary.parquet", system=SYSTEM_NAMES)
     + expand(

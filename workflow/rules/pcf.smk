@@ -1,18 +1,13 @@
-# Pair-correlation-function surrogate (issue 7): learn the partial g(r) of a composition family
+# Pair-correlation-function surrogate: learn the partial g(r) of a composition family
 # from the analysis stage's RDFs; autoencoder + forest vs PCA + forest vs direct forest, evaluated
 # on held-out compositions. Enabled by the top-level key `pcf` (schemas/pcf.schema.yaml).
 
-if "pcf" in config:
-
-    from vitriflow.surrogates.pcf.checks import check_pcf_config
-
-    try:
-        PCF_SYSTEMS = check_pcf_config(config["pcf"], SYSTEMS)
-    except ValueError as exc:
-        sys.exit(f"vitriflow config error: {exc}")
+if SETTINGS.enabled("pcf"):
+    PCF = SETTINGS.section("pcf")
+    PCF_SYSTEMS = SETTINGS.derived["pcf"]
     PCF_OUT = "results/surrogates/pcf"
 
-    if "analysis" in config:
+    if SETTINGS.enabled("analysis"):
 
         rule pcf_train:
             input:
@@ -27,13 +22,13 @@ if "pcf" in config:
                 training=f"{PCF_OUT}/training.json",
                 model=f"{PCF_OUT}/model.joblib",
             params:
-                pcf=config["pcf"],
+                pcf=PCF,
                 systems=PCF_SYSTEMS,
             log:
                 "logs/pcf/train.log",
             benchmark:
                 "logs/pcf/train.bench.tsv"
-            threads: config["pcf"]["threads"]
+            threads: PCF["threads"]
             resources:
                 mem_mb=4000,
                 runtime=60,
@@ -51,7 +46,7 @@ if "pcf" in config:
             output:
                 "results/report/sections/80_pcf.html",
             params:
-                pcf=config["pcf"],
+                pcf=PCF,
                 reason="",
             log:
                 "logs/pcf/report.log",
@@ -76,7 +71,7 @@ if "pcf" in config:
             output:
                 "results/report/sections/80_pcf.html",
             params:
-                pcf=config["pcf"],
+                pcf=PCF,
                 reason="the analysis stage is off (no `analysis` key), so there are no RDFs to learn",
             log:
                 "logs/pcf/report.log",

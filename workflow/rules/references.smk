@@ -3,22 +3,24 @@ import os
 
 from vitriflow.references import snapshot_inputs
 
+REFERENCES = SETTINGS.section("references")
+
 
 rule snapshot_index:
     input:
         # the snapshot files, so a changed file reruns the index and the references after it;
         # none when the folder is absent (fresh clone without ../shared) or the source skips it
-        snapshot_inputs(config["references"]["snapshot_dir"], config["references"]["source"]),
+        snapshot_inputs(REFERENCES["snapshot_dir"], REFERENCES["source"]),
     output:
         "results/references/snapshot_index.parquet",
     params:
         # the folder of the declared inputs where there are any (staged paths without a shared
         # filesystem), else the configured one (absent or empty: the script says why it goes without)
         snapshot_dir=lambda wildcards, input: (
-            os.path.dirname(input[0]) if input else config["references"]["snapshot_dir"]
+            os.path.dirname(input[0]) if input else REFERENCES["snapshot_dir"]
         ),
-        source=config["references"]["source"],
-        on_missing_snapshot=config["references"]["on_missing_snapshot"],
+        source=REFERENCES["source"],
+        on_missing_snapshot=REFERENCES["on_missing_snapshot"],
     log:
         "logs/references/snapshot_index.log",
     benchmark:
@@ -40,7 +42,7 @@ rule references:
         crystals="results/references/{system}_crystals.extxyz",
     params:
         spec=system_spec,
-        refs=config["references"],
+        refs=REFERENCES,
     log:
         "logs/references/{system}.log",
     benchmark:

@@ -1,8 +1,14 @@
-"""Snakemake adapter: GPAW single points of one system (threads = structures run side by side)."""
-from vitriflow.dft.stage import gpaw_stage
-from vitriflow.runtime import script_logger
+"""GPAW single points of one system's selection; threads = structures run side by side."""
 
-sm = snakemake  # noqa: F821
-log = script_logger("dft_gpaw", sm.log[0])
-gpaw_stage(sm.input.frames, sm.output.table, sm.params.workdir, sm.params.cfg, sm.threads)
-log.info("GPAW energies written to %s", sm.output.table)
+
+def main(smk) -> None:
+    from vitriflow.dft.stage import gpaw_stage
+    from vitriflow.runtime import script_logger
+
+    log = script_logger("dft_gpaw", smk.log[0])
+    gpaw_stage(smk.input.frames, smk.output.table, smk.params.workdir, smk.params.cfg, smk.threads)
+    log.info("GPAW energies written to %s", smk.output.table)
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821

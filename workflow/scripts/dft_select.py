@@ -1,9 +1,16 @@
-"""Snakemake adapter: pick the structures of one system for DFT."""
-from vitriflow.dft.stage import select_stage
-from vitriflow.runtime import script_logger
+"""Pick the structures of one system for DFT (rule dft_select)."""
 
-sm = snakemake  # noqa: F821
-log = script_logger("dft_select", sm.log[0])
-select_stage(sm.wildcards.system, sm.input.quenched, sm.input.references, sm.input.crystals,
-             sm.output.frames, sm.output.table, sm.params.cfg, sm.params.seed)
-log.info("selection of %s written", sm.wildcards.system)
+
+def main(smk) -> None:
+    from vitriflow.dft.stage import select_stage
+    from vitriflow.runtime import script_logger
+
+    log = script_logger("dft_select", smk.log[0])
+    select_stage(smk.wildcards.system, smk.input.quenched, smk.input.references,
+                 smk.input.crystals, smk.output.frames, smk.output.table, smk.params.cfg,
+                 smk.params.seed)
+    log.info("selection of %s written", smk.wildcards.system)
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821

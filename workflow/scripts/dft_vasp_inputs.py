@@ -1,8 +1,14 @@
-"""Snakemake adapter: one MP-input-set VASP job directory per selected structure."""
-from vitriflow.dft.stage import vasp_inputs_stage
-from vitriflow.runtime import script_logger
+"""One MP-input-set VASP job directory per selected structure (rule dft_vasp_inputs)."""
 
-sm = snakemake  # noqa: F821
-log = script_logger("dft_vasp_inputs", sm.log[0])
-vasp_inputs_stage(sm.input.frames, sm.output.jobs, sm.params.root, sm.params.cfg)
-log.info("VASP inputs written under %s", sm.params.root)
+
+def main(smk) -> None:
+    from vitriflow.dft.stage import vasp_inputs_stage
+    from vitriflow.runtime import script_logger
+
+    log = script_logger("dft_vasp_inputs", smk.log[0])
+    vasp_inputs_stage(smk.input.frames, smk.output.jobs, smk.params.root, smk.params.cfg)
+    log.info("VASP inputs written under %s", smk.params.root)
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821

@@ -1,8 +1,14 @@
-"""Snakemake adapter: parse vasprun.xml files (pymatgen Vasprun, MP2020 corrections)."""
-from vitriflow.dft.stage import vasp_parse_stage
-from vitriflow.runtime import script_logger
+"""Parse vasprun.xml files with pymatgen (MP2020 corrections) (rule dft_vasp_parse)."""
 
-sm = snakemake  # noqa: F821
-log = script_logger("dft_vasp_parse", sm.log[0])
-vasp_parse_stage(sm.input.runs, sm.output.table, sm.params.root, sm.params.cfg)
-log.info("VASP energies written to %s", sm.output.table)
+
+def main(smk) -> None:
+    from vitriflow.dft.stage import vasp_parse_stage
+    from vitriflow.runtime import script_logger
+
+    log = script_logger("dft_vasp_parse", smk.log[0])
+    vasp_parse_stage(smk.input.runs, smk.output.table, smk.params.root, smk.params.cfg)
+    log.info("VASP energies written to %s", smk.output.table)
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821

@@ -1,12 +1,18 @@
-"""Assemble the report sections into results/report/index.html."""
+"""Assemble the report sections into results/report/index.html (rule report)."""
 
-from datetime import UTC, datetime
 
-from vitriflow.report import assemble
-from vitriflow.runtime import script_logger
+def main(smk) -> None:
+    from datetime import UTC, datetime
 
-log = script_logger("report", snakemake.log[0])  # noqa: F821
-sections = list(snakemake.input.sections)  # noqa: F821
-assemble(sections, snakemake.output[0], snakemake.params.title,  # noqa: F821
-         f"generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from {len(sections)} sections")
-log.info("wrote %s (%d sections)", snakemake.output[0], len(sections))  # noqa: F821
+    from vitriflow.report import assemble
+    from vitriflow.runtime import script_logger
+
+    log = script_logger("report", smk.log[0])
+    sections = list(smk.input.sections)
+    assemble(sections, smk.output[0], smk.params.title,
+             f"generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from {len(sections)} sections")
+    log.info("wrote %s (%d sections)", smk.output[0], len(sections))
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821

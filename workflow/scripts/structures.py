@@ -1,17 +1,23 @@
-"""Random packing of every (composition, replica) of a system at the target density."""
+"""Random packing of every (composition, replica) of a system at its target density
+(rule structures)."""
 
-from vitriflow.io import provenance, read_table, write_structures, write_table
-from vitriflow.runtime import script_logger
-from vitriflow.structures import build_structures
 
-log = script_logger("structures", snakemake.log[0])  # noqa: F821
-refs, _ = read_table(snakemake.input.refs)  # noqa: F821
-atoms, compositions = build_structures(
-    snakemake.params.spec, refs, snakemake.params.packing, snakemake.params.seed  # noqa: F821
-)
-log.info("%s: packed %d cells for %d compositions", snakemake.params.spec.name,  # noqa: F821
-         len(atoms), len(compositions))
-write_structures(atoms, snakemake.output.structures)  # noqa: F821
-write_table(compositions, snakemake.output.compositions,  # noqa: F821
-            provenance(stage="structures", inputs=[snakemake.input.refs],  # noqa: F821
-                       seed=snakemake.params.seed, packing=snakemake.params.packing))  # noqa: F821
+def main(smk) -> None:
+    from vitriflow.io import provenance, read_table, write_structures, write_table
+    from vitriflow.runtime import script_logger
+    from vitriflow.structures.build import build_structures
+
+    log = script_logger("structures", smk.log[0])
+    refs, _ = read_table(smk.input.refs)
+    atoms, compositions = build_structures(smk.params.spec, refs, smk.params.packing,
+                                           smk.params.seed)
+    log.info("%s: packed %d cells for %d compositions", smk.params.spec.name, len(atoms),
+             len(compositions))
+    write_structures(atoms, smk.output.structures)
+    write_table(compositions, smk.output.compositions,
+                provenance(stage="structures", inputs=[smk.input.refs], seed=smk.params.seed,
+                           packing=smk.params.packing))
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821

@@ -20,7 +20,15 @@ import pandas as pd
 from vitriflow.analysis.coordination import ANIONS, histogram_mode, smooth
 from vitriflow.analysis.scattering import load_experimental_fq, r_chi
 from vitriflow.analysis.system import replica_average
-from vitriflow.report import figure_html, headline, note_html, panel_grid, table_html, write_section
+from vitriflow.report import (
+    figure_html,
+    headline,
+    note_html,
+    panel_grid,
+    pyplot,
+    table_html,
+    write_section,
+)
 
 __all__ = ["SystemTables", "composition_summary", "write_analysis_section"]
 
@@ -34,17 +42,8 @@ class SystemTables:
     sq: pd.DataFrame
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _colors(n: int):
-    plt = _plt()
+    plt = pyplot()
     cmap = plt.get_cmap("viridis")
     return [cmap(v) for v in (np.linspace(0.05, 0.9, n) if n > 1 else [0.3])]
 
@@ -196,7 +195,7 @@ def energy_composition_figure(t: SystemTables):
     if ok[ycol].notna().sum() == 0:
         return None, f"{t.name}: no energies in the quenched structures"
     xcol = xcols[1]
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 3.2))
     ax.scatter(ok[xcol], ok[ycol], s=12, color="#2d6a9f", alpha=0.6, label="replicas")
     mean = ok.groupby(xcol)[ycol].mean()
@@ -229,7 +228,7 @@ def fq_figure(t: SystemTables, exp: pd.DataFrame | None, q_range: tuple[float, f
     g = sq.groupby("Q_invA")["F_barn"]
     mean, std = g.mean(), g.std(ddof=0).fillna(0.0)
     rc = float("nan")
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 3.4))
     ax.fill_between(mean.index, mean - std, mean + std, color="#d9822b", alpha=0.3, lw=0)
     ax.plot(mean.index, mean.values, color="#d9822b", lw=1.2,

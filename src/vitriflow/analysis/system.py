@@ -14,7 +14,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,7 @@ from vitriflow.analysis.scattering import (
     neutron_fq,
     r_chi,
 )
-from vitriflow.packing import density_g_cm3
+from vitriflow.structures.packing import density_g_cm3
 
 log = logging.getLogger("vitriflow.analysis")
 
@@ -57,43 +57,40 @@ __all__ = ["AnalysisResult", "AnalysisSettings", "analyze_system", "density_g_cm
            "formation_energy_per_atom", "is_silica", "replica_average"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class AnalysisSettings:
-    """Numbers of the analysis stage (config key ``analysis``; see its schema for meanings)."""
+    """Numbers of the analysis stage (config section ``analysis``: meanings and defaults in its
+    schema); build it with ``from_config``."""
 
-    r_max: float = 10.0
-    dr: float = 0.02
-    smoothing_A: float = 0.1
-    cutoffs: dict[str, float] = field(default_factory=dict)
-    angle_triplets: list[str] | None = None
-    angle_bin_deg: float = 2.0
-    angle_smoothing_deg: float = 3.0
-    plot_smoothing_A: float = 0.05
-    max_cn: int = 16
-    q_min: float = 0.3
-    q_max: float = 25.0
-    dq: float = 0.05
-    lorch: bool = True
-    scattering_lengths: str | None = (
-        "../shared/data/structure_reference/scattering_factors/neutron_coherent_scattering_lengths_fm.csv")
-    experimental_fq: str | None = (
-        "../shared/data/structure_reference/silica_neutron_NIMROD/SiO2_NIMROD_FQ.csv")
-    rchi_q_min: float = 1.0
-    rchi_q_max: float = 20.0
-    report_max_systems: int = 24
+    r_max: float
+    dr: float
+    smoothing_A: float
+    cutoffs: Mapping[str, float]
+    angle_triplets: tuple[str, ...] | None
+    angle_bin_deg: float
+    angle_smoothing_deg: float
+    plot_smoothing_A: float
+    max_cn: int
+    q_min: float
+    q_max: float
+    dq: float
+    lorch: bool
+    scattering_lengths: str | None
+    experimental_fq: str | None
+    rchi_q_min: float
+    rchi_q_max: float
+    report_max_systems: int
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None) -> AnalysisSettings:
-        cfg = dict(cfg or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(f"analysis: unknown keys {unknown}; expected some of {sorted(known)}")
-        s = cls(**cfg)
+    def from_config(cls, cfg: Mapping[str, Any] | None = None) -> AnalysisSettings:
+        """Settings from an ``analysis`` section, validated against its schema with the
+        schema's defaults filled in (a section from ``load_config`` passes unchanged)."""
+        from vitriflow.config import with_defaults
+
+        s = cls(**with_defaults("analysis", cfg))
         r_grid(s.r_max, s.dr)  # r_max must be a whole number of bins
-        if not (0 < s.q_min < s.q_max) or s.dq <= 0:
-            raise ValueError(f"analysis.q_min/q_max/dq: expected 0 < q_min < q_max, dq > 0; got "
-                             f"{s.q_min}, {s.q_max}, {s.dq}")
+        if not (0 < s.q_min < s.q_max):
+            raise ValueError(f"analysis.q_min/q_max: expected 0 < q_min < q_max; got {s.q_min}, {s.q_max}")
         return s
 
     @property

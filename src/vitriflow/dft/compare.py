@@ -184,10 +184,9 @@ def summarize(df: pd.DataFrame, include_total: bool, seed: int = 0) -> dict:
 
 def figures(df: pd.DataFrame, include_total: bool):
     """Matplotlib figures: error histogram (cf. Fig. 4 of Aykol et al.) and parity plots."""
-    import matplotlib
+    from vitriflow.report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     am = df[df["role"] == "amorphous"]
     figs = []

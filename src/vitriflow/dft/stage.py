@@ -177,7 +177,7 @@ def vasp_parse_stage(run_path, out_path, root, cfg: Mapping) -> None:
 
 
 def table_stage(selection_path, out_path, cfg: Mapping) -> None:
-    from vitriflow.dft import check_dft_config
+    from vitriflow.dft.checks import check_dft_config
     from vitriflow.dft.table_backend import energies_from_table, read_energy_table
 
     check_dft_config({**cfg, "backend": "table"})

@@ -1,62 +1,75 @@
 """Interatomic potentials by name, each a torch-sim ``ModelInterface``.
 
+The names, kinds and typed options live in ``registry`` (torch-free); ``load_model`` builds a
+model through the loader the registry names:
+
 - ``sevennet-0``: SevenNet-0 (NequIP-type equivariant GNN trained on MPtrj), weights ship in the
   ``sevenn`` wheel; batched natively through ``sevenn.torchsim.SevenNetModel``. On CUDA,
-  cuEquivariance kernels are used when ``cuequivariance-torch`` is importable (2.15x measured).
+  cuEquivariance kernels are used when ``cuequivariance-torch`` is importable.
 - ``chgnet``: CHGNet 0.3 weights from the ``chgnet`` wheel, wrapped by ``CHGNetTorchSimModel``:
   batched inference on the device, graphs built per structure on the CPU.
-- ``bks``, ``chik``, ``shik``, ``teter``: classical oxide-glass pair potentials
-  (``vitriflow.potentials.classical``).
+- the classical oxide-glass pair potentials of ``classical_params`` (``vitriflow.potentials.classical``).
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 
-import torch
+from vitriflow.potentials.registry import CLASSICAL, MLIPS, NAMES, REGISTRY, is_mlip
 
 log = logging.getLogger("vitriflow.potentials")
 
-MLIPS = ("sevennet-0", "chgnet")
-CLASSICAL = ("bks", "chik", "shik", "teter", "pedone")
-ALL = MLIPS + CLASSICAL
-
-
-def is_mlip(name: str) -> bool:
-    return name in MLIPS
+__all__ = ["CLASSICAL", "MLIPS", "NAMES", "REGISTRY", "cueq_available", "is_mlip", "load_model",
+           "single_points"]
 
 
 def cueq_available() -> bool:
     return importlib.util.find_spec("cuequivariance_torch") is not None
 
 
-def load_model(name: str, device: str = "cpu", dtype: torch.dtype = torch.float64, **options):
+def load_model(name: str, device: str = "cpu", dtype=None, **options):
     """A torch-sim model for potential ``name`` on ``device``.
 
-    MLIPs run in float32 (their training precision) whatever ``dtype`` says.
-    ``options`` go to the classical model (cutoffs, Coulomb method) or, for SevenNet,
-    ``enable_cueq`` (default: on CUDA when available).
+    MLIPs run in float32 (their training precision) whatever ``dtype`` says; classical models
+    default to float64. ``options`` are the potential's ``potential_options`` (registry).
     """
+    if name not in REGISTRY:
+        raise ValueError(f"potential: unknown name {name!r}; expected one of {list(NAMES)}")
+    module, _, function = REGISTRY[name].loader.partition(":")
+    return getattr(importlib.import_module(module), function)(name, device=device, dtype=dtype,
+                                                                **options)
+
+
+def load_sevennet(name: str, device: str = "cpu", dtype=None, enable_cueq: bool | None = None):
+    import torch
+    from sevenn.torchsim import SevenNetModel
+
     dev = torch.device(device)
-    if name == "sevennet-0":
-        from sevenn.torchsim import SevenNetModel
-
-        cueq = options.pop("enable_cueq", dev.type == "cuda" and cueq_available())
-        log.info("SevenNet-0 on %s (cuEquivariance: %s)", dev, cueq)
-        return SevenNetModel("7net-0", device=dev, dtype=torch.float32, enable_cueq=cueq)
-    if name == "chgnet":
-        from vitriflow.potentials.chgnet_model import CHGNetTorchSimModel
-
-        return CHGNetTorchSimModel(device=dev)
-    if name in CLASSICAL:
-        from vitriflow.potentials.classical import ClassicalPairModel
-
-        return ClassicalPairModel(name, device=dev, dtype=dtype, **options)
-    raise ValueError(f"potential: unknown name {name!r}; expected one of {ALL}")
+    cueq = dev.type == "cuda" and cueq_available() if enable_cueq is None else enable_cueq
+    log.info("SevenNet-0 on %s (cuEquivariance: %s)", dev, cueq)
+    return SevenNetModel("7net-0", device=dev, dtype=torch.float32, enable_cueq=cueq)
 
 
-def single_points(model, atoms_list, dtype: torch.dtype | None = None) -> list[float]:
+def load_chgnet(name: str, device: str = "cpu", dtype=None):
+    import torch
+
+    from vitriflow.potentials.chgnet_model import CHGNetTorchSimModel
+
+    return CHGNetTorchSimModel(device=torch.device(device))
+
+
+def load_classical(name: str, device: str = "cpu", dtype=None, **options):
+    import torch
+
+    from vitriflow.potentials.classical import ClassicalPairModel
+
+    return ClassicalPairModel(name, device=torch.device(device), dtype=dtype or torch.float64,
+                              **options)
+
+
+def single_points(model, atoms_list, dtype=None) -> list[float]:
     """Total energies (eV) of ``atoms_list`` with a torch-sim model, in one batch."""
     import torch_sim as ts
 

@@ -12,8 +12,7 @@ import importlib
 
 _EXPORTS = {"GNNRegressor": "model", "GlassGNN": "model", "TARGET_UNITS": "pipeline",
             "load_dataset": "pipeline", "metrics_table": "pipeline", "train_and_evaluate": "pipeline",
-            "write_outputs": "pipeline", "write_skipped_outputs": "pipeline",
-            "check_gnn_config": "checks"}
+            "write_outputs": "pipeline", "write_skipped_outputs": "pipeline"}
 __all__ = sorted(_EXPORTS)
 
 

@@ -1,29 +1,15 @@
-"""Checks of the ``gnn`` config block that need the rest of the config (run at workflow start).
-
-The schema checks each key alone; what it cannot see (a system that is not in the run, a family
-mixing potentials) would otherwise surface only inside the ``gnn_train`` job. Imports nothing
-heavy: gnn.smk calls it while Snakemake parses the workflow.
-"""
+"""Start-up checks of the ``gnn`` section (``vitriflow.config.load_config`` calls them while
+Snakemake parses the workflow, so nothing heavy is imported)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from vitriflow.surrogates.checks import one_potential_family
 
-def check_gnn_config(gnn: Mapping[str, Any], systems: Mapping[str, Any]) -> list[str]:
-    """The systems the GNN learns from (``gnn.systems``, or every system when empty).
 
-    ``systems``: name -> spec with a ``potential`` (``vitriflow.config.SystemSpec``). Raises
-    ValueError naming ``gnn.systems`` and what was expected: systems of this run, of one
-    potential (energies of different potentials are not comparable).
-    """
-    family = list(gnn.get("systems") or systems)
-    unknown = [s for s in family if s not in systems]
-    if unknown:
-        raise ValueError(f"gnn.systems: {unknown} are not systems of this run (known: {list(systems)})")
-    potentials = sorted({systems[s].potential for s in family})
-    if len(potentials) > 1:
-        raise ValueError(f"gnn.systems: {family} use potentials {potentials}; expected one "
-                         "(energies of different potentials are not comparable)")
-    return family
+def check_config(section: Mapping[str, Any], settings) -> list[str]:
+    """The systems the GNN learns from (energies of different potentials are not comparable)."""
+    return one_potential_family("gnn.systems", section["systems"], settings.systems,
+                                "energies of different potentials are not comparable")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vitriflow.report import esc, figure_html, headline, note_html, table_html, write_section
+from vitriflow.report import (
+    esc,
+    figure_html,
+    headline,
+    note_html,
+    pyplot,
+    table_html,
+    write_section,
+)
 
 TITLE = "Graph-network surrogate of the quenched structures"
 SMALL_FAMILY = 50  # structures; below this the cross-validated numbers are indicative
@@ -43,10 +51,7 @@ def verdict(metrics: pd.DataFrame) -> str:
 
 
 def parity_figure(pred: pd.DataFrame, unit: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     f, shown = _scale(unit)
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.0))
@@ -85,10 +90,7 @@ def parity_figure(pred: pd.DataFrame, unit: str):
 
 
 def training_figure(training: dict):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
     for fold in training["folds"]:

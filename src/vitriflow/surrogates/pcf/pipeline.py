@@ -19,6 +19,7 @@ import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
+from vitriflow.config import thaw
 from vitriflow.io import atomic_path
 from vitriflow.surrogates.domain import DOMAIN_WARN_MOL, nearest_training_mol
 from vitriflow.surrogates.pcf.data import PCFDataset
@@ -27,9 +28,6 @@ from vitriflow.surrogates.pcf.fingerprint import PCFFingerprint, element_fractio
 from vitriflow.surrogates.pcf.models import KINDS, PCFSurrogate
 
 log = logging.getLogger("vitriflow.surrogates.pcf")
-
-DEFAULT_GRID = {"n_estimators": [15, 60], "max_depth": [None, 10], "max_features": [0.5, 1.0],
-                "min_samples_split": [2, 5]}
 
 
 @dataclass
@@ -149,20 +147,20 @@ def train_and_evaluate(ds: PCFDataset, settings: dict[str, Any]) -> dict[str, An
     composition -> its distance to the nearest training one, see PCFPredictor.nearest_mol) and
     ``default_model`` (configured) / ``best_model`` (lowest held-out MSE).
     """
-    seed = int(settings.get("seed", 0))
-    kinds = list(settings.get("models", KINDS))
+    seed = int(settings["seed"])
+    kinds = list(settings["models"])
     for k in kinds:
         if k not in KINDS:
             raise ValueError(f"pcf.models: {k!r}; expected a subset of {list(KINDS)}")
-    fp = PCFFingerprint(tuple(ds.components), pair_fractions=bool(settings.get("pair_fractions", True)))
+    fp = PCFFingerprint(tuple(ds.components), pair_fractions=bool(settings["pair_fractions"]))
     X = ds.features(fp)
     groups = ds.groups
-    train, test = grouped_split(groups, float(settings.get("test_fraction", 0.25)), seed)
+    train, test = grouped_split(groups, float(settings["test_fraction"]), seed)
     pairs = ds.meta["pair"].to_numpy()
-    forest_cfg = settings.get("forest", {})
-    grid = forest_cfg.get("grid", DEFAULT_GRID)
-    n_jobs = int(settings.get("threads", 1))
-    ae_cfg = dict(settings.get("autoencoder", {}))
+    forest_cfg = settings["forest"]
+    grid = {k: list(v) for k, v in forest_cfg["grid"].items()}
+    n_jobs = int(settings["threads"])
+    ae_cfg = thaw(settings["autoencoder"])
     example = ds.fractions(int(test[0]))
     # the composition space learned: the training glasses' component fractions, in fingerprint order
     comp = ds.meta[[f"frac_{c}" for c in fp.components]].to_numpy(dtype=float)
@@ -170,29 +168,27 @@ def train_and_evaluate(ds: PCFDataset, settings: dict[str, Any]) -> dict[str, An
     test_groups, first = np.unique(groups[test], return_index=True)
     test_nearest = dict(zip(test_groups.tolist(),
                             nearest_training_mol(comp[test][first], domain).tolist(), strict=True))
-    info = {"basis": settings.get("basis", "oxide"), "trained_on": "train split",
+    info = {"basis": settings["basis"], "trained_on": "train split",
             "n_train_compositions": int(len(np.unique(groups[train]))),
             "n_test_compositions": int(len(np.unique(groups[test])))}
 
     predictors, metric_frames, pred_frames, training, timings = {}, [], [], {}, {}
     for kind in kinds:
         t0 = time.perf_counter()
-        if kind == "autoencoder" and ae_cfg.get("representation") == "image" and "channels" not in ae_cfg:
-            ae_cfg["channels"] = [64, 32, 32, 16, 16, 8][: int(np.log2(ae_cfg.get("image_size", 64)))]
-        per_pair = bool(forest_cfg.get("per_pair", False))
+        per_pair = bool(forest_cfg["per_pair"])
         n_comp = len(fp.components)
-        model = PCFSurrogate(kind=kind, n_latent=int(settings.get("n_latent", 8)), autoencoder=ae_cfg,
+        model = PCFSurrogate(kind=kind, n_latent=int(settings["n_latent"]), autoencoder=ae_cfg,
                              random_state=seed, n_jobs=n_jobs,
                              pair_block=(n_comp, n_comp + len(fp.pairs)) if per_pair else None)
         z = model.fit_reducer(ds.y[train], groups[train])
         t_reducer = time.perf_counter() - t0
-        best, cv = tune_forest(X[train], z, groups[train], grid, int(forest_cfg.get("cv_folds", 5)), seed, n_jobs)
+        best, cv = tune_forest(X[train], z, groups[train], grid, int(forest_cfg["cv_folds"]), seed, n_jobs)
         model.forest = best
         model.fit(X[train], ds.y[train], z=z)
         t_total = time.perf_counter() - t0
         y_pred = model.predict(X[test])
         m = curve_metrics(ds.r, ds.y[test], y_pred, pairs[test], ds.y_std[test],
-                          float(settings.get("peak_smoothing_A", 0.05)),
+                          float(settings["peak_smoothing_A"]),
                           n_replicas=ds.meta["n_replicas"].to_numpy()[test])
         m.insert(0, "model", kind)
         if kind == "direct":
@@ -228,7 +224,7 @@ def train_and_evaluate(ds: PCFDataset, settings: dict[str, Any]) -> dict[str, An
     metrics = pd.concat(metric_frames, ignore_index=True)
     overall = metrics[metrics["pair"] == "all"].set_index("model")["mse"]
     best_model = str(overall.idxmin())
-    default = settings.get("default_model", "auto")
+    default = settings["default_model"]
     if default == "auto":
         default = best_model
     if default not in predictors:
@@ -268,7 +264,7 @@ def write_outputs(ds: PCFDataset, result: dict[str, Any], settings: dict[str, An
         models[kind] = e
     groups = ds.groups
     training = {
-        "systems": list(systems), "seed": int(settings.get("seed", 0)),
+        "systems": list(systems), "seed": int(settings["seed"]),
         "default_model": result["default_model"], "best_model": result["best_model"],
         "fingerprint": result["fingerprint"].to_dict(), "settings": settings,
         "split": {"n_train_compositions": int(len(np.unique(groups[train]))),

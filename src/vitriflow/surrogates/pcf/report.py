@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vitriflow.report import esc, figure_html, headline, note_html, table_html, write_section
+from vitriflow.report import (
+    esc,
+    figure_html,
+    headline,
+    note_html,
+    pyplot,
+    table_html,
+    write_section,
+)
 from vitriflow.surrogates.domain import DOMAIN_WARN_MOL
 
 TITLE = "Pair-correlation-function surrogate"
@@ -35,10 +43,7 @@ def _pick_examples(truth: pd.DataFrame, n: int) -> list[int]:
 
 
 def grid_figure(dataset: pd.DataFrame, predictions: pd.DataFrame, default_model: str, n: int = 9):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     test = dataset[dataset["split"] == "test"]
     truth = test.drop_duplicates("sample")
@@ -71,10 +76,7 @@ def grid_figure(dataset: pd.DataFrame, predictions: pd.DataFrame, default_model:
 
 
 def training_figure(training: dict):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     params = ["n_estimators", "max_depth", "max_features", "min_samples_split"]
     kinds = [k for k in ("autoencoder", "pca", "direct") if k in training]
@@ -117,10 +119,7 @@ def training_figure(training: dict):
 
 
 def latent_figure(training: dict):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     kinds = [k for k in ("autoencoder", "pca") if "latent_test" in training.get(k, {})]
     if not kinds:

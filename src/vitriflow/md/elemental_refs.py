@@ -34,7 +34,7 @@ def elemental_reference_energies(crystals, potential: str, device: str = "cpu",
                 "reason": "no elemental reference structures (estimate source)"}
     import torch_sim as ts
 
-    from vitriflow.md import fire_relax
+    from vitriflow.md.engine import fire_relax
 
     model = load_model(potential, device=device, dtype=dtype)
     # one polymorph the potential cannot relax must not cost the others their references

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from vitriflow.composition import cell_stoichiometry
-from vitriflow.config import SystemSpec, structure_id, structure_seed
-from vitriflow.packing import PackingRequest, density_g_cm3, pack
+from vitriflow.config import SystemSpec
+from vitriflow.structures.ids import structure_id, structure_seed
+from vitriflow.structures.packing import PackingRequest, density_g_cm3, pack
 
 
 def build_structures(spec: SystemSpec, refs: pd.DataFrame, packing: dict, seed: int):

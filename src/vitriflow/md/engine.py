@@ -23,7 +23,6 @@ same arithmetic as an uninterrupted one and ends in the same structures (CPU, fi
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
@@ -35,105 +34,11 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from vitriflow.packing import density_g_cm3, min_pair_ratio
+from vitriflow.md.protocol import Protocol
+from vitriflow.structures.packing import density_g_cm3, min_pair_ratio
 
 log = logging.getLogger("vitriflow.md")
 GPA_TO_EV_A3 = 1 / 160.21766208
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    ensemble: str
-    steps: int
-    t_start: float
-    t_end: float
-    pressure_GPa: float = 0.0
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """A melt-quench protocol (all numbers from config; defaults follow Aykol et al.)."""
-
-    stages: tuple[Stage, ...]
-    timestep_fs: float = 2.0
-    thermostat_tau_fs: float = 100.0
-    barostat_tau_fs: float = 1000.0
-    prerelax_steps: int = 100
-    relax_enabled: bool = True
-    relax_fmax: float = 0.05
-    relax_steps: int = 300
-    checkpoint_every: int = 250
-    log_every: int = 50
-    sample_every: int = 0  # frames kept every this many steps of the last stage (0 = none)
-    guard_min_distance_scale: float = 0.35
-    guard_max_temperature_factor: float = 3.0
-    max_batch_atoms: int = 20000
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> Protocol:
-        stages = []
-        for st in cfg["stages"]:
-            t = st["temperature_K"]
-            t0, t1 = (t, t) if isinstance(t, int | float) else (t[0], t[1])
-            stages.append(Stage(st["name"], st.get("ensemble", "nvt"), int(st["steps"]),
-                                float(t0), float(t1), float(st.get("pressure_GPa", 0.0))))
-        relax, guard = cfg.get("relax", {}), cfg.get("guard", {})
-        return cls(
-            stages=tuple(stages), timestep_fs=cfg.get("timestep_fs", 2.0),
-            thermostat_tau_fs=cfg.get("thermostat_tau_fs", 100.0),
-            barostat_tau_fs=cfg.get("barostat_tau_fs", 1000.0),
-            prerelax_steps=cfg.get("prerelax_steps", 100),
-            relax_enabled=relax.get("enabled", True), relax_fmax=relax.get("fmax_eV_A", 0.05),
-            relax_steps=relax.get("max_steps", 300),
-            checkpoint_every=cfg.get("checkpoint_every", 250), log_every=cfg.get("log_every", 50),
-            sample_every=cfg.get("sample_every", 0),
-            guard_min_distance_scale=guard.get("min_distance_scale", 0.35),
-            guard_max_temperature_factor=guard.get("max_temperature_factor", 3.0),
-            max_batch_atoms=cfg.get("max_batch_atoms", 20000),
-        )
-
-    @property
-    def total_steps(self) -> int:
-        return sum(s.steps for s in self.stages)
-
-    def is_sample_step(self, step: int) -> bool:
-        """True when the state after global step ``step`` is kept as a sample: every
-        ``sample_every`` steps of the last stage, counted from its start (its end included when
-        it falls on one)."""
-        if self.sample_every <= 0:
-            return False
-        last_start = self.total_steps - self.stages[-1].steps
-        return step + 1 > last_start and (step + 1 - last_start) % self.sample_every == 0
-
-    def stage_at(self, step: int) -> tuple[int, Stage, int]:
-        """(stage index, stage, step within the stage) of global step ``step``."""
-        start = 0
-        for i, st in enumerate(self.stages):
-            if step < start + st.steps:
-                return i, st, step - start
-            start += st.steps
-        raise IndexError(step)
-
-    def target_temperature(self, step: int) -> float:
-        """Target T of global step ``step`` (linear ramp inside a stage, ends included)."""
-        _, st, k = self.stage_at(step)
-        if st.steps <= 1:
-            return st.t_end
-        return st.t_start + (st.t_end - st.t_start) * k / (st.steps - 1)
-
-    def segment_end(self, start: int) -> int:
-        """End (exclusive) of the segment starting at ``start``: next checkpoint or stage edge."""
-        edge = 0
-        for st in self.stages:
-            edge += st.steps
-            if edge > start:
-                break
-        nxt = (start // self.checkpoint_every + 1) * self.checkpoint_every
-        return min(edge, nxt, self.total_steps)
-
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -154,6 +59,9 @@ class Task:
     last_energy: float = float("nan")
     trace: list = field(default_factory=list)
     samples: list = field(default_factory=list)  # (step, positions, cell) along the last stage
+    # (step, volume Å^3, potential and kinetic energy eV, pressure tensor xx yy zz yz xz xy GPa)
+    # at the trace's steps, kept only when the caller asks for observables
+    observables: list = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- guard
@@ -210,7 +118,30 @@ def _build_state(tasks: Sequence[Task], device, dtype):
     )
 
 
-def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype) -> None:
+def _observe(st, model) -> np.ndarray:
+    """Per system: volume, potential and kinetic energy, and the instantaneous pressure tensor
+    (virial + kinetic, GPa; NaN when the model gives no stress). NVT states carry no stress, so
+    it costs one more model call there."""
+    import torch_sim as ts
+
+    volume = torch.linalg.det(st.cell).abs()
+    kinetic = ts.calc_kinetic_energy(masses=st.masses, momenta=st.momenta, system_idx=st.system_idx)
+    stress = getattr(st, "stress", None)
+    if stress is None and getattr(model, "compute_stress", False):
+        stress = model(st)["stress"]
+    if stress is None:
+        tensor = torch.full((len(volume), 3, 3), float("nan"), dtype=volume.dtype)
+    else:
+        tensor = ts.quantities.compute_instantaneous_pressure_tensor(
+            momenta=st.momenta, masses=st.masses, system_idx=st.system_idx, stress=stress,
+            volumes=volume) / GPA_TO_EV_A3
+    voigt = tensor[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+    cols = [volume, st.energy, kinetic]
+    return torch.cat([torch.stack(cols, dim=1), voigt], dim=1).detach().cpu().numpy()
+
+
+def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype,
+             observe: bool = False) -> None:
     """Advance ``tasks`` (same step pointer and dt) by one segment; update them in place."""
     import torch_sim as ts
 
@@ -264,6 +195,10 @@ def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype) -> Non
                 t.trace.append((step + 1, (step + 1) * protocol.timestep_fs * 1e-3, stage.name,
                                 float(temps[i]), protocol.target_temperature(step), float(epa[i]),
                                 dt_scale))
+            if observe:
+                obs = _observe(st, model)
+                for i, t in enumerate(tasks):
+                    t.observables.append((step + 1, *obs[i].tolist()))
     temps = ts.calc_temperature(masses=st.masses, momenta=st.momenta, system_idx=st.system_idx,
                                 dof_per_system=st.get_number_of_degrees_of_freedom() - 3).cpu().numpy()
     pos = st.positions.detach().cpu().numpy()
@@ -295,22 +230,25 @@ def _mark_unstable(t: Task, start: int, end: int, reason: str) -> None:
     """Roll ``t`` back to its last good snapshot; retry with dt/2 once, then fail."""
     t.trace = [r for r in t.trace if r[0] <= start]  # drop the bad segment's rows and samples
     t.samples = [smp for smp in t.samples if smp[0] <= start]
+    t.observables = [r for r in t.observables if r[0] <= start]
     t.status = "failed" if t.dt_scale < 1.0 else "retry"
     t.reason = f"step {end}: {reason}"
     log.warning("%s unstable in steps %d-%d (%s)%s", t.sid, start, end, reason,
                 "" if t.status == "failed" else f"; will retry from step {start} with dt/2")
 
 
-def _guarded_segment(tasks: list[Task], model, protocol: Protocol, device, dtype) -> None:
+def _guarded_segment(tasks: list[Task], model, protocol: Protocol, device, dtype,
+                     observe: bool = False) -> None:
     """Run a segment; if the model itself fails (a blown-up cell can make neighbour lists or the
     network raise), rerun the segment one structure at a time so only the culprit fails."""
-    n_trace = [(len(t.trace), len(t.samples)) for t in tasks]
+    n_trace = [(len(t.trace), len(t.samples), len(t.observables)) for t in tasks]
     try:
-        _segment(tasks, model, protocol, device, dtype)
+        _segment(tasks, model, protocol, device, dtype, observe)
     except (RuntimeError, ValueError, FloatingPointError) as exc:
-        for t, (n, m) in zip(tasks, n_trace, strict=True):
+        for t, (n, m, k) in zip(tasks, n_trace, strict=True):
             del t.trace[n:]
             del t.samples[m:]
+            del t.observables[k:]
         start = tasks[0].step
         if len(tasks) == 1:
             msg = " ".join(str(exc).split())[:160]
@@ -319,14 +257,14 @@ def _guarded_segment(tasks: list[Task], model, protocol: Protocol, device, dtype
         log.warning("batch of %d failed in steps %d-%d (%s); isolating the culprit",
                     len(tasks), start, protocol.segment_end(start), type(exc).__name__)
         for t in tasks:
-            _guarded_segment([t], model, protocol, device, dtype)
+            _guarded_segment([t], model, protocol, device, dtype, observe)
 
 
 # ----------------------------------------------------------------------------- checkpoints
-def save_checkpoint(path: Path, tasks: Sequence[Task], digest: str) -> None:
-    from vitriflow.io import save_torch
+def save_tasks(path: Path, tasks: Sequence[Task], digest: str) -> None:
+    from vitriflow.io import save_checkpoint
 
-    save_torch({"version": 1, "protocol": digest, "tasks": [asdict(t) for t in tasks]}, path)
+    save_checkpoint(path, digest, {"version": 1, "tasks": [asdict(t) for t in tasks]})
 
 
 def run_digest(structures: Sequence[Atoms], model, protocol: Protocol) -> str:
@@ -346,18 +284,15 @@ def run_digest(structures: Sequence[Atoms], model, protocol: Protocol) -> str:
     return h.hexdigest()[:16]
 
 
-def load_checkpoint(path: Path, digest: str, sids: Sequence[str]) -> list[Task] | None:
-    if not path.is_file():
+def load_tasks(path: Path, digest: str, sids: Sequence[str]) -> list[Task] | None:
+    """The tasks of a checkpoint of this run (same digest and structure ids), else None."""
+    from vitriflow.io import load_checkpoint
+
+    payload = load_checkpoint(path, digest, weights_only=False)  # tasks hold NumPy arrays
+    if payload is None:
         return None
-    try:
-        payload = torch.load(path, weights_only=False)
-        stale = payload.get("protocol") != digest or [t["sid"] for t in payload["tasks"]] != list(sids)
-    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint costs its progress, never the run
-        log.warning("checkpoint %s unreadable (%s: %s); starting afresh", path, type(exc).__name__, exc)
-        return None
-    if stale:
-        log.warning("checkpoint %s belongs to another protocol, potential or set of input structures; "
-                    "starting afresh", path)
+    if [t["sid"] for t in payload["tasks"]] != list(sids):
+        log.warning("checkpoint %s holds other structures; starting afresh", path)
         return None
     return [Task(**t) for t in payload["tasks"]]
 
@@ -387,14 +322,18 @@ def _batches(tasks: list[Task], model, protocol: Protocol, device) -> list[list[
 
 def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
                     checkpoint: str | os.PathLike, device="cpu", progress: bool = True,
-                    stop_after_segments: int | None = None,
-                    samples: list | None = None) -> tuple[list[Atoms], list[dict]]:
+                    stop_after_segments: int | None = None, samples: list | None = None,
+                    observables: list | None = None) -> tuple[list[Atoms], list[dict]]:
     """Melt-quench every structure; returns final structures (with status info) and trace rows.
 
     With ``protocol.sample_every`` set, a list passed as ``samples`` receives the frames kept along
     the last stage (unrelaxed, at its temperature) of every structure that finished, with the
     final structure's info plus ``sample_step``, ``time_ps`` and ``temperature_target_K``.
     They live in the checkpoint, so a resumed run keeps the ones taken before it was killed.
+    A list passed as ``observables`` receives, at every trace row, each structure's volume,
+    potential and kinetic energy and instantaneous pressure tensor (``OBSERVABLE_COLUMNS``; in NVT
+    stages the stress costs one more model call per row); like the samples they live in the
+    checkpoint, so pass it on every run of a checkpoint, resumed ones included.
     ``stop_after_segments`` (testing only) raises ``KeyboardInterrupt`` after that many segments,
     as a killed job would stop.
     """
@@ -404,7 +343,7 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
     checkpoint = Path(checkpoint)
     sids = [a.info["structure_id"] for a in structures]
     digest = run_digest(structures, model, protocol)
-    tasks = load_checkpoint(checkpoint, digest, sids)
+    tasks = load_tasks(checkpoint, digest, sids)
     if tasks is None:
         # a cell marked failed upstream (packing) is passed through as failed, never run
         runnable = [a for a in structures if a.info.get("status") != "failed"]
@@ -420,7 +359,9 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
             tasks.append(t)
     else:
         done = sum(t.status in ("done", "failed") for t in tasks)
-        log.info("resuming from %s (%d/%d structures finished)", checkpoint, done, len(tasks))
+        running = [t.step for t in tasks if t.status not in ("done", "failed")]
+        log.info("resuming from %s at step %d of %d (%d/%d structures finished)", checkpoint,
+                 min(running, default=protocol.total_steps), protocol.total_steps, done, len(tasks))
     total = protocol.total_steps
     bar = tqdm(total=total * len(tasks), disable=not progress, unit="struct-step", mininterval=5)
     bar.update(sum(t.step for t in tasks))
@@ -444,9 +385,10 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
                          len(group), len(bins))
             for idx in bins:
                 before = {id(group[i]): group[i].step for i in idx}
-                _guarded_segment([group[i] for i in idx], model, protocol, device, dtype)
+                _guarded_segment([group[i] for i in idx], model, protocol, device, dtype,
+                                 observables is not None)
                 bar.update(sum(group[i].step - before[id(group[i])] for i in idx))
-            save_checkpoint(checkpoint, tasks, digest)
+            save_tasks(checkpoint, tasks, digest)
             segments += 1
             if stop_after_segments is not None and segments >= stop_after_segments:
                 raise KeyboardInterrupt(f"stopped after {segments} segments (test)")
@@ -457,7 +399,26 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
     trace = [{"structure_id": t.sid, "step": r[0], "time_ps": r[1], "stage": r[2],
               "temperature_K": r[3], "target_K": r[4], "energy_per_atom_eV": r[5], "dt_scale": r[6]}
              for t in tasks for r in t.trace]
+    if observables is not None:
+        observables.extend(_observable_rows(tasks, protocol))
     return finals, trace
+
+
+OBSERVABLE_COLUMNS = ("volume_A3", "potential_energy_eV", "kinetic_energy_eV", "p_xx_GPa",
+                      "p_yy_GPa", "p_zz_GPa", "p_yz_GPa", "p_xz_GPa", "p_xy_GPa")
+
+
+def _observable_rows(tasks: Sequence[Task], protocol: Protocol) -> list[dict]:
+    rows = []
+    for t in tasks:
+        for r in t.observables:
+            _, stage, _ = protocol.stage_at(r[0] - 1)
+            rows.append({"structure_id": t.sid, "step": r[0],
+                         "time_ps": r[0] * protocol.timestep_fs * 1e-3, "stage": stage.name,
+                         "target_K": protocol.target_temperature(r[0] - 1),
+                         "pressure_target_GPa": stage.pressure_GPa, "n_atoms": len(t.numbers),
+                         **dict(zip(OBSERVABLE_COLUMNS, r[1:], strict=True))})
+    return rows
 
 
 def fire_relax(structures: Sequence[Atoms], model, device, force_tol: float, max_steps: int,

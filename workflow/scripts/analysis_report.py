@@ -1,4 +1,4 @@
-"""Snakemake adapter: the analysis section of the report (rule report_analysis)."""
+"""Snakemake adapter: the analysis section of the report (rule analysis_report)."""
 
 
 def main(smk) -> None:
@@ -9,7 +9,7 @@ def main(smk) -> None:
     from vitriflow.io import read_table
     from vitriflow.runtime import script_logger
 
-    log = script_logger("report_analysis", smk.log[0])
+    log = script_logger("analysis_report", smk.log[0])
     settings = AnalysisSettings.from_config(smk.params.analysis)
     n_detail = settings.report_max_systems
     systems = []

@@ -2,7 +2,7 @@
 1.15 x the crystal volume per atom, overlaps removed by a soft-sphere FIRE relaxation).
 
 Each cell is deterministic in (master seed, system, composition index, replica): positions come
-from a NumPy generator seeded by ``vitriflow.config.structure_seed``. Overlaps are removed with
+from a NumPy generator seeded by ``vitriflow.structures.ids.structure_seed``. Overlaps are removed with
 torch-sim's multi-species soft-sphere model and FIRE, all cells of a job in one batch, until every
 pair is at least ``min_distance_scale`` x (sum of covalent radii) apart.
 """
