@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(VENV)/bin/snakemake --profile profiles/default --cores $(CORES)
 
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=20
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

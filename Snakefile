@@ -13,6 +13,7 @@ if not workflow.overwrite_configfiles:
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/datasets.smk"
 include: "workflow/rules/references.smk"
 include: "workflow/rules/structures.smk"
 include: "workflow/rules/md.smk"

@@ -24,6 +24,7 @@ from vitriflow.references import (
     serve_references,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-0123456789abcdef"
 
 
@@ -114,13 +115,18 @@ def test_estimate_is_labelled_and_has_no_energies():
 
 
 @pytest.fixture(scope="module")
-def snapshot(shared_data):
-    return build_snapshot_index(shared_data / "materials_project")
+def snapshot(shared_data, tmp_path_factory):
+    """The registry's Materials Project snapshot, fetched from the mirror and indexed."""
+    from vitriflow.datasets import fetch
+
+    cache = tmp_path_factory.mktemp("cache")
+    return build_snapshot_index({role: fetch(key, cache, shared_data)
+                                 for role, key in references.SNAPSHOT_DATASETS.items()})
 
 
 def test_snapshot_gives_hull_volumes_and_checksums(snapshot):
     index, checksums = snapshot
-    assert len(checksums) == len(references.SNAPSHOT_FILES)
+    assert set(checksums) == set(references.SNAPSHOT_DATASETS)
     table, crystals = serve_references([parse_composition("SiO2"), parse_composition("Na2O-3SiO2")],
                                        source="snapshot", snapshot=index, snapshot_version="v")
     assert set(table["source"]) == {"snapshot"}
@@ -136,18 +142,21 @@ def test_snapshot_refuses_elements_it_lacks(snapshot):
         references.snapshot_reference_set(index, ["Si", "Og"], "v")
 
 
-def write_tiny_snapshot(folder):
-    """A Si-O snapshot under the real file names and formats (quartz in the FLLA table, one
-    binary joined with its formation energy, Si and O elemental polymorphs) that
-    ``build_snapshot_index`` reads like the real one."""
-    folder.mkdir(parents=True, exist_ok=True)
+def write_tiny_snapshot(cache):
+    """A Si-O snapshot in the formats of the registry's files, laid out as the dataset cache
+    (``<cache>/<key>/<file>``): quartz in the FLLA table, one binary joined with its formation
+    energy, Si and O elemental polymorphs. Returns role -> path, as ``build_snapshot_index``
+    takes them."""
+    from vitriflow.datasets import dataset_path
+
+    files = {role: dataset_path(key, cache) for role, key in references.SNAPSHOT_DATASETS.items()}
+    for path in files.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
     si, o2, quartz = (e.structure for e in _entries())
-    names = references.SNAPSHOT_FILES
     pd.DataFrame({"material_id": ["mp-7000"], "structure": [repr(quartz.as_dict())],
-                  "formation_energy_per_atom": [-3.1]}).to_csv(folder / names["flla"], index=False,
-                                                                 compression="gzip")
+                  "formation_energy_per_atom": [-3.1]}).to_csv(files["flla"], index=False)
     pd.DataFrame({"task_id": ["mp-6930"], "formation_energy_per_atom": [-3.0]}).to_csv(
-        folder / names["formation"], index=False, compression="gzip")
+        files["formation"], index=False)
     dense = quartz.copy()
     dense.scale_lattice(quartz.volume * 0.9)
     documents = {
@@ -157,10 +166,10 @@ def write_tiny_snapshot(folder):
         "element_structures": {"Si": {"energy_per_atom": [-5.42], "structure": [si.as_dict()]},
                                "O": {"energy_per_atom": [-4.95], "structure": [o2.as_dict()]}},
     }
-    for key, doc in documents.items():
-        with gzip.open(folder / names[key], "wt") as fh:
+    for role, doc in documents.items():
+        with gzip.open(files[role], "wt") as fh:
             json.dump(doc, fh)
-    return folder
+    return files
 
 
 class FlakyMPRester(SubstituteMPRester):
@@ -181,7 +190,7 @@ def test_auto_falls_back_when_the_live_query_fails(monkeypatch, caplog, tmp_path
     assert set(table["source"]) == {"estimate"}
     assert "live source failed (Materials Project query for O-Si failed (MPRestError" in caplog.text
     assert "503" in caplog.text and SECRET not in caplog.text
-    index, _ = build_snapshot_index(write_tiny_snapshot(tmp_path / "mp"))
+    index, _ = build_snapshot_index(write_tiny_snapshot(tmp_path / "cache"))
     table, _ = serve_references([parse_composition("SiO2")], source="auto", client=FlakyMPRester(),
                                 snapshot=index, snapshot_version="tiny")
     assert set(table["source"]) == {"snapshot"} and set(table["source_version"]) == {"tiny"}
@@ -197,64 +206,75 @@ def test_forced_live_query_failure_is_one_line(monkeypatch):
     assert err.value.__cause__ is None and err.value.__suppress_context__  # no chained message with the key
 
 
-def test_forced_snapshot_without_snapshot_follows_on_missing_snapshot(caplog):
-    with pytest.raises(ReferenceError, match="references.source is 'snapshot' but the snapshot index is empty"):
-        serve_references([parse_composition("SiO2")], source="snapshot", snapshot=None)
+def test_forced_snapshot_or_subset_without_an_index_is_one_line():
+    for source in ("snapshot", "subset"):
+        with pytest.raises(ReferenceError, match=f"references.source is '{source}' but the reference index is empty"):
+            serve_references([parse_composition("SiO2")], source=source, snapshot=None)
+
+
+def test_index_is_the_snapshot_or_the_shipped_subset(tmp_path, caplog):
+    table, prov = references.index_snapshot(write_tiny_snapshot(tmp_path / "cache"), "cache")
+    assert prov["index_source"] == "snapshot" and set(prov["snapshot_checksums"]) == set(references.SNAPSHOT_DATASETS)
+    assert set(table["formula"]) == {"Si", "O2", "SiO2"}
+    subset, prov = references.index_snapshot(None, "no mirror")
+    assert prov["index_source"] == "subset" and prov["note"] == "no mirror"
+    # a chemistry outside the subset falls through to the estimate, labelled
     caplog.set_level(logging.INFO)
-    table, crystals = serve_references([parse_composition("SiO2")], source="snapshot", snapshot=None,
-                                       on_missing_snapshot="fallback")
-    assert set(table["source"]) == {"estimate"} and crystals == []
-    assert "on_missing_snapshot is 'fallback'" in caplog.text and "ESTIMATE" in caplog.text
+    table, _ = serve_references([parse_composition("SiO2"), parse_composition("Cs2O-SiO2")], source="auto",
+                                client=None, snapshot=subset, snapshot_version="v", snapshot_label="subset")
+    assert list(table["source"]) == ["subset", "estimate"]
+    assert "subset source failed" in caplog.text
 
 
-def test_snapshot_index_of_an_incomplete_folder(tmp_path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(ReferenceError, match=r"lacks \['matminer039_flla_2015.csv.gz'"):
-        references.index_snapshot(empty, "auto", "error")
-    table, checksums, note = references.index_snapshot(empty, "auto", "fallback")
-    assert table.empty and checksums == {}
-    assert "lacks" in note and "on_missing_snapshot is 'fallback'" in note and "live API" in note
-    table, checksums, note = references.index_snapshot(write_tiny_snapshot(tmp_path / "mp"), "snapshot")
-    assert len(checksums) == len(references.SNAPSHOT_FILES) and set(table["formula"]) == {"Si", "O2", "SiO2"}
-    assert references.snapshot_inputs(tmp_path / "mp", "estimate") == []
-    assert references.snapshot_inputs(tmp_path / "absent", "auto") == []
+def test_shipped_subset_covers_every_shipped_config():
+    """Every system of config/*.yaml (scans aside) finds its crystals and elemental phases in
+    data/materials_project_subset.parquet: a clone without network has real references."""
+    from vitriflow.config import expand_systems, validate_section
+
+    subset = pd.read_parquet(references.SUBSET_PATH)
+    for path in sorted((REPO / "config").glob("*.yaml")):
+        cfg = validate_section(yaml.safe_load(path.read_text()), "config")
+        cfg["scans"] = []
+        for spec in (expand_systems(cfg) if cfg["systems"] else {}).values():
+            references.snapshot_reference_set(subset, sorted(spec.elements()), "v", "subset")
 
 
 # ----------------------------------------------------------------------------- through snakemake
-def _tiny_workflow(tmp_path, refs):
-    from test_workflow import TINY
+def _tiny_workflow(tmp_path, refs, data=None):
+    from workflow_helpers import TINY
 
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY, "references": refs}))
+    cfg = {**TINY, "references": refs, **({"data": data} if data else {})}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
 
 
 def _snakemake(workdir, *args):
     repo = Path(__file__).resolve().parents[1]
     cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml"), "--cores", "1", *args]
-    env = {k: v for k, v in os.environ.items() if k != "MP_API_KEY"}  # no live API in these runs
+    # no live API in these runs, and no data mirror: each test says where its data come from
+    env = {k: v for k, v in os.environ.items() if k not in ("MP_API_KEY", "VITRIFLOW_DATA_MIRROR")}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
 
 
 TARGET = "results/references/tiny_silica.parquet"
 
 
-@pytest.mark.parametrize("refs, expected", [
-    ({"source": "snapshot", "snapshot_dir": "absent/mp", "on_missing_snapshot": "fallback"},
-     "references.snapshot_dir: folder 'absent/mp' is absent; on_missing_snapshot is 'fallback'"),
-    ({"source": "auto", "snapshot_dir": "empty", "on_missing_snapshot": "fallback"},
-     "references.snapshot_dir: 'empty' lacks ["),
-])
-def test_missing_snapshot_falls_back_in_the_workflow(tmp_path, refs, expected):
-    """on_missing_snapshot: fallback does what the schema says: the estimate, logged and labelled."""
-    (tmp_path / "empty").mkdir()
-    _tiny_workflow(tmp_path, refs)
+def test_without_mirror_or_network_the_subset_serves(tmp_path):
+    """A fresh clone with neither mirror nor network: the snapshot cannot be had, the shipped
+    subset serves (logged, labelled); forcing the snapshot is refused at start in one line."""
+    _tiny_workflow(tmp_path, {"source": "auto"}, data={"download": False})
     proc = _snakemake(tmp_path, TARGET)
     assert proc.returncode == 0, proc.stderr[-3000:]
     table, _ = read_table(tmp_path / TARGET)
-    assert set(table["source"]) == {"estimate"}
-    assert expected in (tmp_path / "logs/references/snapshot_index.log").read_text()
-    assert "ESTIMATE" in (tmp_path / "logs/references/tiny_silica.log").read_text()
+    assert set(table["source"]) == {"subset"} and table["formation_energy_per_atom_eV"].notna().all()
+    log = (tmp_path / "logs/references/snapshot_index.log").read_text()
+    assert "shipped Materials Project subset" in log and "dataset mp_" in log and "is not available" in log
+    _tiny_workflow(tmp_path, {"source": "snapshot"}, data={"download": False})
+    proc = _snakemake(tmp_path, "-n", TARGET)
+    line = [ln for ln in proc.stderr.splitlines() if "vitriflow config error" in ln]
+    assert proc.returncode != 0 and len(line) == 1, proc.stderr[-2000:]
+    assert line[0].startswith("vitriflow config error: references.source: 'snapshot' needs the Materials "
+                              "Project snapshot: dataset mp_")
 
 
 def test_forced_live_source_without_key_stops_before_any_job(tmp_path):
@@ -269,7 +289,7 @@ def test_forced_live_source_without_key_stops_before_any_job(tmp_path):
 
 
 def test_forced_live_source_with_key_passes_the_start_check(monkeypatch):
-    from test_workflow import TINY
+    from workflow_helpers import TINY
 
     from vitriflow.config import ConfigError, load_config
 
@@ -282,20 +302,19 @@ def test_forced_live_source_with_key_passes_the_start_check(monkeypatch):
 
 def test_changed_snapshot_file_reruns_the_references(tmp_path):
     """The snapshot files are inputs of snapshot_index: new content schedules it and the references."""
-    snap = write_tiny_snapshot(tmp_path / "mp")
-    build_snapshot_index(snap)  # the real loader accepts the tiny snapshot
-    _tiny_workflow(tmp_path, {"source": "snapshot", "snapshot_dir": str(snap)})
+    files = write_tiny_snapshot(tmp_path / "resources")  # in the run's dataset cache
+    build_snapshot_index(files)  # the real loader accepts the tiny snapshot
+    _tiny_workflow(tmp_path, {"source": "snapshot"}, data={"download": False})
     proc = _snakemake(tmp_path, TARGET)
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = _snakemake(tmp_path, "-n", TARGET)
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
     time.sleep(1.1)  # a newer modification time, as an edit or a fresh download gives
-    formation = snap / references.SNAPSHOT_FILES["formation"]
+    formation = files["formation"]
     formation.write_bytes(formation.read_bytes())  # same content, newer time: nothing to redo
     proc = _snakemake(tmp_path, "-n", TARGET)
     assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
-    pd.DataFrame({"task_id": ["mp-6930"], "formation_energy_per_atom": [-3.2]}).to_csv(
-        formation, index=False, compression="gzip")
+    pd.DataFrame({"task_id": ["mp-6930"], "formation_energy_per_atom": [-3.2]}).to_csv(formation, index=False)
     proc = _snakemake(tmp_path, "-n", TARGET)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "rule snapshot_index:" in proc.stdout and "rule references:" in proc.stdout, proc.stdout[-2000:]

@@ -1,49 +1,19 @@
 """A tiny end-to-end DAG run (classical potential, 24 atoms, a few dozen steps) in a temp folder,
 then rebuilding one named target."""
 
+import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import yaml
+from workflow_helpers import REPO, TINY, snakemake, write_config
 
 from vitriflow.io import read_csv, read_table
 
-REPO = Path(__file__).resolve().parents[1]
 
-TINY = {
-    "seed": 7,
-    "device": "cpu",
-    "references": {"source": "estimate"},
-    "packing": {"density_scale": 0.75},  # the element-data estimate is far too open for SiO2
-    "protocols": {"tiny": {
-        "timestep_fs": 1.0,
-        "stages": [{"name": "melt", "steps": 20, "temperature_K": 3000},
-                   {"name": "quench", "steps": 20, "temperature_K": [3000, 300]},
-                   {"name": "npt", "ensemble": "npt", "steps": 10, "temperature_K": 300}],
-        "checkpoint_every": 10, "log_every": 5, "relax": {"max_steps": 20}}},
-    "systems": [{"name": "tiny_silica", "compositions": ["SiO2"], "atoms_per_cell": 24,
-                 "replicas": 2, "potential": "teter", "protocol": "tiny"}],
-    "analysis": {"r_max": 5.0, "experimental_fq": None},
-    "gnn": {"epochs": 2},
-    "report": {"title": "tiny"},
-}
-
-
-def snakemake(workdir, *args):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
-           str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("dag")
-    (work / "config.yaml").write_text(yaml.safe_dump(TINY))
-    proc = snakemake(work)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return work
+@pytest.fixture
+def run(tiny_run):
+    return tiny_run
 
 
 def test_demo_dag_writes_report_and_tables(run):
@@ -53,13 +23,13 @@ def test_demo_dag_writes_report_and_tables(run):
     assert list(summary["structure_id"]) == ["tiny_silica-c0000-r00", "tiny_silica-c0000-r01"]
     assert prov["stage"] == "md" and prov["potential"] == "teter" and "packages" in prov
     refs, _ = read_table(run / "results/references/tiny_silica.parquet")
-    assert set(refs["source"]) == {"estimate"}
+    assert set(refs["source"]) == {"subset"}  # the shipped Materials Project subset
     assert (run / "results/analysis/tiny_silica/rdf.parquet").is_file()
     for rule_log in ("logs/md/tiny_silica.log", "logs/structures/tiny_silica.log"):
         assert (run / rule_log).is_file()
-    # the "At a glance" panel: every structure survived; the estimated references are flagged
+    # the "At a glance" panel: every structure survived; real crystal references, not estimates
     glance = html[html.index('id="at-a-glance"'):html.index('id="run-summary"')]
-    assert "2 of 2 ok" in glance and "MD throughput, teter" in glance and '<a class="card bad" href="#run-summary"><div class="card-label">Crystal references' in glance
+    assert "2 of 2 ok" in glance and "MD throughput, teter" in glance and "Crystal references" not in glance
     # one composition: the GNN stage says why it did not train, and its model file says so too
     assert "GNN surrogate skipped" in html and "gnn.min_compositions is 3" in html
     from vitriflow.surrogates.gnn import GNNRegressor
@@ -77,20 +47,29 @@ def test_single_target_is_rebuilt_by_name(run):
     assert before.equals(after)  # deterministic: same seed, same cells
 
 
-def test_slurm_profile_asks_for_a_gpu_for_md(tmp_path):
-    """Up to the scheduler boundary: the SLURM profile's dry run gives md jobs gpu=1."""
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY))
+def _slurm_dry_run(tmp_path, env):
+    write_config(tmp_path, TINY)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
            str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--profile",
            str(REPO / "profiles" / "slurm"), "-n", "results/md/tiny_silica/summary.parquet"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, **env})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    md_block = proc.stdout.split("rule md:")[1].split("\n\n")[0]
-    assert "gpu=1" in md_block and "slurm_partition=gpu" in md_block
-    # CPU rules keep the SLURM profile's account and partition (the workflow profile, which
-    # Snakemake loads beside it, must not replace its default-resources)
-    cpu_block = proc.stdout.split("rule structures:")[1].split("\n\n")[0]
-    assert "slurm_account=" in cpu_block and "slurm_partition=cpu" in cpu_block
+    return (proc.stdout.split("rule md:")[1].split("\n\n")[0],
+            proc.stdout.split("rule structures:")[1].split("\n\n")[0])
+
+
+def test_slurm_profile_takes_site_settings_from_the_environment(tmp_path):
+    """Up to the scheduler boundary (the real scheduler runs in test_slurm.py): by default md
+    asks for a GPU on the gpu partition and CPU rules for the cluster's defaults; the same
+    profile serves a CPU-only cluster with VITRIFLOW_SLURM_GPUS=0, and takes account and
+    partitions from the environment."""
+    md, cpu = _slurm_dry_run(tmp_path, {})
+    assert "gpu=1" in md and "slurm_partition=gpu" in md
+    assert "slurm_partition" not in cpu and "slurm_account" not in cpu
+    md, cpu = _slurm_dry_run(tmp_path, {"VITRIFLOW_SLURM_GPUS": "0", "SLURM_ACCOUNT": "glass",
+                                        "VITRIFLOW_SLURM_PARTITION": "short"})
+    assert "gpu=" not in md and "slurm_partition=short" in md and "slurm_account=glass" in md
+    assert "slurm_partition=short" in cpu and "slurm_account=glass" in cpu
 
 
 def test_viscosity_chain_with_task_groups(tmp_path):
@@ -104,7 +83,7 @@ def test_viscosity_chain_with_task_groups(tmp_path):
         "model": {"n_models": 1, "hidden": 8, "max_epochs": 3, "task_groups": groups},
         "predict": {"compositions": [{"label": "NS3", "sio2": 75, "na2o": 25}],
                     "temperatures_K": [1000, 1400]}}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    write_config(tmp_path, cfg)
     section = "results/report/sections/60_viscosity.html"
     proc = snakemake(tmp_path, "results/viscosity/comparison.csv", "results/viscosity/predictions.parquet",
                      section)

@@ -23,7 +23,6 @@ import copy
 import importlib
 import itertools
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -46,6 +45,7 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 STAGE_SECTIONS = ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn")
 #: "module:function" of each stage's start-up check, called as check(section, settings)
 STAGE_CHECKS = {
+    "references": "vitriflow.references.checks:check_config",
     "analysis": "vitriflow.analysis.checks:check_config",
     "dft": "vitriflow.dft.checks:check_config",
     "pcf": "vitriflow.surrogates.pcf.checks:check_config",
@@ -289,6 +289,37 @@ def _add(systems: dict[str, SystemSpec], spec: SystemSpec) -> None:
     systems[spec.name] = spec
 
 
+@dataclass(frozen=True)
+class DataFile:
+    """A data file a stage reads: ``path`` (None when it cannot be had, ``reason`` then says why
+    and how to get it) and ``dataset``, the registry key when the config named one."""
+
+    path: str | None
+    reason: str = ""
+    dataset: str | None = None
+
+
+def data_file(value: str | None, key: str, settings: Settings) -> DataFile:
+    """Resolve a config value that names data: a dataset registry key (fetched by the
+    ``fetch_dataset`` rule from the cache, the mirror or its public source) or a path to the
+    user's own file. ConfigError for a typo (an unknown key, or a missing file in an existing
+    folder); an unobtainable dataset or an absent folder is a DataFile without path."""
+    if value is None:
+        return DataFile(None, f"{key} is null")
+    from vitriflow.datasets import load_registry, locate
+
+    registry = load_registry()
+    if value in registry:
+        data = settings.config["data"]
+        loc = locate(value, data["cache_dir"], data["mirror"], data["download"], registry)
+        return DataFile(str(loc.path) if loc.path else None, "" if loc.path else loc.how, value)
+    if "/" not in value and not Path(value).suffix:
+        raise ConfigError(f"{key}: {value!r} is neither a dataset of data/registry.yaml "
+                          f"({', '.join(sorted(registry))}) nor a file path")
+    reason = optional_data_file(value, key)
+    return DataFile(None if reason else value, reason)
+
+
 def optional_data_file(path: str | Path, key: str) -> str:
     """'' when ``path`` is a file; the reason to go without it when its folder is absent (a data
     set that is not installed, as in a fresh clone without ../shared); a ConfigError naming
@@ -342,26 +373,6 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bo
                     cell_stoichiometry(comp, spec.atoms_per_cell, where=f"{spec.where}.atoms_per_cell")
                 except CompositionError as exc:
                     raise ConfigError(str(exc)) from exc
-    refs = config["references"]
-    snap = refs["snapshot_dir"]
-    if snap and refs["on_missing_snapshot"] == "error":
-        path = Path(base_dir) / snap
-        if not path.is_dir():
-            raise ConfigError(f"references.snapshot_dir: folder {snap!r} does not exist (set on_missing_snapshot: fallback to use estimates instead)")
-        from vitriflow.references import missing_snapshot_files
-
-        missing = missing_snapshot_files(path)
-        if missing:
-            raise ConfigError(f"references.snapshot_dir: {snap!r} lacks the snapshot files {missing} (expected the "
-                              "Materials Project files listed in data/README.md; set on_missing_snapshot: fallback "
-                              "to use estimates instead)")
-    if refs["source"] == "snapshot" and not snap:
-        raise ConfigError("references.source: 'snapshot' needs references.snapshot_dir")
-    if refs["source"] == "live" and not os.environ.get("MP_API_KEY"):
-        # checked here, not only in the job, so a run cannot do its other stages first and then
-        # stop at the references (jobs, on a cluster too, inherit the submitting environment)
-        raise ConfigError("references.source: 'live' needs the MP_API_KEY environment variable, which is "
-                          "not set (use 'auto' to fall back to the snapshot or the estimate)")
     return systems
 
 
@@ -399,7 +410,7 @@ def load_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> Settin
     settings = Settings(frozen, systems)
     derived = {}
     for name, target in STAGE_CHECKS.items():
-        if name in frozen:
+        if name in frozen:  # references, with its schema default, always is
             module, _, function = target.partition(":")
             check = getattr(importlib.import_module(module), function)
             try:

@@ -34,6 +34,8 @@ main{padding:1rem 2rem;max-width:1200px}
 section{background:#fff;border:1px solid #dde2e8;border-radius:6px;padding:1rem 1.5rem;margin:1rem 0}
 h2{margin-top:0;color:#17324d} h3{color:#2d4a66}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
+.table-scroll{max-width:100%;overflow-x:auto}
+pre{max-width:100%;overflow-x:auto}
 th,td{border:1px solid #dde2e8;padding:.25rem .5rem;text-align:right}
 th{background:#eef2f6} td:first-child,th:first-child{text-align:left}
 figure{display:inline-block;margin:.5rem 1rem .5rem 0;vertical-align:top}
@@ -97,11 +99,12 @@ def panel_grid(n: int, ncols: int = 4, size: tuple[float, float] = (3.4, 2.6), *
 
 
 def table_html(df: pd.DataFrame, caption: str = "", float_format: str = "{:.4g}") -> str:
-    """A compact HTML table (floats formatted, index dropped)."""
+    """A compact HTML table (floats formatted, index dropped) in a box that scrolls sideways
+    when the table is wider than the page, so the page itself never does."""
     fmt = {c: float_format.format for c in df.select_dtypes("float").columns}
     body = df.to_html(index=False, border=0, formatters=fmt, na_rep="–", escape=True)
     cap = f"<p><em>{esc(caption)}</em></p>" if caption else ""
-    return cap + body
+    return f'{cap}<div class="table-scroll">{body}</div>'
 
 
 def note_html(text: str, kind: str = "note") -> str:

@@ -3,6 +3,9 @@
 
 if SETTINGS.enabled("analysis"):
     ANALYSIS = SETTINGS.section("analysis")
+    # data files resolved at start: a registry dataset (fetched by fetch_dataset) or the user's file
+    ANALYSIS_DATA = SETTINGS.derived["analysis"]
+    ANALYSIS_DATA_PATHS = {k: f.path for k, f in ANALYSIS_DATA.items() if f.path}
 
     # every system of the run (config.systems plus expanded scans), from common.smk
     ANALYSIS_SYSTEMS = list(SYSTEM_NAMES)
@@ -14,6 +17,7 @@ if SETTINGS.enabled("analysis"):
             samples="results/md/{system}/samples.extxyz",
             summary="results/md/{system}/summary.parquet",
             refs=lambda wc: f"results/potentials/{SYSTEMS[wc.system].potential}/elemental_refs.json",
+            **ANALYSIS_DATA_PATHS,
         output:
             rdf="results/analysis/{system}/rdf.parquet",
             properties="results/analysis/{system}/properties.parquet",
@@ -21,6 +25,7 @@ if SETTINGS.enabled("analysis"):
             sq="results/analysis/{system}/sq.parquet",
         params:
             analysis=ANALYSIS,
+            data={k: f.path for k, f in ANALYSIS_DATA.items()},
         log:
             "logs/analysis/{system}.log",
         benchmark:
@@ -44,10 +49,13 @@ if SETTINGS.enabled("analysis"):
                 )
                 for table in ANALYSIS_TABLES
             },
+            **{k: v for k, v in ANALYSIS_DATA_PATHS.items() if k == "experimental_fq"},
         output:
             "results/report/sections/40_analysis.html",
         params:
             analysis=ANALYSIS,
+            data={k: f.path for k, f in ANALYSIS_DATA.items()},
+            data_notes={k: f.reason for k, f in ANALYSIS_DATA.items() if f.reason},
             systems=ANALYSIS_SYSTEMS,
         log:
             "logs/analysis/report.log",

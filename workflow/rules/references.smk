@@ -1,26 +1,23 @@
-# Materials Project references: one snapshot index per run, then one table per system.
-import os
-
-from vitriflow.references import snapshot_inputs
+# Materials Project references: one index per run (the registry's full snapshot when it is
+# available, else the subset shipped in data/), then one table per system.
+from vitriflow.references.sources import SUBSET_PATH
 
 REFERENCES = SETTINGS.section("references")
+# decided at start (vitriflow.references.checks): the snapshot files, or None and why
+REFERENCE_INDEX = SETTINGS.derived["references"]
 
 
 rule snapshot_index:
     input:
-        # the snapshot files, so a changed file reruns the index and the references after it;
-        # none when the folder is absent (fresh clone without ../shared) or the source skips it
-        snapshot_inputs(REFERENCES["snapshot_dir"], REFERENCES["source"]),
+        # inputs, so a changed file reruns the index and the references after it
+        list(REFERENCE_INDEX["files"].values())
+        if REFERENCE_INDEX["files"]
+        else str(SUBSET_PATH),
     output:
         "results/references/snapshot_index.parquet",
     params:
-        # the folder of the declared inputs where there are any (staged paths without a shared
-        # filesystem), else the configured one (absent or empty: the script says why it goes without)
-        snapshot_dir=lambda wildcards, input: (
-            os.path.dirname(input[0]) if input else REFERENCES["snapshot_dir"]
-        ),
-        source=REFERENCES["source"],
-        on_missing_snapshot=REFERENCES["on_missing_snapshot"],
+        files=REFERENCE_INDEX["files"],
+        note=REFERENCE_INDEX["note"],
     log:
         "logs/references/snapshot_index.log",
     benchmark:

@@ -2,6 +2,7 @@
 
 import json
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -12,7 +13,8 @@ def main(smk) -> None:
 
     log = script_logger("analyze_system", smk.log[0])
     system = smk.wildcards.system
-    settings = AnalysisSettings.from_config(smk.params.analysis)
+    # the data files the DAG resolved (registry datasets in the cache, or the user's files)
+    settings = replace(AnalysisSettings.from_config(smk.params.analysis), **smk.params.data)
     frames = read_structures(smk.input.structures)
     log.info("%s: %d frames from %s", system, len(frames), smk.input.structures)
     samples = defaultdict(list)  # frames along the MD's last stage (protocol sample_every)

@@ -12,7 +12,7 @@ def main(smk) -> None:
 
     log = script_logger("elemental_refs", smk.log[0])
     p, potential = smk.params, smk.wildcards.potential
-    index, _ = load_snapshot_index(smk.input.index)
+    index, _, _ = load_snapshot_index(smk.input.index)
     result = elemental_reference_energies(
         elemental_crystals(index, p.elements), potential, device=pick_device(p.device),
         dtype=torch.float64 if p.dtype == "float64" else torch.float32,

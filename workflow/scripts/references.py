@@ -9,12 +9,11 @@ def main(smk) -> None:
 
     log = script_logger("references", smk.log[0])
     spec, cfg = smk.params.spec, smk.params.refs
-    index, version = load_snapshot_index(smk.input.index)
+    index, version, label = load_snapshot_index(smk.input.index)
     try:
         table, crystals = serve_references(
             spec.compositions(), source=cfg["source"], snapshot=index, snapshot_version=version,
-            e_above_hull_max=cfg["e_above_hull_max_eV"],
-            on_missing_snapshot=cfg["on_missing_snapshot"],
+            e_above_hull_max=cfg["e_above_hull_max_eV"], snapshot_label=label,
         )
     except ReferenceError as exc:  # a forced source that cannot serve: one line, no traceback
         log.error("%s", exc)

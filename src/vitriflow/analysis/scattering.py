@@ -61,16 +61,24 @@ class MissingScatteringLength(KeyError):
 
 
 def load_scattering_lengths(path: str | os.PathLike | None) -> tuple[dict[str, float], str]:
-    """Coherent scattering lengths (fm) from a CSV ``element,b_coh_fm`` and a source label.
+    """Coherent scattering lengths (fm) and a source label, from a CSV ``element,b_coh_fm`` or
+    the public vitrum table (``Isotope;b`` with decimal commas, dataset
+    ``neutron_scattering_lengths``).
 
     Falls back to the module table (labelled as such) when ``path`` is None or absent.
     """
     if path is None or not Path(path).is_file():
         return dict(FALLBACK_SCATTERING_LENGTHS_FM), FALLBACK_SOURCE
-    df = pd.read_csv(path)
+    with open(path, encoding="utf-8-sig") as fh:
+        header = fh.readline()
+    if ";" in header:
+        df = pd.read_csv(path, sep=";", decimal=",", encoding="utf-8-sig")
+        df = df.rename(columns={"Isotope": "element", "b": "b_coh_fm"})
+    else:
+        df = pd.read_csv(path, encoding="utf-8-sig")
     if not {"element", "b_coh_fm"} <= set(df.columns):
         raise ValueError(
-            f"{path}: expected columns 'element,b_coh_fm', got {list(df.columns)}"
+            f"{path}: expected columns 'element,b_coh_fm' (or vitrum's 'Isotope;b'), got {list(df.columns)}"
         )
     b = pd.to_numeric(df["b_coh_fm"], errors="coerce")
     bad = df.loc[b.isna(), "element"].tolist()
@@ -139,10 +147,24 @@ def neutron_fq(
 
 
 def load_experimental_fq(path: str | os.PathLike) -> pd.DataFrame:
-    """Experimental F(Q) CSV (``Q_invA,F_Q[,error]``), zero-padding rows dropped."""
-    df = pd.read_csv(path)
+    """Experimental F(Q): a CSV ``Q_invA,F_Q[,error]`` or a Gudrun ``.mint01`` file (header lines
+    starting with '#', then Q, F(Q), error; dataset ``nimrod_silica_fq``); zero-padding rows
+    dropped. One-line ValueError naming the file when it is neither."""
+    with open(path) as fh:
+        first = fh.readline()
+    try:
+        if first.startswith("#"):
+            df = pd.read_csv(path, comment="#", sep=r"\s+", header=None,
+                             names=["Q_invA", "F_Q", "error"])
+        else:
+            df = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ValueError(f"{path}: not an F(Q) table ({' '.join(str(exc).split())[:120]})") from None
     if not {"Q_invA", "F_Q"} <= set(df.columns):
         raise ValueError(f"{path}: expected columns Q_invA,F_Q[,error]; got {list(df.columns)}")
+    df[["Q_invA", "F_Q"]] = df[["Q_invA", "F_Q"]].apply(pd.to_numeric, errors="coerce")
+    if df[["Q_invA", "F_Q"]].isna().any().any():
+        raise ValueError(f"{path}: non-numeric Q_invA or F_Q values")
     pad = (df["F_Q"] == 0) & (df["error"] == 0 if "error" in df else True)
     return df.loc[~pad & (df["Q_invA"] > 0)].reset_index(drop=True)
 

@@ -1,9 +1,13 @@
 """MLIP vs DFT: total, formation and amorphous-above-crystal energies, error tables, affine fix.
 
 For each method m (``mlip``, ``dft``) and system, separately:
-- element chemical potentials mu_m(El) = energy per atom of that method's elemental reference
-  (``role == element``: reference solid or molecule in a box);
-- formation energy per atom  E_f = (E - sum_El n_El mu_m(El)) / N;
+- element chemical potentials mu_m(El) fitted (least squares) so that the method's formation
+  energies of the run's crystals and elemental phases reproduce the Materials Project's
+  formation energies of the same phases; formation energy per atom
+  E_f = (E - sum_El n_El mu_m(El)) / N. A method's elemental phases alone are not a consistent
+  zero: GPAW's O2 molecule in a box and an MLIP trained on MP2020-corrected energies differ by
+  ~0.2 eV/atom of O, which would swamp the errors on the amorphous cells. E_f against the
+  elemental phases alone is kept as ``e_form_el`` for reference;
 - hull energy per atom at the composition from a pymatgen ``PhaseDiagram`` of the method's
   element and crystal energies, using only phases that *both* methods computed, so the two hulls
   are built from the same phases; ΔE_am = E/N - E_hull/N (energy of the amorphous structure above
@@ -25,7 +29,8 @@ import pandas as pd
 from vitriflow.dft.chemistry import PAPER_MAE_MEV, classify
 
 METHODS = ("mlip", "dft")
-QUANTITIES = {"e_total": "E/atom", "e_form": "formation energy", "de_am": "ΔE_am"}
+QUANTITIES = {"e_total": "E/atom", "de_am": "ΔE_am", "e_form": "formation energy",
+              "e_form_el": "formation energy (elemental phases)"}
 
 
 def _counts(row) -> dict[str, int]:
@@ -68,25 +73,48 @@ def _phase_diagram_energy(entries: list[tuple[dict, float]], comp: dict) -> floa
     return float(diagram.get_hull_energy_per_atom(Composition(comp)))
 
 
+def fitted_chemical_potentials(refs: pd.DataFrame, method: str) -> dict[str, float]:
+    """mu(El) (eV/atom) of ``method`` fitted so its formation energies of the reference phases
+    (crystals and elements with a ``reference_formation_energy_per_atom_eV``) match those; {}
+    when the phases cannot determine every element's potential."""
+    ok = refs[np.isfinite(refs[f"{method}_e_total"])
+              & np.isfinite(refs["reference_formation_energy_per_atom_eV"])]
+    if ok.empty:
+        return {}
+    counts = [_counts(r) for _, r in ok.iterrows()]
+    elements = sorted({el for c in counts for el in c})
+    A = np.array([[c.get(el, 0) / sum(c.values()) for el in elements] for c in counts])
+    b = ok[f"{method}_e_total"].to_numpy() - ok["reference_formation_energy_per_atom_eV"].to_numpy()
+    if np.linalg.matrix_rank(A) < len(elements):
+        return {}
+    mu, *_ = np.linalg.lstsq(A, b, rcond=None)
+    return dict(zip(elements, mu.tolist(), strict=True))
+
+
 def compute_energies(merged: pd.DataFrame) -> pd.DataFrame:
-    """Add ``{m}_e_form``, ``{m}_de_am``, errors ``err_*`` (meV/atom) and ``chemistry``."""
+    """Add ``{m}_e_form`` (fitted chemical potentials), ``{m}_e_form_el`` (elemental phases),
+    ``{m}_de_am``, errors ``err_*`` (meV/atom) and ``chemistry``."""
     df = merged.copy()
+    if "reference_formation_energy_per_atom_eV" not in df:
+        df["reference_formation_energy_per_atom_eV"] = np.nan
     df["chemistry"] = [classify(_counts(r)) for _, r in df.iterrows()]
     for m in METHODS:
-        df[f"{m}_e_form"] = np.nan
-        df[f"{m}_de_am"] = np.nan
+        for q in ("e_form", "e_form_el", "de_am"):
+            df[f"{m}_{q}"] = np.nan
     df["hull_phases"] = 0
     df["note"] = ""
     for _system, g in df.groupby("system", sort=True):
         elem = g[g["role"] == "element"]
-        mu: dict[str, dict[str, float]] = {m: {} for m in METHODS}
+        mu_el: dict[str, dict[str, float]] = {m: {} for m in METHODS}
         for _, r in elem.iterrows():
             (el,) = _counts(r).keys()
             for m in METHODS:
                 if np.isfinite(r[f"{m}_e_total"]):
-                    mu[m][el] = float(r[f"{m}_e_total"])
+                    mu_el[m][el] = float(r[f"{m}_e_total"])
+        refs = g[g["role"].isin(["element", "crystal"])]
+        mu_fit = {m: fitted_chemical_potentials(refs, m) for m in METHODS}
         # hull phases: elements + crystals computed by both methods
-        both = g[g["role"].isin(["element", "crystal"]) & g["mlip_e_total"].notna() & g["dft_e_total"].notna()]
+        both = refs[refs["mlip_e_total"].notna() & refs["dft_e_total"].notna()]
         for idx, r in g.iterrows():
             counts = _counts(r)
             n = sum(counts.values())
@@ -95,11 +123,13 @@ def compute_energies(merged: pd.DataFrame) -> pd.DataFrame:
                 e = r[f"{m}_e_total"]
                 if not np.isfinite(e):
                     continue
-                missing = [el for el in counts if el not in mu[m]]
-                if missing:
-                    notes.append(f"{m}: no elemental reference for {','.join(missing)}")
-                    continue
-                df.at[idx, f"{m}_e_form"] = e - sum(c * mu[m][el] for el, c in counts.items()) / n
+                for q, mu in (("e_form", mu_fit[m]), ("e_form_el", mu_el[m])):
+                    missing = [el for el in counts if el not in mu]
+                    if missing:
+                        what = "fitted chemical potential" if q == "e_form" else "elemental reference"
+                        notes.append(f"{m}: no {what} for {','.join(missing)}")
+                        continue
+                    df.at[idx, f"{m}_{q}"] = e - sum(c * mu[el] for el, c in counts.items()) / n
                 if r["role"] == "element":
                     continue
                 entries = [(_counts(p), float(p[f"{m}_energy_eV"])) for _, p in both.iterrows()]
@@ -190,7 +220,7 @@ def figures(df: pd.DataFrame, include_total: bool):
 
     am = df[df["role"] == "amorphous"]
     figs = []
-    q_hist = "e_total" if include_total else "e_form"
+    q_hist = "e_total" if include_total else "de_am"
     err = am[f"err_{q_hist}_meV"].dropna()
     fig, ax = plt.subplots(figsize=(5, 3.4))
     if len(err):
@@ -201,7 +231,7 @@ def figures(df: pd.DataFrame, include_total: bool):
     ax.set_xlabel(f"MLIP − DFT {QUANTITIES[q_hist]} (meV/atom)")
     ax.set_ylabel("structures")
     figs.append((fig, f"Distribution of MLIP − DFT {QUANTITIES[q_hist]} over {len(err)} amorphous structures (cf. Fig. 4 of Aykol et al.)."))
-    qs = (["e_total"] if include_total else []) + ["e_form", "de_am"]
+    qs = (["e_total"] if include_total else []) + ["de_am", "e_form"]
     fig, axes = plt.subplots(1, len(qs), figsize=(4 * len(qs), 3.6))
     for ax, q in zip(np.atleast_1d(axes), qs, strict=True):
         for role, mk in (("amorphous", "o"), ("crystal", "s"), ("element", "^")):

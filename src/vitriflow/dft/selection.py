@@ -218,12 +218,16 @@ def _lowest_energy(cands: Sequence[Atoms]) -> Atoms:
 
 
 def _tagged(atoms: Atoms, system: str, role: str, sid: str, source: str, why: str) -> Atoms:
+    """A crystal or elemental reference, carrying the Materials Project formation energy per
+    atom (0 for elements) that the comparison fits each method's chemical potentials to."""
     a = atoms.copy()
+    ef = 0.0 if role == "element" else float(atoms.info.get("mp_formation_energy_per_atom_eV", np.nan))
     a.info = {
         "structure_id": sid, "system": system, "role": role,
         "formula": a.get_chemical_formula(mode="metal", empirical=True),
         "composition_index": -1, "label": "", "source_id": source, "md_status": "",
         "md_potential": "", "md_energy_per_atom_eV": np.nan, "selected_because": why,
+        "reference_formation_energy_per_atom_eV": ef,
     }
     a.info = _drop_empty(a.info)
     return a

@@ -187,6 +187,22 @@ def table_stage(selection_path, out_path, cfg: Mapping) -> None:
     write_table(df, out_path, provenance(stage="dft.table", config=cfg, inputs=[selection_path, path]))
 
 
+def settings_brief(backend: str, cfg: Mapping, df: pd.DataFrame) -> str:
+    """The DFT settings a reader needs beside an error, e.g. 'GPAW PBE, Γ-only, 400 eV, 12-atom
+    cells'."""
+    sizes = sorted({int(n) for n in df.loc[df["role"] == "amorphous", "n_atoms"]})
+    cells = (f"{sizes[0]}-atom cells" if len(sizes) == 1
+             else f"{sizes[0]}-{sizes[-1]}-atom cells" if sizes else "no amorphous cells")
+    if backend == "gpaw":
+        g = cfg["gpaw"]
+        ka = g["kpt_density_amorphous"]
+        kpts = "Γ-only" if ka == 0 else f"k-point density {ka if ka is not None else g['kpt_density']:g}/Å⁻¹"
+        return f"GPAW PBE, {kpts}, {g['ecut_eV']:g} eV, {cells}"
+    if backend == "vasp":
+        return f"VASP, pymatgen {cfg['vasp']['input_set']} (MP-compatible), {cells}"
+    return f"energies from {cfg['table']['path']}, {cells}"
+
+
 def precision_statement(backend: str, cfg: Mapping, convergence: pd.DataFrame | None,
                         convergence_skipped: Sequence[str] = ()) -> str:
     """An honest sentence on what the DFT numbers can resolve (``convergence_skipped``: why the
@@ -262,4 +278,5 @@ def compare_stage(systems: Sequence[str], selection_paths, mlip_paths, dft_paths
         return
     settings = {"backend": backend, **{f"{backend}.{k}": v for k, v in cfg.get(backend, {}).items()},
                 "mlip": cfg["mlip"], "n_per_system": cfg["n_per_system"], "seed": seed}
+    summary["settings_brief"] = settings_brief(backend, cfg, df)
     write_dft_section(out_section, df, summary, settings, summary["precision"], warnings, conv_df)

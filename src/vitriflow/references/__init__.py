@@ -12,7 +12,8 @@ from vitriflow.references.serve import (
     serve_references,
 )
 from vitriflow.references.sources import (
-    SNAPSHOT_FILES,
+    SNAPSHOT_DATASETS,
+    SUBSET_PATH,
     RefEntry,
     ReferenceError,
     ReferenceSet,
@@ -20,15 +21,13 @@ from vitriflow.references.sources import (
     estimate_reference_set,
     index_snapshot,
     live_reference_set,
-    missing_snapshot_files,
     open_live_client,
-    snapshot_inputs,
     snapshot_reference_set,
 )
 
 __all__ = [
-    "SNAPSHOT_FILES", "RefEntry", "ReferenceError", "ReferenceSet", "build_snapshot_index",
+    "SNAPSHOT_DATASETS", "SUBSET_PATH", "RefEntry", "ReferenceError", "ReferenceSet", "build_snapshot_index",
     "composition_reference", "crystals_for", "elemental_energies", "estimate_reference_set",
-    "index_snapshot", "live_reference_set", "load_snapshot_index", "missing_snapshot_files",
-    "open_live_client", "serve_references", "snapshot_inputs", "snapshot_reference_set",
+    "index_snapshot", "live_reference_set", "load_snapshot_index",
+    "open_live_client", "serve_references", "snapshot_reference_set",
 ]

@@ -83,56 +83,57 @@ def crystals_for(refs: ReferenceSet, decompositions: Iterable[str]) -> list:
 
 
 # ----------------------------------------------------------------------------- orchestration
-def load_snapshot_index(path: str | os.PathLike | None) -> tuple[pd.DataFrame | None, str]:
-    """Read the snapshot index written by the ``snapshot_index`` rule (None when absent)."""
+def load_snapshot_index(path: str | os.PathLike | None) -> tuple[pd.DataFrame | None, str, str]:
+    """The index written by the ``snapshot_index`` rule: (table or None when empty, version,
+    label ``snapshot`` or ``subset``)."""
     if not path or not Path(path).is_file():
-        return None, ""
+        return None, "", ""
     from vitriflow.io import read_table
 
     df, prov = read_table(path)
     if df.empty:
-        return None, ""
-    version = "snapshot files sha256: " + ", ".join(
+        return None, "", ""
+    label = prov.get("index_source", "snapshot")
+    version = f"{label} files sha256: " + ", ".join(
         f"{k}={v[:12]}" for k, v in sorted(prov.get("snapshot_checksums", {}).items()))
-    return df, version
+    return df, version, label
+
+
+#: the sources tried, in order, for each value of references.source
+SOURCE_ORDER = {"auto": ["live", "index", "estimate"], "live": ["live"], "snapshot": ["index"],
+                "subset": ["index", "estimate"], "estimate": ["estimate"]}
 
 
 def serve_references(
     compositions: Sequence, source: str = "auto", snapshot: pd.DataFrame | None = None,
     snapshot_version: str = "", e_above_hull_max: float = 0.05, client=None,
-    on_missing_snapshot: str = "error",
+    snapshot_label: str = "snapshot",
 ) -> tuple[pd.DataFrame, list]:
     """Reference rows (one per composition) and crystal structures, from the first source that serves.
 
     ``compositions`` are ``GlassComposition`` objects. Each chemical system is served by the
-    first of live -> snapshot -> estimate that works (``source`` can force one); the row records
-    which source served it and its version. Under ``auto`` a failed live query falls through
-    (warning logged, API key masked); a forced source that fails raises a one-line
-    ``ReferenceError``. ``source: snapshot`` without a snapshot (``snapshot`` None) uses the
-    estimate when ``on_missing_snapshot`` is ``fallback`` (warning logged, rows labelled
-    ``estimate``) and raises otherwise.
+    first source of ``SOURCE_ORDER[source]`` that works: the live API, the index (``snapshot``,
+    the full Materials Project snapshot or the shipped subset, ``snapshot_label`` saying which),
+    the estimate. The row records which source served it and its version. A source that cannot
+    serve a chemical system falls through to the next (warning logged, API key masked); when
+    the last one fails, a one-line ``ReferenceError``.
     """
     if source in ("auto", "live") and client is None:
         client = open_live_client()
         if client is None and source == "live":
             raise ReferenceError("references.source is 'live' but the Materials Project API is unavailable "
                                  "(MP_API_KEY not set or the API did not answer; the reason is logged above)")
-    order = {"auto": ["live", "snapshot", "estimate"], "live": ["live"],
-             "snapshot": ["snapshot"], "estimate": ["estimate"]}[source]
-    if source == "snapshot" and snapshot is None:
-        if on_missing_snapshot != "fallback":
-            raise ReferenceError("references.source is 'snapshot' but the snapshot index is empty "
-                                 "(references.snapshot_dir absent or incomplete; on_missing_snapshot is 'error')")
-        log.warning("references.source is 'snapshot' but no snapshot is available; on_missing_snapshot is "
-                    "'fallback': every system uses the element-data ESTIMATE")
-        order = ["estimate"]
+    if source in ("snapshot", "subset") and snapshot is None:
+        raise ReferenceError(f"references.source is {source!r} but the reference index is empty")
+    order = SOURCE_ORDER[source]
     cache: dict[str, ReferenceSet] = {}
     rows, crystals, seen_ids = [], [], set()
     for idx, gc in enumerate(compositions):
         comp = gc.pymatgen
         chemsys = _chemsys(comp)
         if chemsys not in cache:
-            cache[chemsys] = _first_source(chemsys.split("-"), source, order, snapshot, snapshot_version, client)
+            cache[chemsys] = _first_source(chemsys.split("-"), source, order, snapshot,
+                                           snapshot_version, snapshot_label, client)
         refs = cache[chemsys]
         info = composition_reference(refs, comp, e_above_hull_max)
         info["elemental_reference_energies"] = json.dumps(elemental_energies(refs))
@@ -156,18 +157,20 @@ def elemental_energies(refs: ReferenceSet) -> dict[str, float]:
     return dict(sorted(out.items()))
 
 
-def _first_source(elements, source, order, snapshot, snapshot_version, client) -> ReferenceSet:
+def _first_source(elements, source, order, snapshot, snapshot_version, snapshot_label,
+                  client) -> ReferenceSet:
     for name in order:
         try:
             if name == "live" and client is not None:
                 return live_reference_set(elements, client)
-            if name == "snapshot" and snapshot is not None:
-                return snapshot_reference_set(snapshot, elements, snapshot_version)
+            if name == "index" and snapshot is not None:
+                return snapshot_reference_set(snapshot, elements, snapshot_version, snapshot_label)
             if name == "estimate":
                 log.warning("references for %s: using the element-data ESTIMATE (no MP data)", "-".join(elements))
                 return estimate_reference_set(elements)
         except ReferenceError as exc:
-            if source != "auto":
+            if name == order[-1]:
                 raise ReferenceError(f"references.source is {source!r}: {exc}") from None
-            log.warning("references for %s: %s source failed (%s); trying the next", "-".join(elements), name, exc)
+            log.warning("references for %s: %s source failed (%s); trying the next", "-".join(elements),
+                        snapshot_label if name == "index" else name, exc)
     raise ReferenceError(f"references.source {source!r}: no source could serve {'-'.join(elements)}")

@@ -1,13 +1,17 @@
-"""Materials Project crystal references: live API, local snapshot, or labelled estimate.
+"""Materials Project crystal references: live API, snapshot, shipped subset, or labelled estimate.
 
 For each composition we need the crystalline ground state the amorphous cell is compared with:
-the hull decomposition (phases and fractions), its volume per atom (sets the packing density,
-Aykol et al.: 1.15 x crystal volume), its formation energy, and the structures themselves (for
-DFT/MLIP comparison). Three sources, tried in order under ``source: auto``:
+the hull decomposition (phases and fractions), its volume per atom (the packing density of
+non-oxide cells, Aykol et al.: 1.15 x crystal volume), its formation energy, and the structures
+themselves (for DFT/MLIP comparison). Sources, tried in order under ``source: auto``:
 
 1. ``live``: ``mp_api.client.MPRester`` with ``MP_API_KEY`` (never logged or written);
-2. ``snapshot``: the files of ../shared/data/materials_project (see ``build_snapshot_index``);
-3. ``estimate``: composition-weighted elemental molar volumes from pymatgen's element data;
+2. ``snapshot``: the five Materials Project files of the dataset registry (``SNAPSHOT_DATASETS``),
+   indexed by ``build_snapshot_index``;
+3. ``subset``: ``data/materials_project_subset.parquet``, the same index cut to the chemistries of
+   the shipped configs (``scripts/build-mp-subset``), so a clone without network or mirror still
+   has real crystals, formation energies and elemental phases;
+4. ``estimate``: composition-weighted elemental molar volumes from pymatgen's element data;
    no energies. Always labelled ``estimate`` in outputs and logs.
 """
 
@@ -17,9 +21,10 @@ import gzip
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,13 +36,15 @@ from vitriflow.io import sha256_file
 log = logging.getLogger("vitriflow.references")
 AVOGADRO = 6.02214076e23
 
-SNAPSHOT_FILES = {
-    "flla": "matminer039_flla_2015.csv.gz",
-    "binary_structures": "matcalc_mp-binary-pbe-elasticity-2025.1.json.gz",
-    "formation": "roost_mp-formation.csv.gz",
-    "element_structures": "matcalc_MP-PBE-Element-Refs.json.gz",
-    "element_entries": "mbd_2023-02-07-mp-elemental-reference-entries.json.gz",
+#: role in the index -> dataset registry key (data/registry.yaml)
+SNAPSHOT_DATASETS = {
+    "flla": "mp_flla",
+    "binary_structures": "mp_binary_structures",
+    "formation": "mp_formation",
+    "element_structures": "mp_element_structures",
+    "element_entries": "mp_element_entries",
 }
+SUBSET_PATH = Path(__file__).resolve().parents[3] / "data" / "materials_project_subset.parquet"
 
 
 class ReferenceError(RuntimeError):
@@ -79,30 +86,35 @@ def _chemsys(comp: Composition) -> str:
     return "-".join(sorted(el.symbol for el in comp.elements))
 
 
-def build_snapshot_index(snapshot_dir: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, str]]:
+def _read_json(path: str | os.PathLike):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as fh:
+        return json.load(fh)
+
+
+def build_snapshot_index(files: Mapping[str, str | os.PathLike]) -> tuple[pd.DataFrame, dict[str, str]]:
     """One table of every crystal in the snapshot with structure, volume and formation energy.
 
+    ``files`` maps each role of ``SNAPSHOT_DATASETS`` to its file (CSV files may be gzipped).
     Joins MP binary structures (matcalc) with MP formation energies (roost) by material id,
     adds the matminer FLLA set (structures + formation energies), and the lowest-energy
     elemental polymorphs (formation energy 0 by definition; higher polymorphs relative to it).
-    Returns the table and the SHA-256 of every file used.
+    Returns the table and the SHA-256 of every file used, by role.
     """
-    d = Path(snapshot_dir)
-    missing = missing_snapshot_files(d)
+    missing = sorted(set(SNAPSHOT_DATASETS) - set(files))
     if missing:
-        raise ReferenceError(f"references.snapshot_dir: {d} lacks {missing}")
-    checksums = {f: sha256_file(d / f) for f in SNAPSHOT_FILES.values()}
+        raise ReferenceError(f"Materials Project snapshot: no file for {missing}")
+    checksums = {role: sha256_file(files[role]) for role in SNAPSHOT_DATASETS}
     rows = []
 
-    flla = pd.read_csv(d / SNAPSHOT_FILES["flla"], comment="#")
+    flla = pd.read_csv(files["flla"], comment="#")
     for rec in flla.itertuples():
         s = Structure.from_dict(_literal(rec.structure))
         rows.append(_row(rec.material_id, s, rec.formation_energy_per_atom, "flla_2015"))
 
-    formation = pd.read_csv(d / SNAPSHOT_FILES["formation"])
+    formation = pd.read_csv(files["formation"])
     ef_by_id = dict(zip(formation.task_id, formation.formation_energy_per_atom, strict=True))
-    with gzip.open(d / SNAPSHOT_FILES["binary_structures"], "rt") as fh:
-        binaries = json.load(fh)
+    binaries = _read_json(files["binary_structures"])
     seen = {r["material_id"] for r in rows}
     for rec in binaries:
         mid = rec["mp_id"]
@@ -111,10 +123,8 @@ def build_snapshot_index(snapshot_dir: str | os.PathLike) -> tuple[pd.DataFrame,
         rows.append(_row(mid, Structure.from_dict(rec["structure"]), ef_by_id[mid], "matcalc_binary+roost"))
         seen.add(mid)
 
-    with gzip.open(d / SNAPSHOT_FILES["element_entries"], "rt") as fh:
-        element_entries = json.load(fh)
-    with gzip.open(d / SNAPSHOT_FILES["element_structures"], "rt") as fh:
-        element_structures = json.load(fh)
+    element_entries = _read_json(files["element_entries"])
+    element_structures = _read_json(files["element_structures"])
     for el, rec in element_structures.items():
         energies = np.asarray(rec["energy_per_atom"], dtype=float)
         e_min = energies.min()
@@ -130,45 +140,17 @@ def build_snapshot_index(snapshot_dir: str | os.PathLike) -> tuple[pd.DataFrame,
     return table, checksums
 
 
-def missing_snapshot_files(snapshot_dir: str | os.PathLike) -> list[str]:
-    """Names of the ``SNAPSHOT_FILES`` not present in ``snapshot_dir`` (all of them if it is absent)."""
-    d = Path(snapshot_dir)
-    return [f for f in SNAPSHOT_FILES.values() if not (d / f).is_file()]
-
-
-def snapshot_inputs(snapshot_dir: str | os.PathLike | None, source: str) -> list[str]:
-    """The snapshot files the ``snapshot_index`` rule reads, as its declared inputs (so a changed
-    file reruns it): those present in ``snapshot_dir`` when ``source`` uses the snapshot, [] when
-    the folder is absent (a fresh clone without ../shared) or the source never reads it."""
-    if not snapshot_dir or source not in ("auto", "snapshot") or not Path(snapshot_dir).is_dir():
-        return []
-    return [str(Path(snapshot_dir) / f) for f in SNAPSHOT_FILES.values() if (Path(snapshot_dir) / f).is_file()]
-
-
-def index_snapshot(snapshot_dir: str | os.PathLike | None, source: str,
-                   on_missing_snapshot: str = "error") -> tuple[pd.DataFrame, dict[str, str], str]:
-    """What the ``snapshot_index`` rule writes: the index, the files' checksums and a note.
-
-    An empty index (and a note saying which source takes over) when ``source`` does not read the
-    snapshot, no ``snapshot_dir`` is set, or it is absent or incomplete under
-    ``on_missing_snapshot: fallback``; a ``ReferenceError`` naming the missing files otherwise.
-    """
-    empty = pd.DataFrame({"material_id": pd.Series(dtype=str)})
-    after = "the estimate" if source == "snapshot" else "the live API if it answers, else the estimate"
-    if source not in ("auto", "snapshot"):
-        return empty, {}, f"references.source is {source!r}: the snapshot is not used"
-    if not snapshot_dir:
-        return empty, {}, f"no references.snapshot_dir: references fall back to {after}"
-    d = Path(snapshot_dir)
-    missing = missing_snapshot_files(d)
-    if missing:
-        why = (f"references.snapshot_dir: folder {str(snapshot_dir)!r} is absent" if not d.is_dir()
-               else f"references.snapshot_dir: {str(snapshot_dir)!r} lacks {missing}")
-        if on_missing_snapshot != "fallback":
-            raise ReferenceError(f"{why} (set on_missing_snapshot: fallback to use estimates instead)")
-        return empty, {}, f"{why}; on_missing_snapshot is 'fallback': references fall back to {after}"
-    table, checksums = build_snapshot_index(d)
-    return table, checksums, f"snapshot {snapshot_dir}"
+def index_snapshot(files: Mapping[str, str | os.PathLike] | None,
+                   note: str = "") -> tuple[pd.DataFrame, dict[str, Any]]:
+    """What the ``snapshot_index`` rule writes: the full snapshot's index when ``files`` are
+    given, else the shipped subset; and a provenance block saying which (``index_source``:
+    ``snapshot`` or ``subset``), the checksums and ``note`` (why the subset, when it is)."""
+    if files:
+        table, checksums = build_snapshot_index(files)
+        return table, {"index_source": "snapshot", "snapshot_checksums": checksums, "note": note}
+    table = pd.read_parquet(SUBSET_PATH)
+    return table, {"index_source": "subset", "snapshot_checksums": {"subset": sha256_file(SUBSET_PATH)},
+                   "note": note}
 
 
 def _literal(text: str):
@@ -192,19 +174,21 @@ def _row(mid: str, s: Structure, ef: float, origin: str, mp_energy_per_atom: flo
     }
 
 
-def snapshot_reference_set(index: pd.DataFrame, elements: Sequence[str], version: str) -> ReferenceSet:
-    """The snapshot's entries inside the chemical system of ``elements`` (all subsystems)."""
+def snapshot_reference_set(index: pd.DataFrame, elements: Sequence[str], version: str,
+                           label: str = "snapshot") -> ReferenceSet:
+    """The index's entries inside the chemical system of ``elements`` (all subsystems);
+    ``label`` (``snapshot`` or ``subset``) names the source in the outputs."""
     allowed = set(elements)
     sub = index[index["chemsys"].map(lambda cs: set(cs.split("-")) <= allowed)]
     missing = allowed - set(sub.loc[sub.n_elements == 1, "chemsys"])
     if missing:
-        raise ReferenceError(f"snapshot has no elemental reference for {sorted(missing)}")
+        raise ReferenceError(f"{label} has no elemental reference for {sorted(missing)}")
     entries = []
     for rec in sub.itertuples():
         s = Structure.from_dict(json.loads(rec.structure_json))
         entries.append(RefEntry(rec.material_id, s.composition, rec.formation_energy_per_atom,
                                 rec.volume_per_atom, s, rec.mp_energy_per_atom))
-    return ReferenceSet("snapshot", version, entries)
+    return ReferenceSet(label, version, entries)
 
 
 # ----------------------------------------------------------------------------- live API
