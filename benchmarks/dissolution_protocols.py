@@ -1,11 +1,13 @@
-"""How much the split protocol, not the model, moves the dissolution RRMSE (issue 5).
+"""How much the split protocol, not the model, moves the dissolution RRMSE.
 
 Scores models under the leak-free grouped protocol (whole (glass, initial pH) groups held out)
 and under a random split over *points*, where repeated measurements of one group land on both
 sides and the inner CV may pick the degree on leaked rows too. The gap between the two is what a
-point-level protocol (as the thesis' 3.76 % likely used) hides.
+point-level protocol (as the thesis' 3.76 % likely used) hides. Splits, degrees and folds are
+the dissolution section's schema defaults.
 
-    .venv/bin/python benchmarks/dissolution_protocols.py [--table PATH] [--splits 20] [--models III IV]
+    .venv/bin/python benchmarks/dissolution_protocols.py [--table PATH] [--splits 20] \\
+        [--models III IV V]
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vitriflow.config import with_defaults
 from vitriflow.surrogates import dissolution as D
 
-DEFAULT_TABLE = Path(__file__).resolve().parents[2] / "shared/data/dissolution/hamilton_NAS_dissolution.csv"
+DEFAULT_TABLE = (Path(__file__).resolve().parents[2]
+                 / "shared/data/dissolution/hamilton_NAS_dissolution.csv")
 
 
 def point_split(n: int, fraction: float, seed: int) -> np.ndarray:
@@ -33,22 +37,27 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["III", "IV", "V"])
     ap.add_argument("--ph-measures", nargs="+", default=["initial", "at_time_t"])
     args = ap.parse_args()
-    table = D.load_table(args.table)
-    print("| model | pH | grouped RRMSE % (mean ± sd) | random-point RRMSE % (mean ± sd) | random-point median |\n"
-          "|---|---|---|---|---|")
+    cfg = with_defaults("dissolution", {"n_splits": args.splits, "ph_measures": args.ph_measures})
+    fit = {"max_degree": cfg["max_degree"], "cv_folds": cfg["cv_folds"],
+           "alphas": cfg["ridge_alphas"]}
+    table = D.load_table(args.table, cfg)
+    print("| model | pH | grouped RRMSE % (mean ± sd) | random-point RRMSE % (mean ± sd) | "
+          "random-point median |\n|---|---|---|---|---|")
     for ph in args.ph_measures:
         frame = D.describe(table, ph)
         leaky = frame.assign(group=np.arange(len(frame)).astype(str))  # every row its own group
         for name in args.models:
             spec = D.BUILTIN_MODELS[name]
-            grouped = D.evaluate_grouped(frame, [spec], n_splits=args.splits, ph_measure=ph)["test_rrmse"]
+            grouped = D.evaluate_grouped(frame, [spec], n_splits=cfg["n_splits"], seed=cfg["seed"],
+                                         test_fraction=cfg["test_fraction"], ph_measure=ph,
+                                         **fit)["test_rrmse"]
             points = []
-            for k in range(args.splits):
-                te = point_split(len(frame), 0.3, k)
-                model, _ = D.fit_with_cv(leaky[~te], spec)
+            for k in range(cfg["n_splits"]):
+                te = point_split(len(frame), cfg["test_fraction"], k)
+                model, _ = D.fit_with_cv(leaky[~te], spec, **fit)
                 points.append(D.rrmse(model.predict(leaky[te]), leaky.loc[te, "log10_rate"]))
-            print(f"| {name} | {ph} | {100 * grouped.mean():.2f} ± {100 * grouped.std(ddof=1):.2f} | "
-                  f"{100 * np.mean(points):.2f} ± {100 * np.std(points, ddof=1):.2f} | "
+            print(f"| {name} | {ph} | {100 * grouped.mean():.2f} ± {100 * grouped.std(ddof=1):.2f} "
+                  f"| {100 * np.mean(points):.2f} ± {100 * np.std(points, ddof=1):.2f} | "
                   f"{100 * np.median(points):.2f} |", flush=True)
 
 

@@ -1,9 +1,10 @@
 """``vitriflow`` command line: predictions from the models a workflow run has written.
 
-    vitriflow viscosity predict --model results/viscosity/model.pt \\
+    vitriflow viscosity predict --model results/surrogates/viscosity/model.pt \\
         --composition SiO2=75,Na2O=25 --composition SiO2=66,Al2O3=10,Na2O=24 -T 900 1200 1500
-    vitriflow dissolution predict --models results/dissolution/models.json \\
+    vitriflow dissolution predict --models results/surrogates/dissolution/models.json \\
         --composition Na2O=20,Al2O3=10,SiO2=70 --ph 2 7 12
+    vitriflow dissolution descriptors --composition Na2O=20,Al2O3=10,SiO2=70
     vitriflow gnn predict --model results/surrogates/gnn/model.pt results/md/nas/quenched.extxyz
     vitriflow pcf predict --model results/surrogates/pcf/model.joblib \\
         --composition SiO2=70,Al2O3=10,Na2O=20 --out pcf.csv
@@ -14,12 +15,12 @@ The workflow itself runs through ``snakemake`` (README); this entry point only r
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from vitriflow import __version__
+from vitriflow.composition import parse_oxides
 
 _VISCOSITY_COLUMNS = ["label", "T_K", "viscosity_ag", "viscosity_ag_std", "viscosity_myega",
                       "viscosity_am", "viscosity_vft", "viscosity_fv", "tg", "tg_std", "fragility",
@@ -27,28 +28,6 @@ _VISCOSITY_COLUMNS = ["label", "T_K", "viscosity_ag", "viscosity_ag_std", "visco
                       "abbe_number"]
 
 
-def parse_oxides(text: str, oxides: Sequence[str]) -> dict[str, float]:
-    """'SiO2=75,Na2O=25' -> {'sio2': 75.0, 'na2o': 25.0}; names are case-insensitive."""
-    out: dict[str, float] = {}
-    for item in text.split(","):
-        name, sep, value = item.partition("=")
-        key = name.strip().lower()
-        if not sep or key not in oxides:
-            from vitriflow.topology import SUPPORTED_OXIDES
-
-            spelled = {o.lower(): o for o in SUPPORTED_OXIDES}  # 'SiO2', not 'sio2', in the message
-            raise ValueError(f"--composition {text!r}: {item.strip()!r} is not <oxide>=<amount> "
-                             f"with an oxide among {', '.join(spelled.get(o, o) for o in oxides)}")
-        if key in out:
-            raise ValueError(f"--composition {text!r}: {name.strip()} is given twice")
-        try:
-            out[key] = float(value)
-        except ValueError:
-            raise ValueError(f"--composition {text!r}: amount {value.strip()!r} of {name.strip()} "
-                             "is not a number") from None
-        if not math.isfinite(out[key]):
-            raise ValueError(f"--composition {text!r}: amount of {name.strip()} is {out[key]}; expected a finite number")
-    return out
 
 
 def _write_csv(out, args: argparse.Namespace, inputs) -> None:
@@ -59,36 +38,28 @@ def _write_csv(out, args: argparse.Namespace, inputs) -> None:
                                         argv=sys.argv[1:]), float_format="%.6g")
 
 
-def extrapolation_warnings(pred) -> list[str]:
-    """One line per composition that lies farther than DOMAIN_WARN_MOL from every training melt
-    of some property (``<property>_nearest_mol`` columns of the melt surrogate's predictions)."""
-    from vitriflow.surrogates.melt.estimator import DOMAIN_WARN_MOL, NEAREST_SUFFIX
-
-    cols = [c for c in pred.columns if c.endswith(NEAREST_SUFFIX)]
-    lines = []
-    for label, g in pred.groupby("label", sort=False):
-        far = {c.removesuffix(NEAREST_SUFFIX): g[c].iloc[0] for c in cols if g[c].iloc[0] > DOMAIN_WARN_MOL}
-        if far:
-            lines.append(f"warning: {label}: outside the training data (mol% to the nearest training melt: "
-                         + ", ".join(f"{k} {v:.0f}" for k, v in far.items())
-                         + f"); beyond {DOMAIN_WARN_MOL:g} mol% treat its predictions as extrapolations "
-                         "(docs/viscosity.md, 'Applicability domain')")
-    return lines
-
-
 def _viscosity_predict(args: argparse.Namespace) -> int:
-    from vitriflow.surrogates.melt.features import OXIDES
-    from vitriflow.surrogates.viscosity import MeltSurrogate, predict_compositions
+    from vitriflow.surrogates.viscosity.estimator import ViscositySurrogate
+    from vitriflow.surrogates.viscosity.features import OXIDES
+    from vitriflow.surrogates.viscosity.predict import (
+        extrapolation_warnings,
+        predict_compositions,
+    )
 
     if not Path(args.model).is_file():
-        raise ValueError(f"--model {args.model}: file not found (written by the viscosity_train rule)")
+        raise ValueError(f"--model {args.model}: file not found (written by the viscosity_train "
+                         "rule)")
     if not all(t > 0 for t in args.temperatures):
-        raise ValueError(f"-T/--temperatures {args.temperatures}: expected positive temperatures in K")
-    comps = []
-    for i, text in enumerate(args.composition):
-        label = args.label[i] if args.label and i < len(args.label) else text
-        comps.append({"label": label, **parse_oxides(text, OXIDES)})
-    out = predict_compositions(MeltSurrogate.load(args.model), comps, args.temperatures,
+        raise ValueError(f"-T/--temperatures {args.temperatures}: expected positive temperatures "
+                         "in K")
+    labels = args.label or []
+    if len(labels) > len(args.composition):
+        raise ValueError(f"--label: {len(labels)} labels for {len(args.composition)} "
+                         "--composition(s); expected at most one --label per --composition, "
+                         "in the same order")
+    comps = [{"label": labels[i] if i < len(labels) else text, **parse_oxides(text, OXIDES)}
+             for i, text in enumerate(args.composition)]
+    out = predict_compositions(ViscositySurrogate.load(args.model), comps, args.temperatures,
                                args.wavelength, name="--composition/--label")
     for line in extrapolation_warnings(out):
         print(line, file=sys.stderr)
@@ -203,6 +174,38 @@ def _pcf_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dissolution(args: argparse.Namespace) -> int:
+    """``dissolution descriptors|predict``. --composition is read as the systems' compositions
+    are: oxides of the constraint rules, mol % summing to 100 or mole fractions summing to 1.
+    ``--debug`` prints the traceback of a refused input before its one-line error."""
+    import json
+
+    from vitriflow.surrogates.dissolution.predict import check_composition, predict_from_file
+    from vitriflow.surrogates.dissolution.topology import (
+        SUPPORTED_OXIDES,
+        canonical_oxides,
+        count_constraints,
+    )
+
+    try:
+        names = [o.lower() for o in SUPPORTED_OXIDES]
+        comp = canonical_oxides(parse_oxides(args.composition, names))
+        check_composition(comp, f"--composition {args.composition!r}")
+        if args.cmd == "descriptors":
+            print(json.dumps(count_constraints(comp, "--composition").as_dict(), indent=2))
+            return 0
+        out = predict_from_file(args.models, args.model,
+                                [{"label": "cli", "composition": comp, "pH": args.ph}])
+        print(out.to_string(index=False))
+        return 0
+    except Exception:
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        raise
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="vitriflow", description=__doc__.splitlines()[0])
     ap.add_argument("--version", action="version", version=f"vitriflow {__version__}")
@@ -212,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = vcmd.add_parser("predict", help="properties of compositions at temperatures")
     p.add_argument("--model", required=True, help="model.pt written by the viscosity_train rule")
     p.add_argument("--composition", action="append", required=True,
-                   help="oxide amounts (mol%% or fractions), e.g. SiO2=75,Na2O=25; repeat for more")
+                   help="oxide amounts summing to 100 (mol%%) or 1 (fractions), e.g. "
+                        "SiO2=75,Na2O=25; repeat for more")
     p.add_argument("--label", action="append", help="name of each --composition, in order")
     p.add_argument("-T", "--temperatures", type=float, nargs="+", required=True, help="K")
     p.add_argument("--wavelength", type=float, default=0.5893,
@@ -239,9 +243,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", nargs="+", help="pairs to predict, e.g. O-Si Na-O (default: every pair of the glass)")
     p.add_argument("--out", help="write the curves (label, pair, r_A, g) as CSV here")
     p.set_defaults(func=_pcf_predict)
-    diss = stage.add_parser("dissolution", add_help=False,
-                            help="dissolution-rate models (python -m vitriflow.surrogates.dissolution)")
-    diss.add_argument("rest", nargs=argparse.REMAINDER)
+    diss = stage.add_parser("dissolution", help="topology-informed dissolution-rate models")
+    dcmd = diss.add_subparsers(dest="cmd", required=True)
+    diss_comp = "oxide mol %% (sum 100) or fractions (sum 1), e.g. Na2O=20,Al2O3=10,SiO2=70"
+    p = dcmd.add_parser("predict", help="rates for one composition at given pH values")
+    p.add_argument("--models", required=True,
+                   help="models.json written by the dissolution_evaluate rule")
+    p.add_argument("--model", default="IV@initial", help="card key, e.g. IV@initial (default)")
+    p.add_argument("--composition", required=True, help=diss_comp)
+    p.add_argument("--ph", type=float, nargs="+", required=True)
+    p.add_argument("--debug", action="store_true", help="show the traceback of a refused input")
+    p.set_defaults(func=_dissolution)
+    p = dcmd.add_parser("descriptors", help="constraint counts of one composition")
+    p.add_argument("--composition", required=True, help=diss_comp)
+    p.add_argument("--debug", action="store_true", help="show the traceback of a refused input")
+    p.set_defaults(func=_dissolution)
     return ap
 
 
@@ -251,10 +267,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = build_parser()
     try:
-        if argv[:1] == ["dissolution"]:  # its own parser (argparse's REMAINDER drops a leading --help)
-            from vitriflow.surrogates.dissolution import main as dissolution_main
-
-            return dissolution_main(argv[1:])
         args = ap.parse_args(argv)
         return args.func(args)
     except (ValueError, OSError, pickle.UnpicklingError) as exc:  # bad input: one line, no traceback

@@ -25,6 +25,7 @@ from pymatgen.core import Composition as PmgComposition
 from pymatgen.core import Element
 
 SUM_TOLERANCE = 0.005  # relative tolerance on the sum of fractions (or of mol% / 100)
+MIN_FORMULA_UNITS = 4  # fewer units per cell cannot make a disordered structure
 
 _PAREN_UNIT = re.compile(r"\(([^()]+)\)\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)")
 _MULTIPLIER = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?=[A-Z(])")
@@ -271,6 +272,12 @@ def cell_stoichiometry(comp: GlassComposition, n_atoms: int, tolerance: float = 
             f"{comp.label or comp.reduced_formula} with every component within {tolerance:.0%} ({hint})"
         )
     counts = best[1]
+    if sum(counts) < MIN_FORMULA_UNITS:
+        per_unit = n_atoms / sum(counts)
+        raise CompositionError(
+            f"{where}: a cell of {n_atoms} atoms holds only {sum(counts)} formula unit(s) of "
+            f"{comp.label or comp.reduced_formula}; expected at least {MIN_FORMULA_UNITS} (a glass "
+            f"needs disorder), i.e. at least {math.ceil(MIN_FORMULA_UNITS * per_unit)} atoms")
     elements: dict[str, int] = {}
     for c, (u, _) in zip(counts, units, strict=True):
         for el, amt in u.get_el_amt_dict().items():
@@ -295,3 +302,37 @@ def _smallest_cell(units, tolerance: float) -> int:
         if scale > 100000:
             return -1
     return -1
+
+
+_OXIDE_NAME = re.compile(r"^([a-z]+?)(\d*)o(\d*)$")
+
+
+def _spell_oxide(name: str) -> str:
+    """'sio2' -> 'SiO2', 'al2o3' -> 'Al2O3' for messages (a binary oxide's lower-case name)."""
+    m = _OXIDE_NAME.match(name)
+    return f"{m.group(1).capitalize()}{m.group(2)}O{m.group(3)}" if m else name
+
+
+def parse_oxides(text: str, oxides: Sequence[str]) -> dict[str, float]:
+    """Command-line amounts 'SiO2=75,Na2O=25' -> {'sio2': 75.0, 'na2o': 25.0}; names are
+    case-insensitive and must be among ``oxides`` (lower case). A repeated name, an amount that
+    is not a finite number or an unknown name is refused in one line quoting ``text``; sums are
+    left to the caller."""
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        key = name.strip().lower()
+        if not sep or key not in oxides:
+            raise ValueError(f"--composition {text!r}: {item.strip()!r} is not <oxide>=<amount> "
+                             f"with an oxide among {', '.join(_spell_oxide(o) for o in oxides)}")
+        if key in out:
+            raise ValueError(f"--composition {text!r}: {name.strip()} is given twice")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--composition {text!r}: amount {value.strip()!r} of {name.strip()} "
+                             "is not a number") from None
+        if not math.isfinite(out[key]):
+            raise ValueError(f"--composition {text!r}: amount of {name.strip()} is {out[key]}; "
+                             "expected a finite number")
+    return out

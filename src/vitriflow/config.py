@@ -50,6 +50,7 @@ STAGE_CHECKS = {
     "dft": "vitriflow.dft.checks:check_config",
     "pcf": "vitriflow.surrogates.pcf.checks:check_config",
     "gnn": "vitriflow.surrogates.gnn.checks:check_config",
+    "dissolution": "vitriflow.surrogates.dissolution.checks:check_config",
 }
 
 

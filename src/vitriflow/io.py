@@ -9,6 +9,7 @@ never leaves a truncated output that Snakemake would take as complete.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import json
@@ -100,6 +101,10 @@ def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # a job killed mid-write (kill -9) leaves its temporary file behind: the next write of the
+    # same output removes it (Snakemake's lock keeps two jobs from writing one output)
+    for orphan in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        orphan.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs should be readable like any file

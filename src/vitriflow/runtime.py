@@ -35,14 +35,22 @@ def script_logger(name: str, log_path: str | os.PathLike | None = None) -> loggi
 
 
 def _log_uncaught(logger: logging.Logger, files: list[logging.Handler], exc) -> None:
-    """Write an uncaught exception with its traceback to the log files, then let Python print it
-    to stderr as usual (the stream handler would print it a second time)."""
-    if not issubclass(exc[0], KeyboardInterrupt):
-        record = logger.makeRecord(logger.name, logging.ERROR, "(uncaught)", 0, "job failed: %s: %s",
-                                   (exc[0].__name__, exc[1]), exc)
-        for h in files:
-            h.handle(record)
-    sys.__excepthook__(*exc)
+    """A job that dies: the traceback goes to the rule's log file, and the console gets one line
+    naming the error and the log (the whole traceback with VITRIFLOW_DEBUG=1)."""
+    if issubclass(exc[0], KeyboardInterrupt):
+        sys.__excepthook__(*exc)
+        return
+    record = logger.makeRecord(logger.name, logging.ERROR, "(uncaught)", 0, "job failed: %s: %s",
+                               (exc[0].__name__, exc[1]), exc)
+    for h in files:
+        h.handle(record)
+    if os.environ.get("VITRIFLOW_DEBUG"):
+        sys.__excepthook__(*exc)
+        return
+    first = (str(exc[1]).strip().splitlines() or [""])[0]
+    where = ", ".join(str(getattr(h, "baseFilename", "")) for h in files)
+    print(f"vitriflow {logger.name.removeprefix('vitriflow.')} error: {exc[0].__name__}: {first} "
+          f"(traceback in {where})", file=sys.stderr)
 
 
 def seed_everything(seed: int) -> None:

@@ -1,29 +1,19 @@
 # Dissolution-rate surrogates (Liu et al. thesis Ch. 5): evaluate Models I-IV (+V), predict, report.
-# Skipped with a report note when dissolution.enabled is false or the table is absent.
+# The section and its table are checked at start (vitriflow.surrogates.dissolution.checks). The
+# stage is skipped with a report note when dissolution.enabled is false, dissolution.table is null
+# or its data cannot be had (the note says how to get them).
 
-if "dissolution" in config:
-    DISS = config["dissolution"]
+if SETTINGS.enabled("dissolution"):
+    from vitriflow.surrogates.dissolution.evaluate import TABLES as DISS_TABLES
+
+    DISS = SETTINGS.section("dissolution")
+    DISS_OUT = "results/surrogates/dissolution"
     DISS_SECTION = "results/report/sections/70_dissolution.html"
+    # one Parquet file per table the evaluation writes (evaluate.TABLES)
+    DISS_FILES = {name: f"{DISS_OUT}/{stem}.parquet" for name, stem in DISS_TABLES.items()}
     REPORT_SECTIONS.append(DISS_SECTION)
-    if DISS["enabled"]:  # config errors at start, not after minutes of dissolution_evaluate
-        try:
-            from vitriflow.surrogates.dissolution import check_dissolution_config
-
-            check_dissolution_config(DISS)
-        except ValueError as exc:
-            sys.exit(f"vitriflow config error: {exc}")
-    if not DISS["enabled"]:
-        DISS_SKIP = "dissolution.enabled is false in the config."
-    elif not DISS["table"]:
-        DISS_SKIP = "no dissolution table configured (dissolution.table is null)."
-    else:
-        try:
-            DISS_SKIP = optional_data_file(DISS["table"], "dissolution.table")
-        except ConfigError as exc:
-            sys.exit(f"vitriflow config error: {exc}")
-        if DISS_SKIP:
-            DISS_SKIP += (" (a fresh clone has no ../shared data); set dissolution.table to a CSV "
-                          "with the documented columns.")
+    # checked at start (vitriflow.surrogates.dissolution.checks): the table, or why not
+    DISS_SKIP = SETTINGS.derived["dissolution"]["skip_reason"]
 
     if DISS_SKIP:
 
@@ -46,23 +36,20 @@ if "dissolution" in config:
 
     else:
         STAGE_TARGETS += [
-            "results/dissolution/models_table.md",
-            "results/dissolution/predictions.csv",
+            f"{DISS_OUT}/models_table.md",
+            f"{DISS_OUT}/predictions.csv",
         ]
 
         rule dissolution_evaluate:
             input:
-                table=DISS["table"],
+                table=SETTINGS.derived["dissolution"]["table"],
             output:
-                descriptors="results/dissolution/descriptors.parquet",
-                scores="results/dissolution/scores.parquet",
-                curves="results/dissolution/cv_curves.parquet",
-                extrapolation="results/dissolution/extrapolation_predictions.parquet",
-                coefficients="results/dissolution/coefficients.parquet",
-                summary_csv="results/dissolution/models_table.csv",
-                summary_md="results/dissolution/models_table.md",
-                models="results/dissolution/models.json",
+                **DISS_FILES,
+                summary_csv=f"{DISS_OUT}/models_table.csv",
+                summary_md=f"{DISS_OUT}/models_table.md",
+                models=f"{DISS_OUT}/models.json",
             params:
+                # without predict: new prediction inputs do not refit the models
                 cfg={k: v for k, v in DISS.items() if k != "predict"},
             log:
                 "logs/dissolution/evaluate.log",
@@ -78,10 +65,10 @@ if "dissolution" in config:
 
         rule dissolution_predict:
             input:
-                models="results/dissolution/models.json",
+                models=f"{DISS_OUT}/models.json",
             output:
-                parquet="results/dissolution/predictions.parquet",
-                csv="results/dissolution/predictions.csv",
+                parquet=f"{DISS_OUT}/predictions.parquet",
+                csv=f"{DISS_OUT}/predictions.csv",
             params:
                 predict=DISS["predict"],
             log:
@@ -98,13 +85,8 @@ if "dissolution" in config:
 
         rule dissolution_report:
             input:
-                descriptors="results/dissolution/descriptors.parquet",
-                scores="results/dissolution/scores.parquet",
-                curves="results/dissolution/cv_curves.parquet",
-                extrapolation="results/dissolution/extrapolation_predictions.parquet",
-                coefficients="results/dissolution/coefficients.parquet",
-                models="results/dissolution/models.json",
-                predictions="results/dissolution/predictions.parquet",
+                **DISS_FILES,
+                predictions=f"{DISS_OUT}/predictions.parquet",
             output:
                 html=DISS_SECTION,
             params:

@@ -64,7 +64,8 @@ class Constraints:
         return asdict(self)
 
 
-def canonical_oxides(composition: Mapping[str, float], what: str = "composition") -> dict[str, float]:
+def canonical_oxides(composition: Mapping[str, float],
+                     what: str = "composition") -> dict[str, float]:
     """The same amounts under the supported spelling of each oxide ('na2o' -> 'Na2O'), as the
     viscosity CLI reads them; unknown names are kept for ``normalise`` to refuse."""
     spelling = {o.lower(): o for o in SUPPORTED_OXIDES}
@@ -113,7 +114,8 @@ def count_constraints(composition: Mapping[str, float], what: str = "composition
         raise TopologyError(f"{what}: no network former (SiO2, GeO2, Al2O3): no skeleton to count")
     if n_al > charge + 1e-9:
         raise TopologyError(
-            f"{what}: peraluminous (Al {n_al:.4g} > modifier charge {charge:.4g} per formula unit); "
+            f"{what}: peraluminous (Al {n_al:.4g} > modifier charge {charge:.4g} per formula "
+            "unit); "
             "tetrahedral-Al counting needs Al2O3 <= charge-balancing modifier oxides"
         )
     nbo = max(charge - n_al, 0.0)
