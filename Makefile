@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml scripts/install-gpaw
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(VENV)/bin/vitriflow config check config/config.yaml
 	$(VENV)/bin/snakemake --profile profiles/default --cores $(CORES)
 
 test: $(STAMP)

@@ -324,7 +324,10 @@ def test_cli_predicts_the_curves_of_the_saved_model(tmp_path, family, trained, c
     printed = capsys.readouterr().out
     assert "first_peak_r_A" in printed and "O-Zn" in printed
     for bad, message in ((["--composition", "SiO2=70,B2O3=30"], "not <oxide>=<amount> with an oxide among"),
-                         (["--composition", "SiO2=0"], "positive sum"),
+                         (["--composition", "SiO2=0"], "amounts sum to 0; expected 100 (mol%) or 1"),
+                         (["--composition", "SiO2=60,ZnO=20"], "amounts sum to 80; expected 100"),
+                         (["--composition", "SiO2=100", "--label", "a", "--label", "b"],
+                          "--label given 2 times for 1 --composition"),
                          (["--composition", "SiO2=100", "--pairs", "Na-O"], "absent from the glass")):
         with pytest.raises(SystemExit):
             main(["pcf", "predict", "--model", out["model"], *bad])

@@ -1,6 +1,7 @@
 """The workflow through a real SLURM scheduler: a one-node cluster on localhost
-(scripts/slurm-local), the project's profiles/slurm with the CPU-cluster override
-(VITRIFLOW_SLURM_GPUS=0), snakemake-executor-plugin-slurm submitting every job with sbatch.
+(scripts/slurm-local), the project's profiles/slurm with the CPU-cluster settings
+(VITRIFLOW_SLURM_GPUS=0, memory requests capped to the node), snakemake-executor-plugin-slurm
+submitting every job with sbatch.
 
 Skips with the reason when the cluster cannot start here (not root, no apt-get); CI runs it.
 """
@@ -20,7 +21,7 @@ from workflow_helpers import REPO, TINY, snakemake_env, write_config
 SLURM_LOCAL = REPO / "scripts" / "slurm-local"
 TARGET = "results/report/index.html"
 # the CPU-cluster override of the profile, and a quick first status check for a small DAG
-CPU_CLUSTER = {"VITRIFLOW_SLURM_GPUS": "0"}
+CPU_CLUSTER = {"VITRIFLOW_SLURM_GPUS": "0", "VITRIFLOW_SLURM_MAX_MEM_MB": "4000"}
 FAST = ["--slurm-init-seconds-before-status-checks", "5", "--jobs", "4", "--retries", "0"]
 
 
@@ -36,8 +37,13 @@ def cluster():
     yield env
     down = subprocess.run([str(SLURM_LOCAL), "down"], capture_output=True, text=True, timeout=300)
     assert down.returncode == 0, down.stderr
-    ps = subprocess.run(["ps", "-eo", "comm"], capture_output=True, text=True).stdout.split()
-    assert not {"slurmctld", "slurmd", "munged"} & set(ps), "a daemon outlived slurm-local down"
+    for _ in range(20):  # a daemon may take a moment to leave the process table
+        ps = subprocess.run(["ps", "-eo", "comm"], capture_output=True, text=True).stdout.split()
+        left = {"slurmctld", "slurmd", "munged"} & set(ps)
+        if not left:
+            break
+        time.sleep(0.5)
+    assert not left, f"{left} outlived slurm-local down"
 
 
 def _snakemake_slurm(workdir: Path, env: dict, *args: str, background: bool = False):

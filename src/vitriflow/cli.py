@@ -9,7 +9,10 @@
     vitriflow pcf predict --model results/surrogates/pcf/model.joblib \\
         --composition SiO2=70,Al2O3=10,Na2O=20 --out pcf.csv
 
-The workflow itself runs through ``snakemake`` (README); this entry point only reads its outputs.
+    vitriflow config check config/config.yaml
+
+The workflow itself runs through ``snakemake`` (README); this entry point checks its configs and
+reads its outputs.
 """
 
 from __future__ import annotations
@@ -139,6 +142,26 @@ def _gnn_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_labels(args: argparse.Namespace) -> None:
+    if args.label and len(args.label) != len(args.composition):
+        raise ValueError(f"--label given {len(args.label)} times for {len(args.composition)} "
+                         "--composition; expected one label per composition, in order")
+
+
+def _fractions(text: str, amounts: dict[str, float]) -> dict[str, float]:
+    """Mole fractions of a --composition, read as configs are: mol% summing to 100 or
+    fractions summing to 1 (anything else is refused, not silently renormalised)."""
+    from vitriflow.composition import SUM_TOLERANCE
+
+    total = sum(amounts.values())
+    if any(v < 0 for v in amounts.values()):
+        raise ValueError(f"--composition {text!r}: negative amount; expected amounts >= 0")
+    if abs(total - 100) > 100 * SUM_TOLERANCE and abs(total - 1) > SUM_TOLERANCE:
+        raise ValueError(f"--composition {text!r}: amounts sum to {total:g}; expected 100 (mol%) or "
+                         "1 (mole fractions), as in configs")
+    return {c: v / total for c, v in amounts.items()}
+
+
 def _pcf_predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -151,13 +174,11 @@ def _pcf_predict(args: argparse.Namespace) -> int:
     components = list(pred.fingerprint.components)
     by_lower = {c.lower(): c for c in components}
     curves, peaks, warnings = [], [], []
+    _check_labels(args)
     for i, text in enumerate(args.composition):
         amounts = {by_lower[k]: v for k, v in parse_oxides(text, list(by_lower)).items()}
-        total = sum(amounts.values())
-        if not total > 0 or any(v < 0 for v in amounts.values()):
-            raise ValueError(f"--composition {text!r}: expected non-negative amounts with a positive sum")
-        fractions = {c: v / total for c, v in amounts.items()}
-        label = args.label[i] if args.label and i < len(args.label) else text
+        fractions = _fractions(text, amounts)
+        label = args.label[i] if args.label else text
         pairs, g = pred.predict(fractions, args.pairs)
         dist = pred.nearest_mol(fractions)  # None for a model saved before it kept its training glasses
         near = {} if dist is None else {"nearest_mol": dist}
@@ -204,6 +225,17 @@ def _dissolution(args: argparse.Namespace) -> int:
 
             traceback.print_exc()
         raise
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from vitriflow.config import STAGE_SECTIONS, check_file
+
+    for path in args.files:
+        settings = check_file(path)
+        enabled = [name for name in STAGE_SECTIONS if name in settings.config]
+        print(f"{path}: ok ({len(settings.systems)} systems; stage sections: "
+              f"{', '.join(enabled) or 'none'})")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,20 +290,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--composition", required=True, help=diss_comp)
     p.add_argument("--debug", action="store_true", help="show the traceback of a refused input")
     p.set_defaults(func=_dissolution)
+    cfg = stage.add_parser("config", help="check a config file before running it")
+    ccmd = cfg.add_subparsers(dest="cmd", required=True)
+    p = ccmd.add_parser("check", help="every start-up check of the workflow, naming file, line and key")
+    p.add_argument("files", nargs="+", help="config YAML files, e.g. config/config.yaml")
+    p.set_defaults(func=_config_check)
+    ap.add_argument("--debug", action="store_true", dest="debug_all",
+                    help="show the traceback of an error instead of one line")
     return ap
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import pickle
-
+    """Run a subcommand; a failure is one line naming the file, key or value (exit 2), the
+    traceback only with --debug."""
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = build_parser()
+    args = ap.parse_args(argv)
     try:
-        args = ap.parse_args(argv)
         return args.func(args)
-    except (ValueError, OSError, pickle.UnpicklingError) as exc:  # bad input: one line, no traceback
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        ap.exit(2, f"vitriflow: error: {first}\n")
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure at the edge becomes one line
+        if args.debug_all or getattr(args, "debug", False):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        known = isinstance(exc, ValueError | OSError)
+        ap.exit(2, f"vitriflow: error: {first if known else f'{type(exc).__name__}: {first}'}\n")
 
 
 if __name__ == "__main__":

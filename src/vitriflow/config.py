@@ -436,3 +436,31 @@ def check_potential_options(spec: SystemSpec) -> None:
         key = ".".join(str(p) for p in error.absolute_path)
         raise ConfigError(f"{spec.where}.potential_options.{key}: {error.message} "
                           f"({REGISTRY[spec.potential].options[key].get('description', '')})")
+
+
+def check_file(path: str | Path) -> Settings:
+    """``vitriflow config check FILE``: read a config file and run every start-up check, with
+    the problems Snakemake would report before any vitriflow code runs (YAML syntax, tabs, an
+    empty file, a list instead of a mapping, a missing file) as one ``ConfigError`` line naming
+    the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    text = path.read_text(errors="replace")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        what = " ".join(str(getattr(exc, "problem", "") or exc).split())
+        hint = "; indent with spaces, not tabs" if "'\\t'" in what else ""
+        raise ConfigError(f"{where}: not valid YAML ({what}){hint}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty; expected a YAML mapping of config keys")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: the top level is a {type(data).__name__}; expected a mapping of "
+                          "config keys (protocols, systems, ...)")
+    try:
+        return load_config(data, base_dir=".")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

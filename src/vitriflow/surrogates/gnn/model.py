@@ -225,17 +225,27 @@ class GNNRegressor:
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu") -> GNNRegressor:
-        """A saved model, predicting on ``device`` (whatever it was trained on)."""
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        """A saved model, predicting on ``device`` (whatever it was trained on); ValueError
+        naming the file when it is missing, truncated or not a GNN model."""
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise ValueError(f"{path}: file not found (written by the gnn_train rule)") from None
+        except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
+            first = (str(exc).strip().splitlines() or [""])[0][:120]
+            raise ValueError(f"{path}: not a readable vitriflow GNN model ({type(exc).__name__}: {first})") from None
         if isinstance(blob, dict) and "skipped" in blob:
             raise ValueError(f"{path}: no model - the gnn stage was skipped ({blob['skipped']})")
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             raise ValueError(f"{path}: not a vitriflow GNN surrogate (expected format {FORMAT})")
-        est = cls(**{**blob["params"], "device": device})
-        est.species_ = list(blob["species"])
-        est.atom_ref_ = np.asarray(blob["atom_ref"], dtype=np.float64)
-        est.y_mean_, est.y_std_ = float(blob["y_mean"]), float(blob["y_std"])
-        est.members_, est.history_ = blob["members"], blob["history"]
+        try:
+            est = cls(**{**blob["params"], "device": device})
+            est.species_ = list(blob["species"])
+            est.atom_ref_ = np.asarray(blob["atom_ref"], dtype=np.float64)
+            est.y_mean_, est.y_std_ = float(blob["y_mean"]), float(blob["y_std"])
+            est.members_, est.history_ = blob["members"], blob["history"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: damaged vitriflow GNN model ({type(exc).__name__}: {exc})") from None
         est.calibration_ = blob.get("calibration")
         est.meta_ = blob.get("meta", {})
         return est

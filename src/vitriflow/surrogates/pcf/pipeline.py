@@ -92,7 +92,15 @@ class PCFPredictor:
 
     @staticmethod
     def load(path: str | os.PathLike) -> PCFPredictor:
-        obj = joblib.load(path)
+        """A saved predictor; ValueError naming the file when it is missing, truncated or not a
+        PCF predictor."""
+        try:
+            obj = joblib.load(path)
+        except FileNotFoundError:
+            raise ValueError(f"{path}: file not found (written by the pcf_train rule)") from None
+        except Exception as exc:  # noqa: BLE001 - unpickling raises many types for a damaged file
+            first = (str(exc).strip().splitlines() or [""])[0][:120]
+            raise ValueError(f"{path}: not a readable vitriflow PCF model ({type(exc).__name__}: {first})") from None
         if isinstance(obj, dict) and "skipped" in obj:
             raise ValueError(f"{path}: no model - the pcf stage was skipped ({obj['skipped']})")
         if not isinstance(obj, PCFPredictor):
