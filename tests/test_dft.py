@@ -119,6 +119,9 @@ def _synthetic():
     sel["composition"] = [json.dumps({{"A": "Cu", "B": "Zr"}[k]: v for k, v in c.items()}) for c in sel["comp"]]
     sel["n_atoms"] = [sum(c.values()) for c in sel["comp"]]
     sel = sel.drop(columns="comp")
+    sel["reference_formation_energy_per_atom_eV"] = sel["structure_id"].map(
+        {"X-el-A": 0.0, "X-el-B": 0.0, "X-xtal-AB": -0.4})
+    sel["source_id"] = "mp-1"
     mlip_epa = {"X-el-A": -1.0, "X-el-B": -2.0, "X-xtal-AB": -1.9, "X-am-1": -1.7, "X-am-2": -1.95, "X-am-3": -1.8}
     dft_epa = {"X-el-A": -3.0, "X-el-B": -5.0, "X-xtal-AB": -4.5, "X-am-1": -4.2, "X-am-2": -4.9, "X-am-3": np.nan}
     n = dict(zip(sel["structure_id"], sel["n_atoms"], strict=True))
@@ -131,14 +134,14 @@ def _synthetic():
 def test_formation_energy_bookkeeping_is_exact():
     sel, mlip, dft = _synthetic()
     df = compute_energies(merge_energies(sel, mlip, dft)).set_index("structure_id")
-    # AB (x_A = 0.5): E_f = E - (0.5 mu_A + 0.5 mu_B)
-    assert df.at["X-xtal-AB", "mlip_e_form"] == pytest.approx(-1.9 - (-1.5), abs=1e-12)
-    assert df.at["X-xtal-AB", "dft_e_form"] == pytest.approx(-4.5 - (-4.0), abs=1e-12)
-    assert df.at["X-am-1", "mlip_e_form"] == pytest.approx(-0.2, abs=1e-12)
-    assert df.at["X-am-1", "dft_e_form"] == pytest.approx(-0.2, abs=1e-12)
+    # against the elemental phases, AB (x_A = 0.5): E_f = E - (0.5 mu_A + 0.5 mu_B)
+    assert df.at["X-xtal-AB", "mlip_e_form_el"] == pytest.approx(-1.9 - (-1.5), abs=1e-12)
+    assert df.at["X-xtal-AB", "dft_e_form_el"] == pytest.approx(-4.5 - (-4.0), abs=1e-12)
+    assert df.at["X-am-1", "mlip_e_form_el"] == pytest.approx(-0.2, abs=1e-12)
+    assert df.at["X-am-1", "dft_e_form_el"] == pytest.approx(-0.2, abs=1e-12)
     # A2B6 (x_A = 0.25)
-    assert df.at["X-am-2", "mlip_e_form"] == pytest.approx(-1.95 - (0.25 * -1 + 0.75 * -2), abs=1e-12)
-    assert df.at["X-am-2", "dft_e_form"] == pytest.approx(-4.9 - (0.25 * -3 + 0.75 * -5), abs=1e-12)
+    assert df.at["X-am-2", "mlip_e_form_el"] == pytest.approx(-1.95 - (0.25 * -1 + 0.75 * -2), abs=1e-12)
+    assert df.at["X-am-2", "dft_e_form_el"] == pytest.approx(-4.9 - (0.25 * -3 + 0.75 * -5), abs=1e-12)
     # ΔE_am on the hull through A, AB, B: at AB the crystal itself
     assert df.at["X-am-1", "mlip_de_am"] == pytest.approx(0.2, abs=1e-12)
     assert df.at["X-am-1", "dft_de_am"] == pytest.approx(0.3, abs=1e-12)
@@ -150,7 +153,35 @@ def test_formation_energy_bookkeeping_is_exact():
     assert df.at["X-am-1", "err_de_am_meV"] == pytest.approx(-100.0, abs=1e-9)
     assert df.at["X-am-1", "chemistry"] == "alloys"
     # elements have zero formation energy by construction
-    assert df.at["X-el-A", "dft_e_form"] == pytest.approx(0.0, abs=1e-12)
+    assert df.at["X-el-A", "dft_e_form_el"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fitted_chemical_potentials_absorb_an_elemental_reference_error():
+    """DFT energies that are the MLIP's plus a shift per element, except that DFT's B, a molecule
+    in a box, is 0.3 eV/atom off (as GPAW's O2 is against MP-fitted energies): formation energies
+    against the elemental phases inherit the error, those on chemical potentials fitted to the
+    crystal and the solid element do not."""
+    from vitriflow.dft.compare import fitted_chemical_potentials
+
+    sel, mlip, _ = _synthetic()
+    sel["reference_formation_energy_per_atom_eV"] = sel["structure_id"].map(
+        {"X-el-A": 0.0, "X-el-B": 0.0, "X-xtal-AB": -0.4})  # = the MLIP's own, consistent
+    sel["source_id"] = sel["structure_id"].map({"X-el-B": "molecule:B2"}).fillna("mp-1")
+    shift = {"Cu": -2.0, "Zr": -3.0}
+    dft = mlip.copy()
+    for i, row in sel.iterrows():
+        comp = json.loads(row["composition"])
+        dft.loc[i, "energy_eV"] += sum(n * shift[el] for el, n in comp.items())
+    dft.loc[sel["structure_id"] == "X-el-B", "energy_eV"] += 0.3 * 1
+    df = compute_energies(merge_energies(sel, mlip, dft)).set_index("structure_id")
+    mu = fitted_chemical_potentials(df[df["role"] != "amorphous"], "mlip")
+    assert mu == pytest.approx({"Cu": -1.0, "Zr": -2.0}, abs=1e-12)
+    am = df.loc[["X-am-1", "X-am-2"]]
+    assert (am["err_e_form_el_meV"].abs() > 100).all()  # the elemental error, 0.5-0.75 x 300 meV
+    assert am["err_e_form_meV"].abs().max() < 1e-9
+    # ΔE_am needs no element where the glass sits on a crystal's composition (AB), but off it the
+    # hull runs through the elemental phase and takes its error along
+    assert abs(am.at["X-am-1", "err_de_am_meV"]) < 1e-9 and am.at["X-am-2", "err_de_am_meV"] > 100
 
 
 def test_failed_dft_job_is_kept_and_listed():
@@ -651,7 +682,7 @@ def _snakemake_config(dft: dict) -> dict:
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn"):
         cfg.pop(stage, None)
-    cfg["references"]["on_missing_snapshot"] = "fallback"
+    cfg["references"] = {"snapshot": False}
     cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48, "potential": "teter",
                        "protocol": "demo_classical"}]
     cfg["dft"] = dft

@@ -2,8 +2,9 @@
 
 For each method m (``mlip``, ``dft``) and system, separately:
 - element chemical potentials mu_m(El) fitted (least squares) so that the method's formation
-  energies of the run's crystals and elemental phases reproduce the Materials Project's
-  formation energies of the same phases; formation energy per atom
+  energies of the run's crystals and solid elemental phases reproduce the Materials Project's
+  formation energies of the same phases (molecules in a box only where needed); formation
+  energy per atom
   E_f = (E - sum_El n_El mu_m(El)) / N. A method's elemental phases alone are not a consistent
   zero: GPAW's O2 molecule in a box and an MLIP trained on MP2020-corrected energies differ by
   ~0.2 eV/atom of O, which would swamp the errors on the amorphous cells. E_f against the
@@ -74,21 +75,26 @@ def _phase_diagram_energy(entries: list[tuple[dict, float]], comp: dict) -> floa
 
 
 def fitted_chemical_potentials(refs: pd.DataFrame, method: str) -> dict[str, float]:
-    """mu(El) (eV/atom) of ``method`` fitted so its formation energies of the reference phases
-    (crystals and elements with a ``reference_formation_energy_per_atom_eV``) match those; {}
-    when the phases cannot determine every element's potential."""
+    """mu(El) (eV/atom) of ``method`` fitted (least squares) so that its formation energies of
+    the reference phases match their ``reference_formation_energy_per_atom_eV`` (the Materials
+    Project's; 0 for elements): the run's crystals and solid elemental phases. Molecules in a box
+    (O2, N2, ...) enter only when the others cannot fix every element's potential: their DFT
+    energies carry the errors that MP's anion corrections exist for. {} when the phases cannot
+    determine every potential."""
     ok = refs[np.isfinite(refs[f"{method}_e_total"])
               & np.isfinite(refs["reference_formation_energy_per_atom_eV"])]
     if ok.empty:
         return {}
-    counts = [_counts(r) for _, r in ok.iterrows()]
-    elements = sorted({el for c in counts for el in c})
-    A = np.array([[c.get(el, 0) / sum(c.values()) for el in elements] for c in counts])
-    b = ok[f"{method}_e_total"].to_numpy() - ok["reference_formation_energy_per_atom_eV"].to_numpy()
-    if np.linalg.matrix_rank(A) < len(elements):
-        return {}
-    mu, *_ = np.linalg.lstsq(A, b, rcond=None)
-    return dict(zip(elements, mu.tolist(), strict=True))
+    elements = sorted({el for _, r in ok.iterrows() for el in _counts(r)})
+    molecule = ok["source_id"].astype(str).str.startswith("molecule:") if "source_id" in ok else False
+    for rows in (ok[~molecule], ok):
+        counts = [_counts(r) for _, r in rows.iterrows()]
+        A = np.array([[c.get(el, 0) / sum(c.values()) for el in elements] for c in counts]).reshape(-1, len(elements))
+        if len(counts) and np.linalg.matrix_rank(A) == len(elements):
+            b = rows[f"{method}_e_total"].to_numpy() - rows["reference_formation_energy_per_atom_eV"].to_numpy()
+            mu, *_ = np.linalg.lstsq(A, b, rcond=None)
+            return dict(zip(elements, mu.tolist(), strict=True))
+    return {}
 
 
 def compute_energies(merged: pd.DataFrame) -> pd.DataFrame:
