@@ -2,8 +2,8 @@
 
 BKS SiO2, 3,000 atoms (5x5x5 ideal beta-cristobalite, 2.17 g/cm3), NVT Nose-Hoover at 300 K,
 1 fs, Buckingham (no walls, no shift) + DSF Coulomb alpha = 0.25 1/Å, both cutoffs 8 Å, Verlet
-skin 1 Å (``--skin``): LAMMPS ``pair_style born/coul/dsf 0.25 8.0``. Prints a table of atom-steps/s and the
-ratio, plus the initial potential energies of both codes (they must agree).
+skin 1 Å (``--skin``): LAMMPS ``pair_style born/coul/dsf 0.25 8.0``. Prints a table of atom-steps/s
+and the ratio, plus the initial potential energies of both codes (they must agree).
 
 LAMMPS is optional (never a project dependency). It is run in a child process so that its MPI
 library can be found::

@@ -10,16 +10,19 @@ import sys
 import time
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-ap.add_argument("config", nargs="?", default="config/binary_scan.yaml", help="config file (default: %(default)s)")
+ap.add_argument("config", nargs="?", default="config/binary_scan.yaml",
+                help="config file (default: %(default)s)")
 config = ap.parse_args().config
 t0 = time.perf_counter()
 proc = subprocess.run(
-    [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--cores", "2", "--configfile", config],
+    [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--cores", "2",
+     "--configfile", config],
     capture_output=True, text=True,
 )
 elapsed = time.perf_counter() - t0
 if proc.returncode:
-    lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip() and not ln.startswith("Using workflow specific")]
+    lines = [ln for ln in (proc.stderr + proc.stdout).splitlines()
+             if ln.strip() and not ln.startswith("Using workflow specific")]
     sys.exit(f"snakemake -n failed for {config}: {(lines or ['?'])[-1].strip()}")
 counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
 print(f"config: {config}\nDAG build (snakemake -n): {elapsed:.1f} s")

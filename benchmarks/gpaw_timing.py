@@ -1,9 +1,9 @@
 """GPAW single-point wall time per structure vs atom count (not a test; results go to README/docs).
 
-Cells: random SiO2 (sequential insertion) at 2.2 g/cm^3 with >= 1.5 Å separations (no relaxation; the SCF cost
-depends on atoms, electrons, cell and k-points, not on how glassy the geometry is), 6..N atoms,
-with the demo settings (or --ecut/--kpt-density). Each structure runs in its own process with one
-BLAS thread, as in the workflow. Usage:
+Cells: random SiO2 (sequential insertion) at 2.2 g/cm^3 with >= 1.5 Å separations (no relaxation;
+the SCF cost depends on atoms, electrons, cell and k-points, not on how glassy the geometry is),
+6..N atoms, with the demo settings (or --ecut/--kpt-density). Each structure runs in its own process
+with one BLAS thread, as in the workflow. Usage:
 
     .venv/bin/python benchmarks/gpaw_timing.py --sizes 6 12 24 --ecut 400 --kpt-density 2.0
 """
@@ -57,9 +57,10 @@ def main() -> None:
             t0 = time.perf_counter()
             df, run = run_batch([a], s, tmp, workers=1)
             r = df.iloc[0]
-            rows.append({"n_atoms": n, "status": r["status"], "wall_s": round(time.perf_counter() - t0, 1),
-                         "gpaw_wall_s": round(run["wall_s"][a.info["structure_id"]], 1), "kpts": r.get("kpts", ""),
-                         "cell_A": round(float(a.cell.lengths()[0]), 2)})
+            rows.append({"n_atoms": n, "status": r["status"],
+                         "wall_s": round(time.perf_counter() - t0, 1),
+                         "gpaw_wall_s": round(run["wall_s"][a.info["structure_id"]], 1),
+                         "kpts": r.get("kpts", ""), "cell_A": round(float(a.cell.lengths()[0]), 2)})
             print(json.dumps(rows[-1]), flush=True)
     if args.out:
         with open(args.out, "w") as fh:

@@ -1,4 +1,4 @@
-"""SevenNet-0 amorphous SiO2 on the GPU: the issue-3 validation run.
+"""SevenNet-0 amorphous SiO2 on the GPU: a validation run against the NIMROD data.
 
 Packs N random SiO2 cells of 99 atoms at 1.15 x the MP crystal volume per atom, runs the paper's
 melt-quench (3000 K 1,500 steps; cool to 300 K over 2,500; 2 fs; NVT Nose-Hoover) followed by an
@@ -26,16 +26,17 @@ import pandas as pd
 from vitriflow.analysis import AnalysisSettings, analyze_system
 from vitriflow.io import write_structures
 from vitriflow.md import Protocol, run_melt_quench
-from vitriflow.structures.packing import PackingRequest, pack
 from vitriflow.potentials import load_model
 from vitriflow.runtime import pick_device
+from vitriflow.structures.packing import PackingRequest, pack
 
 PROTOCOL = {
     "timestep_fs": 2.0,
     "stages": [
         {"name": "melt", "steps": 1500, "temperature_K": 3000},
         {"name": "quench", "steps": 2500, "temperature_K": [3000, 300]},
-        {"name": "npt", "ensemble": "npt", "steps": 2000, "temperature_K": 300, "pressure_GPa": 0.0},
+        {"name": "npt", "ensemble": "npt", "steps": 2000, "temperature_K": 300,
+         "pressure_GPa": 0.0},
         {"name": "anneal", "steps": 500, "temperature_K": 300},
     ],
     "checkpoint_every": 500,
@@ -49,7 +50,8 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=8)
     ap.add_argument("--out", default="benchmarks/out/gpu_validation")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--potential", default="sevennet-0", help="a vitriflow.potentials name (default SevenNet-0)")
+    ap.add_argument("--potential", default="sevennet-0",
+                    help="a vitriflow.potentials name (default SevenNet-0)")
     ap.add_argument("--steps", nargs=4, type=int, default=[1500, 2500, 2000, 500],
                     metavar=("MELT", "QUENCH", "NPT", "ANNEAL"), help="steps per stage")
     args = ap.parse_args()
@@ -61,14 +63,16 @@ def main() -> None:
     for stage, n in zip(PROTOCOL["stages"], args.steps, strict=True):
         stage["steps"] = n
     reqs = [PackingRequest({"Si": 33, "O": 66}, 15.71 * 1.15, 1000 + i,
-                           {"structure_id": f"sio2-{args.potential}-r{i:02d}", "replica": i, "formula": "SiO2"})
+                           {"structure_id": f"sio2-{args.potential}-r{i:02d}", "replica": i,
+                            "formula": "SiO2"})
             for i in range(args.replicas)]
     cells = pack(reqs)
     model = load_model(args.potential, device=device)
     t0 = time.perf_counter()
     samples = []
-    final, trace = run_melt_quench(cells, model, Protocol.from_config(PROTOCOL), out / "checkpoint.pt",
-                                   device=device, progress=False, samples=samples)
+    final, trace = run_melt_quench(cells, model, Protocol.from_config(PROTOCOL),
+                                   out / "checkpoint.pt", device=device, progress=False,
+                                   samples=samples)
     wall = time.perf_counter() - t0
     steps = Protocol.from_config(PROTOCOL).total_steps
     print(f"{len(final)} x 99 atoms, {steps} steps in {wall:.0f} s on {device}: "
@@ -82,11 +86,12 @@ def main() -> None:
     by_structure = defaultdict(list)
     for a in samples:
         by_structure[a.info["structure_id"]].append(a)
-    props = analyze_system(final, AnalysisSettings.from_config(), f"sio2_{args.potential}", samples=by_structure).properties
+    props = analyze_system(final, AnalysisSettings.from_config(), f"sio2_{args.potential}",
+                           samples=by_structure).properties
     props.to_parquet(out / "properties.parquet")
     ok = props[props["status"] == "ok"]
-    cols = ["density_g_cm3", "rpeak_O_Si", "cn_Si_O", "angle_mode_O_Si_O_deg", "angle_mode_Si_O_Si_deg",
-            "rchi_fq_exp", "analysed_frames"]
+    cols = ["density_g_cm3", "rpeak_O_Si", "cn_Si_O", "angle_mode_O_Si_O_deg",
+            "angle_mode_Si_O_Si_deg", "rchi_fq_exp", "analysed_frames"]
     print(f"analysis of {len(ok)} ok structures (mean / sd):")
     print(ok[[c for c in cols if c in ok]].agg(["mean", "std"]).round(3).to_string())
 

@@ -34,7 +34,8 @@ def measure(potential: str, device: str, n_systems: int, steps: int, cells, cueq
     from vitriflow.potentials import load_model
 
     opts = {} if cueq is None else {"enable_cueq": cueq}
-    model = load_model(potential, device=device, dtype=torch.float64 if device == "cpu" else torch.float32, **opts)
+    model = load_model(potential, device=device,
+                       dtype=torch.float64 if device == "cpu" else torch.float32, **opts)
     from vitriflow.md import prerelax
 
     atoms = prerelax(cells, model, 100, device)  # remove packing strain as the workflow does
@@ -50,7 +51,8 @@ def measure(potential: str, device: str, n_systems: int, steps: int, cells, cueq
             state.rng = 0
             st = ts.npt_crescale_init(state, model, kT=kT, dt=dt, tau_p=1000e-3 * units.time,
                                       isothermal_compressibility=4.5e-5 / units.pressure)
-            step, extra = ts.npt_crescale_isotropic_step, {"external_pressure": 0.0, "tau": 100e-3 * units.time}
+            step, extra = ts.npt_crescale_isotropic_step, {"external_pressure": 0.0,
+                                                           "tau": 100e-3 * units.time}
         else:
             st = ts.nvt_nose_hoover_init(state, model, kT=kT, dt=dt)
             step, extra = ts.nvt_nose_hoover_step, {}
@@ -66,10 +68,12 @@ def measure(potential: str, device: str, n_systems: int, steps: int, cells, cueq
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - t0
         builds = getattr(model, "n_neighbor_builds", 0) - builds0
-        note = f"{builds} neighbour-list builds in {steps} steps" if hasattr(model, "n_neighbor_builds") else ""
+        note = (f"{builds} neighbour-list builds in {steps} steps"
+                if hasattr(model, "n_neighbor_builds") else "")
     except torch.OutOfMemoryError:
         return {"potential": potential, "ensemble": ensemble, "cueq": cueq, "systems": n_systems,
-                "atom_steps_per_s": float("nan"), "gpu_mem_GB": float("nan"), "note": "out of memory"}
+                "atom_steps_per_s": float("nan"), "gpu_mem_GB": float("nan"),
+                "note": "out of memory"}
     finally:
         del model
         if device == "cuda":
@@ -108,11 +112,12 @@ def main() -> None:
                         break
     dev = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
     lines = [f"Device: {dev}; torch {torch.__version__}", "",
-             "| potential | ensemble | cuEquivariance | systems x 99 atoms | atom-steps/s | peak GPU memory (GB) | note |",
+             "| potential | ensemble | cuEquivariance | systems x 99 atoms | atom-steps/s | peak "
+             "GPU memory (GB) | note |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['potential']} | {r['ensemble']} | {r['cueq']} | {r['systems']} | {r['atom_steps_per_s']:.3g} | "
-                     f"{r['gpu_mem_GB']:.3g} | {r['note']} |")
+        lines.append(f"| {r['potential']} | {r['ensemble']} | {r['cueq']} | {r['systems']} | "
+                     f"{r['atom_steps_per_s']:.3g} | {r['gpu_mem_GB']:.3g} | {r['note']} |")
     text = "\n".join(lines)
     print(text)
     if args.out:

@@ -1,6 +1,6 @@
 """Time the PCF surrogate's prediction of one glass's full set of partial g(r) on the CPU.
 
-Target (issue 7): < 10 ms per glass. With ``--model results/surrogates/pcf/model.joblib`` the
+Target: < 10 ms per glass. With ``--model results/surrogates/pcf/model.joblib`` the
 trained workflow model is timed on a glass of its family; without it, each model kind is built
 with the default architecture and the largest forest of the default grid (60 fully grown trees)
 on a synthetic doped-borosilicate family — prediction cost depends on the architecture and the
@@ -27,7 +27,8 @@ def _time(fn, repeats: int) -> dict[str, float]:
         fn()
         ts.append(1e3 * (time.perf_counter() - t0))
     ts = np.asarray(ts)
-    return {"median_ms": float(np.median(ts)), "p90_ms": float(np.percentile(ts, 90)), "min_ms": float(ts.min())}
+    return {"median_ms": float(np.median(ts)), "p90_ms": float(np.percentile(ts, 90)),
+            "min_ms": float(ts.min())}
 
 
 def synthetic_predictors(epochs: int = 3):
@@ -39,7 +40,8 @@ def synthetic_predictors(epochs: int = 3):
     from vitriflow.surrogates.pcf.synthetic import doped_silicate_compositions, synthetic_family
 
     r = np.arange(0.01, 10.0, 0.02)  # the analysis stage's default grid: 500 points
-    comps, rdf = synthetic_family(doped_silicate_compositions(amounts=(0.02, 0.08, 0.14, 0.2)), r, replicas=1)
+    comps, rdf = synthetic_family(doped_silicate_compositions(amounts=(0.02, 0.08, 0.14, 0.2)), r,
+                                  replicas=1)
     with tempfile.TemporaryDirectory() as tmp:
         write_table(comps, Path(tmp) / "c.parquet", {})
         write_table(rdf, Path(tmp) / "r.parquet", {})
@@ -56,7 +58,8 @@ def synthetic_predictors(epochs: int = 3):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", help="a trained model.joblib (default: synthetic, default architecture)")
+    ap.add_argument("--model",
+                    help="a trained model.joblib (default: synthetic, default architecture)")
     ap.add_argument("--glass", default="SiO2=0.54,B2O3=0.18,Na2O=0.18,BaO=0.10",
                     help="oxide=fraction,... of the glass to predict")
     ap.add_argument("--repeats", type=int, default=200)
@@ -75,7 +78,8 @@ def main() -> None:
         pairs = pred.glass_pairs(glass)
         t = _time(lambda pred=pred: pred.predict(glass), args.repeats)
         kind = pred.info.get("kind", name)
-        print(f"| {kind} | {len(pairs)} | {len(pred.r)} | {t['median_ms']:.2f} | {t['p90_ms']:.2f} | {t['min_ms']:.2f} |")
+        print(f"| {kind} | {len(pairs)} | {len(pred.r)} | {t['median_ms']:.2f} | {t['p90_ms']:.2f} "
+              f"| {t['min_ms']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -138,7 +138,8 @@ def test_coordination_and_density_of_quartz():
     assert np.all(cns[("Si", "O")] == 4) and np.all(cns[("O", "Si")] == 2)
 
 
-@pytest.mark.parametrize("make,o_si_o,si_o_si", [(cristobalite, 109.5, 146.5), (quartz, 109.5, 143.7)])
+@pytest.mark.parametrize("make,o_si_o,si_o_si",
+                         [(cristobalite, 109.5, 146.5), (quartz, 109.5, 143.7)])
 def test_angle_modes_of_crystals(make, o_si_o, si_o_si):
     ang = bond_angles(make(), [("O", "Si", "O"), ("Si", "O", "Si")], SIO)
     assert len(ang[("O", "Si", "O")]) == 6 * (len(make()) // 3)  # 6 angles per SiO4
@@ -234,7 +235,8 @@ def test_missing_scattering_length_is_a_clear_error(tmp_path):
 
 def test_shared_scattering_table_and_nimrod_convention(shared_data):
     ref = shared_data / "structure_reference"
-    b, src = load_scattering_lengths(ref / "scattering_factors/neutron_coherent_scattering_lengths_fm.csv")
+    b, src = load_scattering_lengths(
+        ref / "scattering_factors/neutron_coherent_scattering_lengths_fm.csv")
     assert src.endswith(".csv") and b["O"] == pytest.approx(5.80) and b["Si"] == pytest.approx(4.15)
     exp = load_experimental_fq(ref / "silica_neutron_NIMROD/SiO2_NIMROD_FQ.csv")
     assert exp["Q_invA"].min() > 0 and len(exp) == 999
@@ -283,8 +285,8 @@ def _frames():
 
 
 def test_analyze_system_tables_deterministic_and_report(tmp_path):
-    settings = AnalysisSettings.from_config(dict(r_max=6.0, dr=0.02, q_max=15.0, scattering_lengths=None,
-                                experimental_fq=None))
+    settings = AnalysisSettings.from_config(dict(r_max=6.0, dr=0.02, q_max=15.0,
+                                                 scattering_lengths=None, experimental_fq=None))
     refs = {"potential": "bks", "energies_per_atom": {"Si": -5.0, "O": -4.0}, "reason": ""}
     res = analyze_system(_frames(), settings, "silica", refs=refs)
     res2 = analyze_system(_frames(), settings, "silica", refs=refs)
@@ -324,7 +326,8 @@ def test_analyze_system_tables_deterministic_and_report(tmp_path):
 
 
 def test_all_failed_system_still_gives_tables_and_section(tmp_path):
-    res = analyze_system(_frames()[2:], AnalysisSettings.from_config(dict(r_max=5.0, scattering_lengths=None)),
+    res = analyze_system(_frames()[2:],
+                         AnalysisSettings.from_config(dict(r_max=5.0, scattering_lengths=None)),
                          "silica")
     assert list(res.properties["status"]) == ["failed"]
     assert res.rdf.empty and list(res.rdf.columns)[-2:] == ["r_A", "g"]
@@ -337,7 +340,8 @@ def test_all_failed_system_still_gives_tables_and_section(tmp_path):
 
 
 def test_settings_validation_and_schema_defaults():
-    with pytest.raises(ValueError, match="Additional properties are not allowed .'rmax' was unexpected"):
+    with pytest.raises(ValueError,
+                       match="Additional properties are not allowed .'rmax' was unexpected"):
         AnalysisSettings.from_config({"rmax": 5})
     with pytest.raises(ValueError, match="q_min"):
         AnalysisSettings.from_config({"q_min": 5.0, "q_max": 1.0})
@@ -352,8 +356,8 @@ def test_settings_validation_and_schema_defaults():
 
 
 def test_a_frame_that_cannot_be_analysed_fails_alone():
-    settings = AnalysisSettings.from_config(dict(r_max=6.0, dr=0.02, q_max=15.0, scattering_lengths=None,
-                                experimental_fq=None))
+    settings = AnalysisSettings.from_config(dict(r_max=6.0, dr=0.02, q_max=15.0,
+                                                 scattering_lengths=None, experimental_fq=None))
     frames = _frames()
     broken = frames[0].copy()
     broken.info = dict(frames[0].info, structure_id="silica-c0000-r03", replica=3)
@@ -371,14 +375,15 @@ def test_report_draws_smoothed_curves_and_keeps_the_raw_table(tmp_path):
     and the section says how the curves were drawn."""
     from vitriflow.analysis.report import rdf_figure, smoothed_rdf
 
-    settings = AnalysisSettings.from_config(dict(r_max=6.0, dr=0.02, q_max=15.0, scattering_lengths=None,
-                                experimental_fq=None))
+    settings = AnalysisSettings.from_config(dict(r_max=6.0, dr=0.02, q_max=15.0,
+                                                 scattering_lengths=None, experimental_fq=None))
     res = analyze_system(_frames(), settings, "silica")
     raw = res.rdf.copy()
     smooth = smoothed_rdf(res.rdf, 0.05)
     pd.testing.assert_frame_equal(res.rdf, raw)  # the input table is not modified
     one = (smooth.pair == "O-Si") & (smooth.structure_id == "silica-c0000-r00")
-    g_raw = raw[(raw.pair == "O-Si") & (raw.structure_id == "silica-c0000-r00")].sort_values("r_A")["g"]
+    g_raw = raw[(raw.pair == "O-Si")
+                & (raw.structure_id == "silica-c0000-r00")].sort_values("r_A")["g"]
     g_smooth = smooth[one].sort_values("r_A")["g"]
     # Gaussian smoothing keeps the area (coordination) and damps the bin-to-bin noise
     assert g_smooth.sum() == pytest.approx(g_raw.sum(), rel=1e-3)
@@ -389,7 +394,8 @@ def test_report_draws_smoothed_curves_and_keeps_the_raw_table(tmp_path):
     assert np.allclose(drawn, avg[avg.pair == "O-Si"].sort_values("r_A")["g_mean"])
     assert not np.allclose(drawn, replica_average(raw).query("pair == 'O-Si'")["g_mean"])
     out = tmp_path / "40_analysis.html"
-    write_analysis_section(out, [tables], None, (1.0, 20.0), rdf_smoothing_A=0.05, angle_smoothing_deg=3)
+    write_analysis_section(out, [tables], None, (1.0, 20.0), rdf_smoothing_A=0.05,
+                           angle_smoothing_deg=3)
     assert "σ = 0.05 Å" in out.read_text() and "raw histograms" in out.read_text()
     write_analysis_section(out, [tables], None, (1.0, 20.0))
     assert "Gaussian-smoothed" not in out.read_text()
@@ -400,8 +406,9 @@ def test_structure_averaged_over_its_md_samples():
     structure at that temperature); density and energy still from the relaxed frame."""
     from vitriflow.analysis.rdf import rdf
 
-    settings = AnalysisSettings.from_config(dict(r_max=6.0, dr=0.02, q_max=15.0, scattering_lengths=None,
-                                experimental_fq=None, cutoffs={"O-Si": 2.0}))
+    settings = AnalysisSettings.from_config(dict(r_max=6.0, dr=0.02, q_max=15.0,
+                                                 scattering_lengths=None, experimental_fq=None,
+                                                 cutoffs={"O-Si": 2.0}))
     frames = _frames()
     sid = frames[0].info["structure_id"]
     samples = {sid: [rattled(cristobalite(), (3, 3, 2), 0.12, seed=s) for s in (1, 2, 3)]}
@@ -412,7 +419,8 @@ def test_structure_averaged_over_its_md_samples():
     other = frames[1].info["structure_id"]
     assert p.loc[other, "analysed_from"] == "final" and p.loc[other, "analysed_frames"] == 1
     g = res.rdf[(res.rdf.structure_id == sid) & (res.rdf.pair == "O-Si")]["g"].to_numpy()
-    expected = np.mean([rdf(a, 6.0, 0.02, ["O", "Si"]).partials["O-Si"] for a in samples[sid]], axis=0)
+    expected = np.mean([rdf(a, 6.0, 0.02, ["O", "Si"]).partials["O-Si"] for a in samples[sid]],
+                       axis=0)
     np.testing.assert_allclose(g, expected)
     q = plain.properties.set_index("structure_id")
     assert p.loc[sid, "density_g_cm3"] == q.loc[sid, "density_g_cm3"]  # from the relaxed frame
@@ -420,7 +428,8 @@ def test_structure_averaged_over_its_md_samples():
     # hotter (more rattled) frames broaden the Si-O peak: a wider O-Si-O angle spread
     assert p.loc[sid, "angle_mean_O_Si_O_deg"] != q.loc[sid, "angle_mean_O_Si_O_deg"]
     # CN pooled over the frames: the mean of the three frames' own means (same atom count each)
-    per_frame = [analyze_system([_with_info_of(a, frames[0])], settings, "silica").properties["cn_Si_O"].item()
+    per_frame = [analyze_system([_with_info_of(a, frames[0])], settings,
+                                "silica").properties["cn_Si_O"].item()
                  for a in samples[sid]]
     assert p.loc[sid, "cn_Si_O"] == pytest.approx(np.mean(per_frame))
     from vitriflow.analysis.report import _frames_note
@@ -445,11 +454,13 @@ def test_rdf_figure_skips_pairs_a_glass_does_not_have():
     for ci, label, al in ((0, "NAS", 1.0), (1, "NS", 0.0)):
         for pair in ("Al-O", "O-Si", "total"):
             g = np.exp(-((r - 1.7) / 0.05) ** 2) * (al if pair == "Al-O" else 1.0)
-            rows.append(pd.DataFrame({"structure_id": f"s{ci}", "composition_index": ci, "replica": 0,
-                                      "label": label, "pair": pair, "r_A": r, "g": g}))
+            rows.append(pd.DataFrame({"structure_id": f"s{ci}", "composition_index": ci,
+                                      "replica": 0, "label": label, "pair": pair, "r_A": r,
+                                      "g": g}))
     t = SystemTables("fam", pd.concat(rows), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
     fig = rdf_figure(t)
-    drawn = {ax.get_title(): [ln.get_label() for ln in ax.lines if not ln.get_label().startswith("_")]
+    drawn = {ax.get_title(): [ln.get_label() for ln in ax.lines
+                              if not ln.get_label().startswith("_")]
              for ax in fig.axes if ax.get_visible()}
     assert drawn == {"Al-O": ["NAS"], "O-Si": ["NAS", "NS"], "total": ["NAS", "NS"]}
     assert [tx.get_text() for tx in fig.axes[2].get_legend().get_texts()] == ["NAS", "NS"]

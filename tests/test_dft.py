@@ -36,7 +36,8 @@ def _quenched(n_comp=5, n_rep=3, failed=()):
     frames = []
     for ci in range(n_comp):
         for r in range(n_rep):
-            a = Atoms("Si2O4", positions=np.random.default_rng(ci * 10 + r).random((6, 3)) * 4, cell=[5, 5, 5], pbc=True)
+            a = Atoms("Si2O4", positions=np.random.default_rng(ci * 10 + r).random((6, 3)) * 4,
+                      cell=[5, 5, 5], pbc=True)
             sid = f"SiO2-c{ci:04d}-r{r:02d}"
             a.info = {"structure_id": sid, "composition_index": ci, "replica": r, "label": f"c{ci}",
                       "status": "failed" if sid in failed else "ok", "potential": "sevennet-0",
@@ -55,7 +56,8 @@ def test_selection_is_deterministic_and_stratified():
     comps = [int(s.split("-c")[1][:4]) for s in a]
     assert comps == [0, 1, 3, 4]  # evenly spaced over 5 compositions, one each
     seven = ids(select_amorphous(q, 7, seed=7))  # all compositions once, then further replicas
-    assert sorted({int(s.split("-c")[1][:4]) for s in seven[:5]}) == [0, 1, 2, 3, 4] and len(set(seven)) == 7
+    assert (sorted({int(s.split("-c")[1][:4]) for s in seven[:5]}) == [0, 1, 2, 3, 4]
+            and len(set(seven)) == 7)
     assert len(set(ids(select_amorphous(q, 15, seed=7)))) == 15
     seeds = {tuple(ids(select_amorphous(q, 4, seed=s))) for s in range(6)}
     assert len(seeds) > 1  # replica choice follows the seed
@@ -76,20 +78,24 @@ def test_selection_failures_and_neighbours():
 def test_build_selection_adds_crystals_and_elements():
     q = _quenched(n_comp=2, n_rep=1)
     quartz = bulk("Si", "diamond", a=5.43)  # stand-in cell, relabelled as SiO2 phase
-    xtal = Atoms("Si3O6", positions=np.random.default_rng(0).random((9, 3)) * 4, cell=[5, 5, 5], pbc=True)
+    xtal = Atoms("Si3O6", positions=np.random.default_rng(0).random((9, 3)) * 4, cell=[5, 5, 5],
+                 pbc=True)
     xtal.info = {"material_id": "mp-7000", "role": "phase", "formula": "SiO2"}
     si = quartz.copy()
     si.info = {"material_id": "mp-149", "role": "element", "mp_energy_per_atom_eV": -5.42}
     si_bad = quartz.copy()
     si_bad.info = {"material_id": "mp-999", "role": "element", "mp_energy_per_atom_eV": -5.0}
     refs = pd.DataFrame({"composition_index": [0, 1],
-                         "decomposition": [json.dumps([{"material_id": "mp-7000", "formula": "SiO2", "fraction": 1.0}])] * 2})
-    frames, warnings = build_selection("SiO2", q, refs, [si_bad, xtal, si], n_per_system=2, seed=0, molecule_box_A=8.0)
+                         "decomposition": [json.dumps([{"material_id": "mp-7000", "formula": "SiO2",
+                                                        "fraction": 1.0}])] * 2})
+    frames, warnings = build_selection("SiO2", q, refs, [si_bad, xtal, si], n_per_system=2, seed=0,
+                                       molecule_box_A=8.0)
     t = selection_table(frames)
     assert list(t["role"]) == ["amorphous", "amorphous", "crystal", "element", "element"]
     assert set(t.loc[t["role"] == "element", "source_id"]) == {"mp-149", "molecule:O2"}
     o2 = frames[-2] if frames[-2].get_chemical_symbols() == ["O", "O"] else frames[-1]
-    assert np.allclose(o2.cell.lengths(), 8.0) and o2.get_distance(0, 1) == pytest.approx(1.2, abs=0.05)
+    assert (np.allclose(o2.cell.lengths(), 8.0)
+            and o2.get_distance(0, 1) == pytest.approx(1.2, abs=0.05))
     assert json.loads(t.iloc[0]["composition"]) == {"O": 4, "Si": 2}
     assert warnings == []
     with pytest.raises(ValueError, match="too small"):
@@ -108,26 +114,34 @@ def test_chemistry_classes(formula, cls):
 
 # ---------------------------------------------------------------- comparison bookkeeping
 def _synthetic():
-    """System A-B with exact energies: mu_A=-1, mu_B=-2 (mlip), -3, -5 (dft); crystal AB; two amorphous AB."""
+    """System A-B with exact energies: mu_A=-1, mu_B=-2 (mlip), -3, -5 (dft); crystal AB; two
+    amorphous AB."""
     sel = pd.DataFrame([
         ("X-el-A", "X", "element", {"A": 2}), ("X-el-B", "X", "element", {"B": 1}),
         ("X-xtal-AB", "X", "crystal", {"A": 2, "B": 2}),
-        ("X-am-1", "X", "amorphous", {"A": 4, "B": 4}), ("X-am-2", "X", "amorphous", {"A": 2, "B": 6}),
+        ("X-am-1", "X", "amorphous", {"A": 4, "B": 4}),
+        ("X-am-2", "X", "amorphous", {"A": 2, "B": 6}),
         ("X-am-3", "X", "amorphous", {"A": 4, "B": 4}),
     ], columns=["structure_id", "system", "role", "comp"])
     # element symbols A,B are not real: map to Cu, Zr for pymatgen
-    sel["composition"] = [json.dumps({{"A": "Cu", "B": "Zr"}[k]: v for k, v in c.items()}) for c in sel["comp"]]
+    sel["composition"] = [json.dumps({{"A": "Cu", "B": "Zr"}[k]: v for k, v in c.items()})
+                          for c in sel["comp"]]
     sel["n_atoms"] = [sum(c.values()) for c in sel["comp"]]
     sel = sel.drop(columns="comp")
     sel["reference_formation_energy_per_atom_eV"] = sel["structure_id"].map(
         {"X-el-A": 0.0, "X-el-B": 0.0, "X-xtal-AB": -0.4})
     sel["source_id"] = "mp-1"
-    mlip_epa = {"X-el-A": -1.0, "X-el-B": -2.0, "X-xtal-AB": -1.9, "X-am-1": -1.7, "X-am-2": -1.95, "X-am-3": -1.8}
-    dft_epa = {"X-el-A": -3.0, "X-el-B": -5.0, "X-xtal-AB": -4.5, "X-am-1": -4.2, "X-am-2": -4.9, "X-am-3": np.nan}
+    mlip_epa = {"X-el-A": -1.0, "X-el-B": -2.0, "X-xtal-AB": -1.9, "X-am-1": -1.7, "X-am-2": -1.95,
+                "X-am-3": -1.8}
+    dft_epa = {"X-el-A": -3.0, "X-el-B": -5.0, "X-xtal-AB": -4.5, "X-am-1": -4.2, "X-am-2": -4.9,
+               "X-am-3": np.nan}
     n = dict(zip(sel["structure_id"], sel["n_atoms"], strict=True))
-    mlip = pd.DataFrame({"structure_id": list(mlip_epa), "energy_eV": [v * n[k] for k, v in mlip_epa.items()], "status": "ok"})
-    dft = pd.DataFrame({"structure_id": list(dft_epa), "energy_eV": [v * n[k] for k, v in dft_epa.items()],
-                        "status": ["ok"] * 5 + ["failed"], "reason": [""] * 5 + ["SCF not converged"]})
+    mlip = pd.DataFrame({"structure_id": list(mlip_epa),
+                         "energy_eV": [v * n[k] for k, v in mlip_epa.items()], "status": "ok"})
+    dft = pd.DataFrame({"structure_id": list(dft_epa),
+                        "energy_eV": [v * n[k] for k, v in dft_epa.items()],
+                        "status": ["ok"] * 5 + ["failed"],
+                        "reason": [""] * 5 + ["SCF not converged"]})
     return sel, mlip, dft
 
 
@@ -140,8 +154,10 @@ def test_formation_energy_bookkeeping_is_exact():
     assert df.at["X-am-1", "mlip_e_form_el"] == pytest.approx(-0.2, abs=1e-12)
     assert df.at["X-am-1", "dft_e_form_el"] == pytest.approx(-0.2, abs=1e-12)
     # A2B6 (x_A = 0.25)
-    assert df.at["X-am-2", "mlip_e_form_el"] == pytest.approx(-1.95 - (0.25 * -1 + 0.75 * -2), abs=1e-12)
-    assert df.at["X-am-2", "dft_e_form_el"] == pytest.approx(-4.9 - (0.25 * -3 + 0.75 * -5), abs=1e-12)
+    assert df.at["X-am-2", "mlip_e_form_el"] == pytest.approx(-1.95 - (0.25 * -1 + 0.75 * -2),
+                                                              abs=1e-12)
+    assert df.at["X-am-2", "dft_e_form_el"] == pytest.approx(-4.9 - (0.25 * -3 + 0.75 * -5),
+                                                             abs=1e-12)
     # ΔE_am on the hull through A, AB, B: at AB the crystal itself
     assert df.at["X-am-1", "mlip_de_am"] == pytest.approx(0.2, abs=1e-12)
     assert df.at["X-am-1", "dft_de_am"] == pytest.approx(0.3, abs=1e-12)
@@ -201,7 +217,8 @@ def test_affine_correction_recovers_a_line():
     x = rng.uniform(-2, 0, 40)
     y = 1.1 * x + 0.05 + rng.normal(0, 0.002, 40)
     r = affine_correction(x, y, seed=0)
-    assert r["slope"] == pytest.approx(1.1, abs=0.01) and r["intercept_eV"] == pytest.approx(0.05, abs=0.01)
+    assert (r["slope"] == pytest.approx(1.1, abs=0.01)
+            and r["intercept_eV"] == pytest.approx(0.05, abs=0.01))
     assert r["cv_mae_corrected_meV"] < 3 < r["mae_raw_meV"]
     assert "reason" in affine_correction(x[:3], y[:3])
 
@@ -209,21 +226,25 @@ def test_affine_correction_recovers_a_line():
 # ---------------------------------------------------------------- table backend
 def test_table_backend_validates_and_refuses_unknown_ids(tmp_path):
     sel = pd.DataFrame({"structure_id": ["s1", "s2", "s3"], "n_atoms": [4, 8, 2]})
-    good = pd.DataFrame({"structure_id": ["s1", "s2"], "energy_per_atom_eV": [-3.0, -4.0], "status": ["ok", "ok"]})
+    good = pd.DataFrame({"structure_id": ["s1", "s2"], "energy_per_atom_eV": [-3.0, -4.0],
+                         "status": ["ok", "ok"]})
     out = energies_from_table(good, sel)
     assert list(out["energy_eV"][:2]) == [-12.0, -32.0]
     assert out.set_index("structure_id").at["s3", "status"] == "missing"
     with pytest.raises(ValueError, match="unknown structure_id 'typo'"):
         energies_from_table(pd.DataFrame({"structure_id": ["typo"], "energy_eV": [1.0]}), sel)
     with pytest.raises(ValueError, match="appears more than once"):
-        energies_from_table(pd.DataFrame({"structure_id": ["s1", "s1"], "energy_eV": [1.0, 2.0]}), sel)
+        energies_from_table(pd.DataFrame({"structure_id": ["s1", "s1"], "energy_eV": [1.0, 2.0]}),
+                            sel)
     with pytest.raises(ValueError, match="needs a column"):
         energies_from_table(pd.DataFrame({"structure_id": ["s1"], "E": [1.0]}), sel)
     with pytest.raises(ValueError, match="n_atoms=5"):
-        energies_from_table(pd.DataFrame({"structure_id": ["s1"], "energy_eV": [1.0], "n_atoms": [5]}), sel)
+        energies_from_table(pd.DataFrame({"structure_id": ["s1"], "energy_eV": [1.0],
+                                          "n_atoms": [5]}), sel)
     with pytest.raises(ValueError, match="no finite energy"):
         energies_from_table(pd.DataFrame({"structure_id": ["s1"], "energy_eV": [np.nan]}), sel)
-    failed = energies_from_table(pd.DataFrame({"structure_id": ["s1"], "energy_eV": [np.nan], "status": ["failed"]}), sel)
+    failed = energies_from_table(pd.DataFrame({"structure_id": ["s1"], "energy_eV": [np.nan],
+                                               "status": ["failed"]}), sel)
     assert failed.at[0, "status"] == "failed"
 
 
@@ -236,14 +257,16 @@ def test_vasp_inputs_are_mp_compatible(tmp_path):
     si = bulk("Si", "diamond", a=5.43)
     si.info = {"structure_id": "Fe-O-el-Si", "role": "element"}
     jobs = write_jobs([feo, si], tmp_path, kind="static", potcar_spec=True)
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["Fe-O-c0000-r00", "Fe-O-el-Si"]
+    assert (sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+            == ["Fe-O-c0000-r00", "Fe-O-el-Si"])
     from pymatgen.io.vasp import Incar
 
     inc = Incar.from_file(tmp_path / "Fe-O-c0000-r00" / "INCAR")
     assert inc["ENCUT"] == 520 and inc["PREC"] == "Accurate" and inc["LASPH"] and inc["ISPIN"] == 2
     assert inc["NSW"] == 0 and inc["LDAU"] and list(inc["LDAUU"]) == [5.3, 0]
     assert (tmp_path / "Fe-O-c0000-r00" / "POTCAR.spec").read_text().split() == ["Fe_pv", "O"]
-    assert "LDAU" not in Incar.from_file(tmp_path / "Fe-O-el-Si" / "INCAR") or not Incar.from_file(tmp_path / "Fe-O-el-Si" / "INCAR").get("LDAU")
+    assert ("LDAU" not in Incar.from_file(tmp_path / "Fe-O-el-Si" / "INCAR")
+            or not Incar.from_file(tmp_path / "Fe-O-el-Si" / "INCAR").get("LDAU"))
     assert set(jobs["input_set"]) == {"MPStaticSet"}
     relax = write_jobs([feo], tmp_path / "relax", kind="relax", potcar_spec=True)
     assert relax.at[0, "input_set"] == "MPRelaxSet"
@@ -306,7 +329,8 @@ FAKE_VASP = "sh -c 'test -f ok && echo \"<modeling></modeling>\" > vasprun.xml'"
 
 
 def test_vasp_run_table_is_the_same_for_a_fresh_run_and_a_rerun(tmp_path, monkeypatch):
-    """Which jobs ran now and their wall times go to provenance: the rerun's table equals the first."""
+    """Which jobs ran now and their wall times go to provenance: the rerun's table
+    equals the first."""
     from vitriflow.dft.stage import vasp_run_stage
     from vitriflow.io import read_table
 
@@ -338,8 +362,10 @@ def test_vasp_job_without_readable_metadata_fails_only_its_own_job(tmp_path):
     ran = ran.set_index("structure_id")
     assert list(ran.index) == ids and run["ran"] == []
     assert ran.at["good", "run_status"] == "done"
-    assert ran.at["garbled", "reason"].startswith("vitriflow_job.json missing or unreadable (JSONDecodeError")
-    assert ran.at["gone", "reason"].startswith("vitriflow_job.json missing or unreadable (FileNotFoundError")
+    assert ran.at["garbled", "reason"].startswith("vitriflow_job.json missing or unreadable "
+                                                  "(JSONDecodeError")
+    assert ran.at["gone", "reason"].startswith("vitriflow_job.json missing or unreadable "
+                                               "(FileNotFoundError")
     parsed = parse_jobs(tmp_path, mp2020=False).set_index("structure_id")
     assert list(parsed.index) == ids and parsed.at["good", "status"] == "ok"
     assert parsed.at["good", "energy_eV"] == pytest.approx(-10.84)
@@ -347,20 +373,25 @@ def test_vasp_job_without_readable_metadata_fails_only_its_own_job(tmp_path):
     assert parsed.at["garbled", "reason"] == ran.at["garbled", "reason"]
     # rewriting the inputs moves the folders without readable metadata away and starts them afresh
     write_jobs(frames, tmp_path, potcar_spec=True)
-    assert sorted(p.name for p in (tmp_path / "_stale").iterdir()) == ["garbled-unknown", "gone-unknown"]
+    assert (sorted(p.name for p in (tmp_path / "_stale").iterdir())
+            == ["garbled-unknown", "gone-unknown"])
     again = parse_jobs(tmp_path, mp2020=False).set_index("structure_id")
     assert (again.loc[["garbled", "gone"], "reason"] == "no finished vasprun.xml").all()
     assert again.at["good", "status"] == "ok"
     # a damaged index of the jobs stops the system in one line that says how to repair it
     (tmp_path / "selection.json").write_text('["good", "garb')
-    with pytest.raises(ValueError, match=r"selection.json: unreadable \(JSONDecodeError.*rerun the dft_vasp_inputs"):
+    with pytest.raises(ValueError,
+                       match=r"selection.json: unreadable \(JSONDecodeError.*rerun the "
+                             r"dft_vasp_inputs"):
         parse_jobs(tmp_path, mp2020=False)
     write_jobs(frames, tmp_path, potcar_spec=True)  # the repair the message names
     assert parse_jobs(tmp_path, mp2020=False).set_index("structure_id").at["good", "status"] == "ok"
 
 
 def _vasprun_xml(atoms: Atoms, energy: float | str, ldauu: str = "") -> str:
-    """A minimal finished vasprun.xml of a converged PBE static run (``ldauu``: GGA+U with these U)."""
+    """A minimal finished vasprun.xml of a converged PBE static run.
+
+    ``ldauu``: GGA+U with these U."""
     def v(rows):
         return "".join("<v>" + " ".join(f"{x:.8f}" for x in r) + "</v>" for r in rows)
 
@@ -368,24 +399,31 @@ def _vasprun_xml(atoms: Atoms, energy: float | str, ldauu: str = "") -> str:
     species = list(dict.fromkeys(syms))
     struct = (f'<crystal><varray name="basis">{v(atoms.cell[:])}</varray></crystal>'
               f'<varray name="positions">{v(atoms.get_scaled_positions())}</varray>')
-    e = "".join(f'<i name="{k}">{energy}</i>' for k in ("e_fr_energy", "e_wo_entrp", "e_0_energy"))
+    e = "".join(f'<i name="{k}">{energy}</i>'
+                for k in ("e_fr_energy", "e_wo_entrp", "e_0_energy"))
     calc = (f"<calculation>{f'<scstep><energy>{e}</energy></scstep>' * 12}"
             f"<structure>{struct}</structure><energy>{e}</energy></calculation>")
     atoms_rc = "".join(f"<rc><c>{x}</c><c>{species.index(x) + 1}</c></rc>" for x in syms)
-    types_rc = "".join(f"<rc><c>{syms.count(x)}</c><c>{x}</c><c>1.0</c><c>4.0</c><c>PAW_PBE {x} 05Jan2001</c></rc>"
+    types_rc = "".join(f"<rc><c>{syms.count(x)}</c><c>{x}</c><c>1.0</c><c>4.0</c>"
+                       f"<c>PAW_PBE {x} 05Jan2001</c></rc>"
                        for x in species)
     params = "".join(f'<i type="{t}" name="{k}">{val}</i>' for t, k, val in [
         ("int", "NELM", 100), ("int", "NSW", 0), ("int", "IBRION", -1), ("int", "ISPIN", 1),
-        ("string", "GGA", "--"), ("logical", "LHFCALC", "F"), ("logical", "LDAU", "T" if ldauu else "F")])
+        ("string", "GGA", "--"), ("logical", "LHFCALC", "F"),
+        ("logical", "LDAU", "T" if ldauu else "F")])
     params += '<i name="AEXX">0.0</i><i name="HFSCREEN">0.0</i>'
     incar = (f'<i type="logical" name="LDAU">T</i><v name="LDAUU">{ldauu}</v>'
              f'<v name="LDAUJ">{" 0" * len(ldauu.split())}</v>') if ldauu else ""
     return (f'<?xml version="1.0" encoding="ISO-8859-1"?>\n<modeling>'
-            '<generator><i name="program" type="string">vasp</i><i name="version" type="string">6.4.2</i>'
-            '<i name="date" type="string">2024 01 01</i><i name="time" type="string">00:00:00</i></generator>'
+            '<generator><i name="program" type="string">vasp</i>'
+            '<i name="version" type="string">6.4.2</i>'
+            '<i name="date" type="string">2024 01 01</i>'
+            '<i name="time" type="string">00:00:00</i></generator>'
             f'<incar><i type="int" name="NSW">0</i>{incar}</incar>'
-            '<kpoints><generation param="Gamma"><v type="int" name="divisions">1 1 1</v></generation>'
-            '<varray name="kpointlist"><v>0 0 0</v></varray><varray name="weights"><v>1</v></varray></kpoints>'
+            '<kpoints><generation param="Gamma">'
+            '<v type="int" name="divisions">1 1 1</v></generation>'
+            '<varray name="kpointlist"><v>0 0 0</v></varray>'
+            '<varray name="weights"><v>1</v></varray></kpoints>'
             f'<parameters>{params}</parameters>'
             f'<atominfo><array name="atoms"><set>{atoms_rc}</set></array>'
             f'<array name="atomtypes"><set>{types_rc}</set></array></atominfo>'
@@ -403,15 +441,19 @@ def test_one_unparsable_vasprun_fails_only_its_own_job(tmp_path):
     (tmp_path / "overflow" / "vasprun.xml").write_text(_vasprun_xml(frames[1], "**************"))
     # pymatgen reads this file but raises on its U values (two for one species) only later
     (tmp_path / "bad-u" / "vasprun.xml").write_text(_vasprun_xml(frames[2], -10.8, ldauu="5.3 2.0"))
-    (tmp_path / "garbage" / "vasprun.xml").write_text("<modeling><generator>\x01 not xml</modeling>")
+    (tmp_path / "garbage" / "vasprun.xml").write_text(
+        "<modeling><generator>\x01 not xml</modeling>")
     for mp2020 in (True, False):
         df = parse_jobs(tmp_path, mp2020=mp2020).set_index("structure_id")
         assert list(df.index) == ids
         assert df.at["good", "status"] == "ok" and df.at["good", "reason"] == ""
-        assert df.at["good", "energy_eV"] == df.at["good", "energy_corrected_eV"] == pytest.approx(-10.84)
-        assert (df.loc[ids[1:], "status"] == "failed").all() and df.loc[ids[1:], "energy_per_atom_eV"].isna().all()
+        assert (df.at["good", "energy_eV"] == df.at["good", "energy_corrected_eV"]
+                == pytest.approx(-10.84))
+        assert ((df.loc[ids[1:], "status"] == "failed").all()
+                and df.loc[ids[1:], "energy_per_atom_eV"].isna().all())
         assert df.at["overflow", "reason"] == "vasprun.xml has no total energy"
-        assert df.at["bad-u", "reason"].startswith("vasprun.xml unreadable (VaspParseError: Length of U")
+        assert df.at["bad-u", "reason"].startswith("vasprun.xml unreadable (VaspParseError: "
+                                                   "Length of U")
         assert df.at["garbage", "reason"].startswith("vasprun.xml unreadable (XMLSyntaxError")
 
 
@@ -450,7 +492,8 @@ def test_gpaw_failing_job_is_marked_and_others_proceed(tmp_path):
 
     good = bulk("Si", "diamond", a=5.43)
     good.info = {"structure_id": "good"}
-    bad = Atoms("SiX", positions=[[0, 0, 0], [1.3, 1.3, 1.3]], cell=[5.43] * 3, pbc=True)  # no PAW setup for X
+    # no PAW setup for X
+    bad = Atoms("SiX", positions=[[0, 0, 0], [1.3, 1.3, 1.3]], cell=[5.43] * 3, pbc=True)
     bad.info = {"structure_id": "bad"}
     s = GpawSettings(ecut_eV=200, kpt_density=1.0)
     df = run_batch([bad, good], s, tmp_path, workers=1)[0].set_index("structure_id")
@@ -458,7 +501,8 @@ def test_gpaw_failing_job_is_marked_and_others_proceed(tmp_path):
     assert df.at["good", "status"] == "ok" and np.isfinite(df.at["good", "energy_eV"])
     # SCF non-convergence is a status, not an exception
     nc = run_one(good, GpawSettings(ecut_eV=200, kpt_density=1.0, maxiter=2))
-    assert nc["status"] == "failed" and "not converged" in nc["reason"] and np.isnan(nc["energy_eV"])
+    assert (nc["status"] == "failed" and "not converged" in nc["reason"]
+            and np.isnan(nc["energy_eV"]))
 
 
 # ---------------------------------------------------------------- GPAW stages without GPAW
@@ -498,10 +542,12 @@ def test_gpaw_energy_table_is_the_same_for_fresh_and_cached_runs(tmp_path, monke
         frames.append(a)
     write_structures(frames, tmp_path / "sel.extxyz")
     monkeypatch.setattr(gpaw_backend, "gpaw_available", lambda: (True, "test"))
-    monkeypatch.setattr(gpaw_backend, "run_batch", partial(gpaw_backend.run_batch, python=_fake_gpaw_python(tmp_path)))
+    monkeypatch.setattr(gpaw_backend, "run_batch",
+                        partial(gpaw_backend.run_batch, python=_fake_gpaw_python(tmp_path)))
     tables = []
     for out in ("first.parquet", "again.parquet"):
-        stage.gpaw_stage(tmp_path / "sel.extxyz", tmp_path / out, tmp_path / "jobs", _stage_cfg(), threads=2)
+        stage.gpaw_stage(tmp_path / "sel.extxyz", tmp_path / out, tmp_path / "jobs", _stage_cfg(),
+                         threads=2)
         tables.append(read_table(tmp_path / out))
     (first, p1), (again, p2) = tables
     assert not {"wall_s", "cached"} & set(first.columns)
@@ -513,7 +559,8 @@ def test_gpaw_energy_table_is_the_same_for_fresh_and_cached_runs(tmp_path, monke
 def _convergence_frames(tmp_path, elements=("Si", "O")):
     from vitriflow.io import write_structures
 
-    am = Atoms("Si2O4", positions=np.random.default_rng(0).random((6, 3)) * 4, cell=[5, 5, 5], pbc=True)
+    am = Atoms("Si2O4", positions=np.random.default_rng(0).random((6, 3)) * 4, cell=[5, 5, 5],
+               pbc=True)
     am.info = {"structure_id": "X-c0000-r00", "role": "amorphous"}
     frames = [am]
     for el in elements:
@@ -538,16 +585,19 @@ def _fake_run_batch(calls, fail=None):
         for a in frames:
             sid = a.info["structure_id"]
             bad = (sid, settings.ecut_eV) == fail
-            rows.append({"structure_id": sid, "n_atoms": len(a), "status": "failed" if bad else "ok",
+            rows.append({"structure_id": sid, "n_atoms": len(a),
+                         "status": "failed" if bad else "ok",
                          "reason": "SCF not converged in 300 iterations" if bad else "",
-                         "energy_eV": np.nan if bad else len(a) * (-5 - 100 / settings.ecut_eV - len(sid) / 100)})
+                         "energy_eV": (np.nan if bad else
+                                       len(a) * (-5 - 100 / settings.ecut_eV - len(sid) / 100))})
         df = pd.DataFrame(rows)
         df["energy_per_atom_eV"] = df["energy_eV"] / df["n_atoms"]
         return df, {"wall_s": dict.fromkeys(df["structure_id"], 1.5), "cached": []}
     return run_batch
 
 
-def test_convergence_check_without_an_elemental_reference_is_skipped_with_the_reason(tmp_path, monkeypatch):
+def test_convergence_check_without_an_elemental_reference_is_skipped_with_the_reason(
+        tmp_path, monkeypatch):
     from vitriflow.dft import gpaw_backend
     from vitriflow.dft.stage import gpaw_convergence_stage
     from vitriflow.io import read_table
@@ -556,7 +606,8 @@ def test_convergence_check_without_an_elemental_reference_is_skipped_with_the_re
     monkeypatch.setattr(gpaw_backend, "gpaw_available", lambda: (True, "test"))
     monkeypatch.setattr(gpaw_backend, "run_batch", _fake_run_batch(calls))
     sel = _convergence_frames(tmp_path, elements=("Si",))
-    gpaw_convergence_stage(sel, tmp_path / "conv.parquet", tmp_path / "work", _convergence_cfg(), threads=1)
+    gpaw_convergence_stage(sel, tmp_path / "conv.parquet", tmp_path / "work", _convergence_cfg(),
+                           threads=1)
     table, prov = read_table(tmp_path / "conv.parquet")
     assert len(table) == 0 and calls == []  # no DFT spent on a check that cannot give E_f
     assert prov["skipped"].startswith("no elemental reference for O in the selection")
@@ -571,12 +622,15 @@ def test_convergence_check_keeps_a_setting_whose_reference_failed(tmp_path, monk
     monkeypatch.setattr(gpaw_backend, "gpaw_available", lambda: (True, "test"))
     monkeypatch.setattr(gpaw_backend, "run_batch", _fake_run_batch(calls, fail=("X-el-O", 500.0)))
     cfg = _convergence_cfg()
-    gpaw_convergence_stage(_convergence_frames(tmp_path), tmp_path / "conv.parquet", tmp_path / "work", cfg, threads=1)
+    gpaw_convergence_stage(_convergence_frames(tmp_path), tmp_path / "conv.parquet",
+                           tmp_path / "work", cfg, threads=1)
     table, prov = read_table(tmp_path / "conv.parquet")
     assert sorted(calls) == [400, 500, 600] and "wall_s" not in table.columns
-    assert prov["runs"]["ecut500_k2.5"]["wall_s"] == {"X-c0000-r00": 1.5, "X-el-Si": 1.5, "X-el-O": 1.5}
+    assert prov["runs"]["ecut500_k2.5"]["wall_s"] == {"X-c0000-r00": 1.5, "X-el-Si": 1.5,
+                                                      "X-el-O": 1.5}
     t = table.set_index("ecut_eV")
-    assert not t.at[500, "all_ok"] and np.isnan(t.at[500, "e_form_eV"]) and np.isnan(t.at[500, "delta_e_form_meV"])
+    assert (not t.at[500, "all_ok"] and np.isnan(t.at[500, "e_form_eV"])
+            and np.isnan(t.at[500, "delta_e_form_meV"]))
     assert t.at[500, "reason"] == "X-el-O: SCF not converged in 300 iterations"
     assert t.loc[[400, 600], "all_ok"].all() and (t.loc[[400, 600], "reason"] == "").all()
     assert np.isfinite(t.loc[[400, 600], "e_form_eV"]).all() and t.at[600, "delta_e_form_meV"] == 0
@@ -597,7 +651,8 @@ def test_compare_stage_writes_report_with_failed_jobs(tmp_path):
 
     sel, mlip, dft = _synthetic()
     cfg = _stage_cfg()
-    assert cfg["gpaw"]["ecut_eV"] == 500 and cfg["molecule_box_A"] == 12.0  # schema defaults applied
+    # schema defaults applied
+    assert cfg["gpaw"]["ecut_eV"] == 500 and cfg["molecule_box_A"] == 12.0
     paths = {k: tmp_path / f"{k}.parquet" for k in ("sel", "mlip", "dft")}
     write_table(sel, paths["sel"], provenance(stage="t", warnings=["X: test warning"]))
     write_table(mlip, paths["mlip"], provenance(stage="t"))
@@ -629,10 +684,12 @@ def test_report_says_why_the_convergence_check_was_skipped(tmp_path):
     for k, df in (("sel", sel), ("mlip", mlip), ("dft", dft)):
         write_table(df, paths[k], provenance(stage="t"))
     why = "no elemental reference for O in the selection, so no formation energy of X-am-1"
-    write_table(pd.DataFrame(columns=CONVERGENCE_COLUMNS), paths["conv"], provenance(stage="t", skipped=why))
+    write_table(pd.DataFrame(columns=CONVERGENCE_COLUMNS), paths["conv"],
+                provenance(stage="t", skipped=why))
     out = tmp_path / "out"
-    compare_stage(["X"], [paths["sel"]], [paths["mlip"]], [paths["dft"]], out / "cmp.parquet", out / "summary.json",
-                  out / "50_dft.html", _convergence_cfg(), seed=1, convergence_paths=[paths["conv"]])
+    compare_stage(["X"], [paths["sel"]], [paths["mlip"]], [paths["dft"]], out / "cmp.parquet",
+                  out / "summary.json", out / "50_dft.html", _convergence_cfg(), seed=1,
+                  convergence_paths=[paths["conv"]])
     html = (out / "50_dft.html").read_text()
     assert f"The convergence check was skipped (X: {why})" in html
     assert "No convergence check was run" not in html
@@ -663,10 +720,12 @@ def test_table_backend_without_its_file_is_a_config_error(tmp_path):
     cfg = _stage_cfg()
     check_dft_config(cfg)  # gpaw: no table needed
     cfg["backend"] = "table"
-    with pytest.raises(ValueError, match=r"^dft\.table\.path: required when dft\.backend is 'table'; expected a CSV"):
+    with pytest.raises(ValueError, match=r"^dft\.table\.path: required when dft\.backend is "
+                                         r"'table'; expected a CSV"):
         check_dft_config(cfg)
     cfg["table"]["path"] = str(tmp_path / "energies.xlsx")
-    with pytest.raises(ValueError, match=r"^dft\.table\.path: .*energies\.xlsx' must end in \.csv or \.parquet"):
+    with pytest.raises(ValueError, match=r"^dft\.table\.path: .*energies\.xlsx' must end in "
+                                         r"\.csv or \.parquet"):
         check_dft_config(cfg)
     cfg["table"]["path"] = str(tmp_path / "energies.csv")
     with pytest.raises(ValueError, match=r"^dft\.table\.path: .*energies\.csv' does not exist"):
@@ -683,8 +742,8 @@ def _snakemake_config(dft: dict) -> dict:
     for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn"):
         cfg.pop(stage, None)
     cfg["references"] = {"snapshot": False}
-    cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48, "potential": "teter",
-                       "protocol": "demo_classical"}]
+    cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48,
+                       "potential": "teter", "protocol": "demo_classical"}]
     cfg["dft"] = dft
     return cfg
 
@@ -700,12 +759,14 @@ def test_snakemake_refuses_table_backend_without_path_at_start(tmp_path):
                            str(tmp_path / "bad.yaml")], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if "vitriflow config error" in ln]
-    assert lines == ["vitriflow config error: dft.table.path: required when dft.backend is 'table'; "
-                     "expected a CSV or Parquet file of DFT energies (docs/dft.md)"], proc.stderr[-2000:]
+    assert lines == ["vitriflow config error: dft.table.path: required when dft.backend is "
+                     "'table'; expected a CSV or Parquet file of DFT energies "
+                     "(docs/dft.md)"], proc.stderr[-2000:]
 
 
 def test_snakemake_reruns_dft_table_when_the_energy_file_changes(tmp_path):
-    """After a completed run (outputs stood in by --touch), editing dft.table.path schedules dft_table."""
+    """After a completed run (outputs stood in by --touch), editing dft.table.path
+    schedules dft_table."""
     import re
     import subprocess
     import sys
@@ -713,19 +774,23 @@ def test_snakemake_reruns_dft_table_when_the_energy_file_changes(tmp_path):
 
     import yaml
 
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(_snakemake_config({"backend": "table",
-                                                                       "table": {"path": "energies.csv"}})))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(_snakemake_config(
+        {"backend": "table", "table": {"path": "energies.csv"}})))
     energies = tmp_path / "energies.csv"
     energies.write_text("structure_id,energy_eV\n")
 
     def snakemake(*args):
-        proc = subprocess.run([sys.executable, "-m", "snakemake", "results/dft/s/table/energies.parquet",
-                               "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "1",
-                               *args, "--configfile", str(tmp_path / "c.yaml")], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", "snakemake",
+                               "results/dft/s/table/energies.parquet",
+                               "--snakefile", str(REPO / "Snakefile"),
+                               "--directory", str(tmp_path), "--cores", "1", *args,
+                               "--configfile", str(tmp_path / "c.yaml")],
+                              capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-2000:]
         return proc.stdout + proc.stderr
 
-    for line in snakemake("--summary").splitlines()[1:]:  # every file of the DAG, as a completed run leaves it
+    # every file of the DAG, as a completed run leaves it
+    for line in snakemake("--summary").splitlines()[1:]:
         out = tmp_path / line.split("\t")[0]
         out.parent.mkdir(parents=True, exist_ok=True)
         out.touch()

@@ -19,8 +19,8 @@ SMALL = dict(cutoff_A=3.0, n_rbf=8, hidden=8, layers=2, epochs=30, batch_size=4,
 def _cell(n_si: int, seed: int, a: float = 6.0, n_atoms: int = 18) -> Atoms:
     """A random periodic Si/O cell with n_si silicon atoms."""
     rng = np.random.default_rng(seed)
-    return Atoms(["Si"] * n_si + ["O"] * (n_atoms - n_si), positions=rng.uniform(0, a, (n_atoms, 3)),
-                 cell=[a, a, a], pbc=True)
+    return Atoms(["Si"] * n_si + ["O"] * (n_atoms - n_si),
+                 positions=rng.uniform(0, a, (n_atoms, 3)), cell=[a, a, a], pbc=True)
 
 
 def test_periodic_neighbours_and_smooth_cutoff():
@@ -74,8 +74,9 @@ def _write_system(tmp_path, name, potential, statuses):
         sid = f"{name}-c{k // 2:04d}-r{k % 2:02d}"
         a.info.update(structure_id=sid, status=status)
         frames.append(a)
-        rows.append({"structure_id": sid, "label": f"comp{k // 2}", "replica": k % 2, "potential": potential,
-                     "status": status, "reason": "" if status == "ok" else "exploded",
+        rows.append({"structure_id": sid, "label": f"comp{k // 2}", "replica": k % 2,
+                     "potential": potential, "status": status,
+                     "reason": "" if status == "ok" else "exploded",
                      "energy_per_atom_eV": -7.0 + 0.01 * k if status == "ok" else np.nan})
     q, p = tmp_path / f"{name}.extxyz", tmp_path / f"{name}.parquet"
     write_structures(frames, q)
@@ -95,7 +96,8 @@ def test_dataset_excludes_failed_structures_and_refuses_mixed_potentials(tmp_pat
         load_dataset([a], "viscosity")
     frames, table, excluded = load_dataset([_write_system(tmp_path, "c", "teter", ["failed"] * 2)],
                                            "energy_per_atom_eV")
-    assert frames == [] and len(table) == 0 and len(excluded) == 2  # the rule then skips, with the reason
+    # the rule then skips, with the reason
+    assert frames == [] and len(table) == 0 and len(excluded) == 2
 
 
 def test_one_unusable_structure_is_excluded_with_its_reason_and_the_rest_train(tmp_path):
@@ -107,26 +109,31 @@ def test_one_unusable_structure_is_excluded_with_its_reason_and_the_rest_train(t
     frames, table, excluded = load_dataset([(name, quenched, properties)], "energy_per_atom_eV")
     assert len(frames) == len(table) == 4
     assert list(excluded["structure_id"]) == ["a-c0000-r01", "a-c0002-r00"]
-    assert "positions are not finite" in excluded["reason"][0] and "cell volume" in excluded["reason"][1]
+    assert ("positions are not finite" in excluded["reason"][0]
+            and "cell volume" in excluded["reason"][1])
     est = GNNRegressor(**{**SMALL, "epochs": 2}).fit(frames, table["y_true"].to_numpy())
     assert np.isfinite(est.predict(frames)[0]).all()
-    with pytest.raises(ValueError, match="positions are not finite"):  # a direct caller still hears why
+    # a direct caller still hears why
+    with pytest.raises(ValueError, match="positions are not finite"):
         to_graph(read_structures(quenched)[1], ["O", "Si"], 3.0, 8)
 
 
 def test_metrics_separate_structure_from_composition():
     pred = pd.DataFrame({"label": ["x", "x", "y", "y"], "y_true": [1.0, 1.2, 2.0, 2.4]})
     pred["pred_gnn"] = pred["y_true"] + 0.01          # reads the replica differences
-    pred["pred_composition_ridge"] = [1.1, 1.1 + 1e-15, 2.2, 2.2]  # composition means (up to rounding)
+    # composition means (up to rounding)
+    pred["pred_composition_ridge"] = [1.1, 1.1 + 1e-15, 2.2, 2.2]
     pred["pred_mean"] = 1.65
     pred["std_gnn"] = [0.01, 0.01, 0.001, 0.001]
     m = metrics_table(pred, "eV/atom").set_index("model")
     assert m.loc["gnn", "within_composition_r"] == pytest.approx(1.0)
     assert np.isnan(m.loc["composition_ridge", "within_composition_r"])
     assert m.loc["gnn", "rmse"] == pytest.approx(0.01)
-    assert m.loc["gnn", "coverage_2std"] == pytest.approx(0.5)  # 0.01 off: inside 2 x 0.01, not 2 x 0.001
+    # 0.01 off: inside 2 x 0.01, not 2 x 0.001
+    assert m.loc["gnn", "coverage_2std"] == pytest.approx(0.5)
     assert np.isnan(m.loc["gnn", "coverage_95_calibrated"])  # no calibrated sigma given
-    assert m.loc["gnn", "replica_spread_rms"] == pytest.approx(np.sqrt((0.1**2 * 2 + 0.2**2 * 2) / 4))
+    assert m.loc["gnn", "replica_spread_rms"] == pytest.approx(
+        np.sqrt((0.1**2 * 2 + 0.2**2 * 2) / 4))
 
 
 def test_cli_predicts_every_frame_like_the_estimator(tmp_path, capsys):
@@ -137,7 +144,8 @@ def test_cli_predicts_every_frame_like_the_estimator(tmp_path, capsys):
     y = np.linspace(-7.0, -6.0, len(frames))
     est = GNNRegressor(**{**SMALL, "epochs": 3}).fit(frames, y)
     est.save(tmp_path / "m.pt", target="energy_per_atom_eV")
-    assert main(["gnn", "predict", "--model", str(tmp_path / "m.pt"), quenched, "--out", str(tmp_path / "p.csv")]) == 0
+    assert main(["gnn", "predict", "--model", str(tmp_path / "m.pt"), quenched,
+                 "--out", str(tmp_path / "p.csv")]) == 0
     out = read_csv(tmp_path / "p.csv")[0]
     from vitriflow.io import read_structures
     mean, std = est.predict(read_structures(quenched))
@@ -175,18 +183,21 @@ def test_cli_predicts_the_good_frames_and_names_each_bad_one(tmp_path, capsys):
     assert list(out["status"]) == ["ok", "failed", "failed", "ok", "failed"]
     assert "positions are not finite" in out["reason"][1]
     assert "elements ['Na'] the model was not trained on" in out["reason"][2]
-    assert "broken.extxyz" in out["file"][4] and out["reason"][4].startswith("not readable as extended XYZ")
+    assert ("broken.extxyz" in out["file"][4]
+            and out["reason"][4].startswith("not readable as extended XYZ"))
     good = est.predict([frames[0], frames[3]])[0]
     np.testing.assert_allclose(out["energy_per_atom_eV"][[0, 3]], good, rtol=1e-5)
     assert out["energy_per_atom_eV"][[1, 2, 4]].isna().all()
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and "mixed.extxyz frame 1 (f1): not predicted: positions are not finite" in err[0]
+    assert (len(err) == 3
+            and "mixed.extxyz frame 1 (f1): not predicted: positions are not finite" in err[0])
     assert "frame 2 (f2)" in err[1] and "broken.extxyz: not predicted: not readable" in err[2]
     with pytest.raises(SystemExit) as exc:  # nothing predictable: one line, not a table of failures
         main([*model, str(tmp_path / "broken.extxyz")])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no frame could be predicted (1 failed); " in err[0] and "broken.extxyz" in err[0]
+    assert (len(err) == 1 and "no frame could be predicted (1 failed); " in err[0]
+            and "broken.extxyz" in err[0])
     (tmp_path / "empty.extxyz").write_text("")
     with pytest.raises(SystemExit):
         main([*model, str(tmp_path / "empty.extxyz")])
@@ -204,14 +215,14 @@ def test_cli_a_damaged_frame_fails_alone_in_its_file(tmp_path, capsys):
     first_atom_of_frame_1 = (n + 2) + 2
     lines[first_atom_of_frame_1] = "Si not-a-number 0.0 0.0\n"  # a disk error in frame 1
     (tmp_path / "three.extxyz").write_text("".join(lines))
-    assert main(["gnn", "predict", "--model", str(tmp_path / "m.pt"), str(tmp_path / "three.extxyz"),
-                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert main(["gnn", "predict", "--model", str(tmp_path / "m.pt"),
+                 str(tmp_path / "three.extxyz"), "--out", str(tmp_path / "p.csv")]) == 0
     out = read_csv(tmp_path / "p.csv", keep_default_na=False, na_values=[""])[0]
     assert list(out["status"]) == ["ok", "failed", "ok"] and list(out["frame"]) == [0, 1, 2]
     assert list(out["structure_id"].fillna("")) == ["f0", "", "f2"]
     assert out["reason"][1].startswith(f"not readable as extended XYZ: line {n + 3}")
-    np.testing.assert_allclose(out["energy_per_atom_eV"][[0, 2]], est.predict([frames[0], frames[2]])[0],
-                               rtol=1e-5)
+    np.testing.assert_allclose(out["energy_per_atom_eV"][[0, 2]],
+                               est.predict([frames[0], frames[2]])[0], rtol=1e-5)
     assert "three.extxyz frame 1" in capsys.readouterr().err
 
 
@@ -220,12 +231,13 @@ def test_out_of_fold_residuals_recalibrate_the_saved_models_spread(tmp_path):
 
     frames = [_cell(n, s) for n in (4, 5, 6, 7, 8) for s in range(3)]
     table = pd.DataFrame({"structure_id": [f"s{k}" for k in range(15)], "system": "a",
-                          "label": [f"c{k // 3}" for k in range(15)], "replica": [k % 3 for k in range(15)],
+                          "label": [f"c{k // 3}" for k in range(15)],
+                          "replica": [k % 3 for k in range(15)],
                           "x_Si": [a.get_chemical_symbols().count("Si") / 18 for a in frames]})
     table["x_O"] = 1 - table["x_Si"]
     table["y_true"] = -7.0 * table["x_Si"] + np.random.default_rng(0).normal(0, 0.05, 15)  # noisy
-    settings = {**SMALL, "epochs": 5, "lr": 3e-3, "weight_decay": 1e-4, "target": "energy_per_atom_eV",
-                "cv_folds": 5}
+    settings = {**SMALL, "epochs": 5, "lr": 3e-3, "weight_decay": 1e-4,
+                "target": "energy_per_atom_eV", "cv_folds": 5}
     res = train_and_evaluate(frames, table, settings)
     noise = res["model"].calibration_
     assert noise is not None and noise["n"] == 15 and noise["a"] >= 1.0
@@ -243,7 +255,8 @@ def test_killed_fit_resumes_from_its_member_checkpoints(tmp_path):
     uninterrupted, _ = GNNRegressor(**settings).fit(cells, y).predict(cells)
     ckpt = tmp_path / "ckpt"
     first = GNNRegressor(**settings).fit(cells, y, checkpoint_dir=ckpt)
-    assert first.resumed_members_ == 0 and sorted(p.name for p in ckpt.iterdir()) == ["member0.pt", "member1.pt"]
+    assert (first.resumed_members_ == 0
+            and sorted(p.name for p in ckpt.iterdir()) == ["member0.pt", "member1.pt"])
     (ckpt / "member1.pt").unlink()  # killed while member 1 was training
     resumed = GNNRegressor(**settings).fit(cells, y, checkpoint_dir=ckpt)
     assert resumed.resumed_members_ == 1
@@ -252,7 +265,8 @@ def test_killed_fit_resumes_from_its_member_checkpoints(tmp_path):
     assert GNNRegressor(**settings).fit(cells, y, checkpoint_dir=ckpt).resumed_members_ == 1
     # other targets or settings never take members trained for something else
     assert GNNRegressor(**settings).fit(cells, y + 0.01, checkpoint_dir=ckpt).resumed_members_ == 0
-    assert GNNRegressor(**{**settings, "seed": 4}).fit(cells, y + 0.01, checkpoint_dir=ckpt).resumed_members_ == 0
+    assert GNNRegressor(**{**settings, "seed": 4}).fit(
+        cells, y + 0.01, checkpoint_dir=ckpt).resumed_members_ == 0
 
 
 def test_cross_validation_resumes_every_fold_and_the_final_fit(tmp_path):
@@ -260,26 +274,30 @@ def test_cross_validation_resumes_every_fold_and_the_final_fit(tmp_path):
 
     frames = [_cell(n, s) for n in (4, 6, 8) for s in range(2)]
     table = pd.DataFrame({"structure_id": [f"s{k}" for k in range(6)], "system": "a",
-                          "label": [f"c{k // 2}" for k in range(6)], "replica": [k % 2 for k in range(6)],
+                          "label": [f"c{k // 2}" for k in range(6)],
+                          "replica": [k % 2 for k in range(6)],
                           "x_Si": [a.get_chemical_symbols().count("Si") / 18 for a in frames]})
     table["x_O"] = 1 - table["x_Si"]
     table["y_true"] = -7.0 * table["x_Si"] + np.array([0.01, -0.02, 0.0, 0.03, -0.01, 0.02])
-    settings = {**SMALL, "epochs": 3, "lr": 3e-3, "weight_decay": 1e-4, "target": "energy_per_atom_eV",
-                "cv_folds": 3}
+    settings = {**SMALL, "epochs": 3, "lr": 3e-3, "weight_decay": 1e-4,
+                "target": "energy_per_atom_eV", "cv_folds": 3}
     first = train_and_evaluate(frames, table, settings, checkpoint_dir=tmp_path / "ck")
     assert first["run"]["resumed_members"] == 0 and first["training"]["device"] == "cpu"
     assert "resumed_members" not in first["training"]  # differs after a resume: provenance only
     # run-dependent seconds go to the provenance record, not training.json's body or the tables
-    assert "final_seconds" not in first["training"] and all("seconds" not in f for f in first["training"]["folds"])
+    assert ("final_seconds" not in first["training"]
+            and all("seconds" not in f for f in first["training"]["folds"]))
     from vitriflow.io import read_table
     from vitriflow.surrogates.gnn import write_outputs
 
     out = {"model": str(tmp_path / "m.pt"), "predictions": str(tmp_path / "p.parquet"),
            "metrics": str(tmp_path / "m.parquet"), "training": str(tmp_path / "t.json")}
-    write_outputs(first, pd.DataFrame(columns=["structure_id", "system", "reason"]), settings, out, {"stage": "test"})
+    write_outputs(first, pd.DataFrame(columns=["structure_id", "system", "reason"]), settings, out,
+                  {"stage": "test"})
     _, prov = read_table(out["metrics"])
     assert len(prov["timings"]["cv_fold_s"]) == 3 and prov["timings"]["final_s"] > 0
-    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["final", "fold0", "fold1", "fold2"]
+    assert (sorted(p.name for p in (tmp_path / "ck").iterdir())
+            == ["final", "fold0", "fold1", "fold2"])
     again = train_and_evaluate(frames, table, settings, checkpoint_dir=tmp_path / "ck")
     assert again["run"]["resumed_members"] == 4 * SMALL["n_models"]
     pd.testing.assert_frame_equal(again["predictions"], first["predictions"])
@@ -304,16 +322,18 @@ def test_config_check_names_unknown_systems_and_mixed_potentials():
                "u": SimpleNamespace(potential="teter")}
     assert check_gnn_config({"systems": ["u", "s"]}, systems) == ["u", "s"]
     assert check_gnn_config({"systems": []}, {"s": systems["s"], "u": systems["u"]}) == ["s", "u"]
-    with pytest.raises(ValueError, match=r"^gnn.systems: \['nope'\] are not systems of this run \(known: "):
+    with pytest.raises(ValueError,
+                       match=r"^gnn.systems: \['nope'\] are not systems of this run \(known: "):
         check_gnn_config({"systems": ["nope"]}, systems)
     with pytest.raises(ValueError) as exc:
         check_gnn_config({"systems": []}, systems)  # empty: every system of the run
-    assert str(exc.value).startswith("gnn.systems: the family mixes potentials {'bks': ['t'], 'teter': ['s', 'u']}; "
-                                     "expected systems of one potential")
+    assert str(exc.value).startswith("gnn.systems: the family mixes potentials {'bks': ['t'], "
+                                     "'teter': ['s', 'u']}; expected systems of one potential")
     assert "\n" not in str(exc.value)
 
 
-def test_cv_leaves_a_structure_with_an_element_unseen_by_its_fold_unpredicted_and_names_it(tmp_path):
+def test_cv_leaves_a_structure_with_an_element_unseen_by_its_fold_unpredicted_and_names_it(
+        tmp_path):
     from vitriflow.surrogates.gnn import train_and_evaluate
     from vitriflow.surrogates.gnn.report import build_section
 
@@ -323,20 +343,26 @@ def test_cv_leaves_a_structure_with_an_element_unseen_by_its_fold_unpredicted_an
         na.numbers[:2] = 11
         frames.append(na)
     table = pd.DataFrame({"structure_id": [f"s{k}" for k in range(8)], "system": "a",
-                          "label": [f"c{k // 2}" for k in range(8)], "replica": [k % 2 for k in range(8)]})
+                          "label": [f"c{k // 2}" for k in range(8)],
+                          "replica": [k % 2 for k in range(8)]})
     for el in ("Na", "O", "Si"):
         table[f"x_{el}"] = [a.get_chemical_symbols().count(el) / 18 for a in frames]
-    table["y_true"] = -7.0 * table["x_Si"] - 3.0 * table["x_Na"] + np.array([1, -2, 0, 3, -1, 2, 1, 0]) * 0.01
+    table["y_true"] = (-7.0 * table["x_Si"] - 3.0 * table["x_Na"]
+                       + np.array([1, -2, 0, 3, -1, 2, 1, 0]) * 0.01)
     settings = {**SMALL, "epochs": 2, "n_models": 1, "lr": 3e-3, "weight_decay": 1e-4,
                 "target": "energy_per_atom_eV", "cv_folds": 4}
     res = train_and_evaluate(frames, table, settings)
     p = res["predictions"].set_index("structure_id")
-    assert p.loc[["s6", "s7"], ["pred_gnn", "pred_composition_ridge", "pred_mean"]].isna().all().all()
-    assert p.loc[["s0", "s5"], ["pred_gnn", "pred_composition_ridge", "pred_mean"]].notna().all().all()
-    assert p.loc["s6", "reason"].endswith("elements ['Na'] the model was not trained on (trained: ['O', 'Si'])")
+    assert p.loc[["s6", "s7"],
+                 ["pred_gnn", "pred_composition_ridge", "pred_mean"]].isna().all().all()
+    assert p.loc[["s0", "s5"],
+                 ["pred_gnn", "pred_composition_ridge", "pred_mean"]].notna().all().all()
+    assert p.loc["s6", "reason"].endswith("elements ['Na'] the model was not trained on (trained: "
+                                          "['O', 'Si'])")
     assert p.loc["s6", "reason"].startswith(f"fold {p.loc['s6', 'fold']}: ")
     m = res["metrics"].set_index("model")
-    assert (m["n_structures"] == 6).all() and (m["n_not_predicted"] == 2).all() and (m["n_compositions"] == 3).all()
+    assert ((m["n_structures"] == 6).all() and (m["n_not_predicted"] == 2).all()
+            and (m["n_compositions"] == 3).all())
     assert np.isfinite(m.loc["gnn", "rmse"])
     assert [r["structure_id"] for r in res["training"]["not_predicted"]] == ["s6", "s7"]
     assert res["model"].species_ == ["Na", "O", "Si"]  # the saved model has seen every element

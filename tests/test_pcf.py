@@ -1,4 +1,4 @@
-"""PCF surrogate (issue 7): fingerprint, data assembly, models, splits, persistence, report."""
+"""PCF surrogate: fingerprint, data assembly, models, splits, persistence, report."""
 
 from __future__ import annotations
 
@@ -31,9 +31,10 @@ from vitriflow.surrogates.pcf.synthetic import (
 )
 
 R = np.arange(0.5, 6.0, 0.05)
-SMALL_AE = {"channels": [8, 16, 16], "kernel_size": 5, "epochs": 60, "patience": 0, "batch_size": 16,
-            "learning_rate": 3e-3}
-SMALL_GRID = {"n_estimators": [10], "max_depth": [None], "max_features": [1.0], "min_samples_split": [2, 4]}
+SMALL_AE = {"channels": [8, 16, 16], "kernel_size": 5, "epochs": 60, "patience": 0,
+            "batch_size": 16, "learning_rate": 3e-3}
+SMALL_GRID = {"n_estimators": [10], "max_depth": [None], "max_features": [1.0],
+              "min_samples_split": [2, 4]}
 
 
 @pytest.fixture(autouse=True)
@@ -139,7 +140,8 @@ def test_dataset_refuses_mismatched_grids_and_columns(tmp_path):
     write_table(comps.drop(columns=["oxide_SiO2"]), tmp_path / "el.parquet", {})
     with pytest.raises(ValueError, match="el.parquet: no 'oxide_\\*' columns"):
         build_dataset([("b", tmp_path / "b_r.parquet", tmp_path / "el.parquet")])
-    assert build_dataset([("b", tmp_path / "b_r.parquet", tmp_path / "el.parquet")], basis="element").components == ["O", "Si"]
+    assert build_dataset([("b", tmp_path / "b_r.parquet", tmp_path / "el.parquet")],
+                         basis="element").components == ["O", "Si"]
 
 
 def test_absent_species_pairs_are_dropped(tmp_path):
@@ -147,7 +149,8 @@ def test_absent_species_pairs_are_dropped(tmp_path):
     comps2, _ = synthetic_family([{"SiO2": 1.0}], R, system="s")
     # composition 1 is pure silica but its rdf table (as an analysis of the whole system would)
     # still lists Na pairs: they must not become training curves
-    rdf2 = rdf.assign(composition_index=1, structure_id=rdf["structure_id"].str.replace("c0000", "c0001"))
+    rdf2 = rdf.assign(composition_index=1,
+                      structure_id=rdf["structure_id"].str.replace("c0000", "c0001"))
     comps2 = comps2.assign(composition_index=1, oxide_Na2O=0.0, x_Na=0.0)
     write_table(pd.concat([comps, comps2]), tmp_path / "c.parquet", {})
     write_table(pd.concat([rdf, rdf2]), tmp_path / "r.parquet", {})
@@ -160,7 +163,8 @@ def test_absent_species_pairs_are_dropped(tmp_path):
 def test_grouped_split_never_leaks_a_composition(tmp_path):
     # the same glass in two systems must share a group
     comps = doped_silicate_compositions(dopants=("BaO",), amounts=(0.05, 0.1, 0.2))
-    ds = build_dataset([_family_files(tmp_path, comps, "s1"), _family_files(tmp_path, comps[:2], "s2")])
+    ds = build_dataset([_family_files(tmp_path, comps, "s1"),
+                        _family_files(tmp_path, comps[:2], "s2")])
     assert ds.meta.groupby("group")["system"].nunique().max() == 2
     for seed in range(10):
         tr, te = grouped_split(ds.groups, 0.3, seed)
@@ -176,12 +180,14 @@ def test_autoencoder_reconstruction_improves_with_training(family):
     tr, te = grouped_split(family.groups, 0.25, 0)
     errs = []
     for epochs in (1, 60):
-        ae = ConvAutoencoder(**{**SMALL_AE, "epochs": epochs}, random_state=0).fit(y[tr], family.groups[tr])
+        ae = ConvAutoencoder(**{**SMALL_AE, "epochs": epochs},
+                             random_state=0).fit(y[tr], family.groups[tr])
         z = ae.transform(y[te])
         assert z.shape == (len(te), 8)
         errs.append(float(((ae.inverse_transform(z) - y[te]) ** 2).mean()))
     assert errs[1] < 0.05 * errs[0], errs
-    assert len(ae.history_["train_mse"]) == 60 and ae.history_["train_mse"][-1] < ae.history_["train_mse"][0]
+    assert (len(ae.history_["train_mse"]) == 60
+            and ae.history_["train_mse"][-1] < ae.history_["train_mse"][0])
 
 
 def test_image_representation_round_trip_and_fit():
@@ -192,8 +198,10 @@ def test_image_representation_round_trip_and_fit():
     assert np.allclose(img[:, 0].sum(axis=1) / 64, np.clip(cols, 0, 1), atol=1e-6)
     back = images_to_curves(img, len(R))
     assert np.abs(back - y).max() < 0.15  # only the 64-column resampling is lost
-    ae = ConvAutoencoder(representation="image", channels=(8, 8, 8, 8, 8, 8), epochs=2, patience=0).fit(y)
-    assert ae.transform(y).shape == (12, 8) and ae.inverse_transform(ae.transform(y)).shape == y.shape
+    ae = ConvAutoencoder(representation="image", channels=(8, 8, 8, 8, 8, 8), epochs=2,
+                         patience=0).fit(y)
+    assert (ae.transform(y).shape == (12, 8)
+            and ae.inverse_transform(ae.transform(y)).shape == y.shape)
 
 
 def test_fast_latent_prediction_matches_forest(family):
@@ -243,7 +251,8 @@ def test_training_is_deterministic(family, trained):
     again, _ = _fit_all(family, seed=3)
     a, b = trained[0]["predictions"], again["predictions"]
     assert np.array_equal(a["g_pred"].to_numpy(), b["g_pred"].to_numpy())
-    assert trained[0]["training"]["autoencoder"]["history"] == again["training"]["autoencoder"]["history"]
+    assert (trained[0]["training"]["autoencoder"]["history"]
+            == again["training"]["autoencoder"]["history"])
     pd.testing.assert_frame_equal(trained[0]["metrics"], again["metrics"])  # no timing columns
 
 
@@ -258,10 +267,12 @@ def test_timings_live_in_the_provenance_record_and_reach_the_report(tmp_path, fa
     assert set(prov["timings"]) == {"autoencoder", "pca", "direct"}
     assert all(t["train_s"] > 0 and t["predict_ms_per_glass"] > 0 for t in prov["timings"].values())
     models = json.loads(open(out["training"]).read())["models"]
-    assert all(not {"total_s", "reducer_s"} & set(e) and "mean_fit_time" not in e["cv"] for e in models.values())
+    assert all(not {"total_s", "reducer_s"} & set(e) and "mean_fit_time" not in e["cv"]
+               for e in models.values())
     html_path = tmp_path / "80_pcf.html"
-    build_section(html_path, read_table(out["dataset"])[0], read_table(out["predictions"])[0], metrics,
-                  json.loads(open(out["training"]).read()), n_examples=4, timings=prov["timings"])
+    build_section(html_path, read_table(out["dataset"])[0], read_table(out["predictions"])[0],
+                  metrics, json.loads(open(out["training"]).read()), n_examples=4,
+                  timings=prov["timings"])
     ms = prov["timings"][res["default_model"]]["predict_ms_per_glass"]
     html = html_path.read_text()
     assert f"partial PCFs {ms:.2f} ms" in html and "predict_ms_per_glass" in html
@@ -297,7 +308,8 @@ def test_save_load_round_trip_identical(tmp_path, family, trained):
     glass = {"SiO2": 0.62, "Na2O": 0.28, "ZnO": 0.1}
     p1, y1 = pred.predict(glass)
     p2, y2 = loaded.predict(glass)
-    assert p1 == p2 == ["Na-Na", "Na-O", "Na-Si", "Na-Zn", "O-O", "O-Si", "O-Zn", "Si-Si", "Si-Zn", "Zn-Zn"]
+    assert p1 == p2 == ["Na-Na", "Na-O", "Na-Si", "Na-Zn", "O-O", "O-Si", "O-Zn", "Si-Si", "Si-Zn",
+                        "Zn-Zn"]
     assert np.array_equal(y1, y2) and y1.shape == (10, len(R))
     with pytest.raises(ValueError, match="not trained"):
         loaded.predict(glass, pairs=["B-O"])
@@ -317,18 +329,23 @@ def test_cli_predicts_the_curves_of_the_saved_model(tmp_path, family, trained, c
             "--label", "NZS", "--pairs", "O-Si", "O-Zn", "--out", str(tmp_path / "g.csv")]
     assert main(argv) == 0
     curves = read_csv(tmp_path / "g.csv")[0]
-    _, expect = res["predictors"][res["default_model"]].predict({"SiO2": 0.62, "Na2O": 0.28, "ZnO": 0.1},
-                                                                ["O-Si", "O-Zn"])
-    assert list(curves.groupby("pair").size()) == [len(R), len(R)] and set(curves["label"]) == {"NZS"}
-    np.testing.assert_allclose(curves.loc[curves.pair == "O-Zn", "g"], expect[1], rtol=1e-5, atol=1e-9)
+    _, expect = res["predictors"][res["default_model"]].predict(
+        {"SiO2": 0.62, "Na2O": 0.28, "ZnO": 0.1}, ["O-Si", "O-Zn"])
+    assert (list(curves.groupby("pair").size()) == [len(R), len(R)]
+            and set(curves["label"]) == {"NZS"})
+    np.testing.assert_allclose(curves.loc[curves.pair == "O-Zn", "g"], expect[1], rtol=1e-5,
+                               atol=1e-9)
     printed = capsys.readouterr().out
     assert "first_peak_r_A" in printed and "O-Zn" in printed
-    for bad, message in ((["--composition", "SiO2=70,B2O3=30"], "not <oxide>=<amount> with an oxide among"),
-                         (["--composition", "SiO2=0"], "amounts sum to 0; expected 100 (mol%) or 1"),
+    for bad, message in ((["--composition", "SiO2=70,B2O3=30"],
+                          "not <oxide>=<amount> with an oxide among"),
+                         (["--composition", "SiO2=0"],
+                          "amounts sum to 0; expected 100 (mol%) or 1"),
                          (["--composition", "SiO2=60,ZnO=20"], "amounts sum to 80; expected 100"),
                          (["--composition", "SiO2=100", "--label", "a", "--label", "b"],
                           "--label given 2 times for 1 --composition"),
-                         (["--composition", "SiO2=100", "--pairs", "Na-O"], "absent from the glass")):
+                         (["--composition", "SiO2=100", "--pairs", "Na-O"],
+                          "absent from the glass")):
         with pytest.raises(SystemExit):
             main(["pcf", "predict", "--model", out["model"], *bad])
         err = capsys.readouterr().err.strip().splitlines()
@@ -346,7 +363,8 @@ def _as_argument(glass: dict[str, float]) -> str:
     return ",".join(f"{c}={100 * v:.6f}" for c, v in glass.items())
 
 
-def test_cli_composition_inside_the_training_glasses_gets_no_warning(tmp_path, family, trained, capsys):
+def test_cli_composition_inside_the_training_glasses_gets_no_warning(tmp_path, family, trained,
+                                                                     capsys):
     from vitriflow.cli import main
 
     res, settings = trained
@@ -358,23 +376,26 @@ def test_cli_composition_inside_the_training_glasses_gets_no_warning(tmp_path, f
     captured = capsys.readouterr()
     assert captured.err == ""
     header, first = captured.out.splitlines()[:2]
-    assert header.split()[-1] == "nearest_mol" and first.split()[0] == "near" and first.split()[-1] == "1"
+    assert (header.split()[-1] == "nearest_mol" and first.split()[0] == "near"
+            and first.split()[-1] == "1")
 
 
-def test_cli_composition_far_from_the_training_glasses_gets_one_warning_line(tmp_path, family, trained, capsys):
+def test_cli_composition_far_from_the_training_glasses_gets_one_warning_line(tmp_path, family,
+                                                                             trained, capsys):
     from vitriflow.cli import main
 
     res, settings = trained
     out = _write_all(tmp_path, family, res, settings)
     # the family is SiO2 and SiO2 + 30 % Na2O with BaO or ZnO: pure Na2O is 70 mol% from all of it
-    argv = ["pcf", "predict", "--model", out["model"], "--composition", "Na2O=100", "--label", "soda",
+    argv = ["pcf", "predict", "--model", out["model"], "--composition", "Na2O=100",
+            "--label", "soda",
             "--composition", _as_argument(_training_glass_nudged(family, res)), "--label", "near",
             "--out", str(tmp_path / "g.csv")]
     assert main(argv) == 0
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("warning: soda: outside the training data (mol% to the nearest "
-                                               "training glass: 7"), err
+    assert len(err) == 1 and err[0].startswith("warning: soda: outside the training data (mol% to "
+                                               "the nearest training glass: 7"), err
     assert "beyond 5 mol% treat its predictions as extrapolations (docs/pcf.md" in err[0]
     # predictions are still made, printed and written for both glasses
     assert {"soda", "near"} <= {line.split()[0] for line in captured.out.splitlines()[1:]}
@@ -397,7 +418,8 @@ def test_saved_model_keeps_its_training_glasses(tmp_path, family, trained):
     assert loaded.nearest_mol(family.fractions(i)) == pytest.approx(far[family.groups[i]])
 
 
-def test_model_saved_without_a_domain_still_predicts_without_warning(tmp_path, family, trained, capsys):
+def test_model_saved_without_a_domain_still_predicts_without_warning(tmp_path, family, trained,
+                                                                     capsys):
     import copy
 
     import joblib
@@ -411,9 +433,11 @@ def test_model_saved_without_a_domain_still_predicts_without_warning(tmp_path, f
     loaded = PCFPredictor.load(tmp_path / "old.joblib")
     assert loaded.domain is None and loaded.nearest_mol({"Na2O": 1.0}) is None
     assert loaded.predict({"Na2O": 1.0})[1].shape == (3, len(R))
-    assert main(["pcf", "predict", "--model", str(tmp_path / "old.joblib"), "--composition", "Na2O=100"]) == 0
+    assert main(["pcf", "predict", "--model", str(tmp_path / "old.joblib"),
+                 "--composition", "Na2O=100"]) == 0
     captured = capsys.readouterr()
-    assert captured.err == "" and "first_peak_g" in captured.out and "nearest_mol" not in captured.out
+    assert (captured.err == "" and "first_peak_g" in captured.out
+            and "nearest_mol" not in captured.out)
 
 
 def test_report_section(tmp_path, family, trained):
@@ -424,7 +448,8 @@ def test_report_section(tmp_path, family, trained):
     out = _write_all(tmp_path, family, res, settings)
     html_path = tmp_path / "80_pcf.html"
     build_section(html_path, read_table(out["dataset"])[0], read_table(out["predictions"])[0],
-                  read_table(out["metrics"])[0], json.loads(open(out["training"]).read()), n_examples=4)
+                  read_table(out["metrics"])[0], json.loads(open(out["training"]).read()),
+                  n_examples=4)
     html = html_path.read_text()
     assert "the PCA baseline" in html and html.count("<img") >= 3 and "Targets" in html
     assert "mol% from the nearest training composition" in html
@@ -440,21 +465,22 @@ def test_first_peak_and_curve_metrics():
     m = curve_metrics(r, np.stack([g, g]), np.stack([shifted, g]), ["O-Si", "O-O"])
     row = m.set_index("pair")
     assert row.loc["O-Si", "peak_dr_max_A"] == pytest.approx(0.04, abs=0.005)
-    assert row.loc["O-O", "mse"] == 0 and row.loc["O-Si", "cation_O"] and not row.loc["O-O", "cation_O"]
+    assert (row.loc["O-O", "mse"] == 0 and row.loc["O-Si", "cation_O"]
+            and not row.loc["O-O", "cation_O"])
     assert row.loc["all", "n_curves"] == 2
 
 
 def test_schema_defaults_and_refusals(repo_root):
     import jsonschema
     import yaml
-    from snakemake.utils import validate
 
     from vitriflow.config import with_defaults
 
     schema_path = repo_root / "src/vitriflow/schemas/pcf.schema.yaml"
     cfg = with_defaults("pcf", {"systems": ["nas"], "forest": {"grid": {"n_estimators": [5]}}})
     assert cfg["default_model"] == "auto" and cfg["autoencoder"]["epochs"] == 300
-    assert cfg["forest"]["grid"]["n_estimators"] == (5,) and cfg["forest"]["grid"]["max_depth"] == (None, 10)
+    assert (cfg["forest"]["grid"]["n_estimators"] == (5,)
+            and cfg["forest"]["grid"]["max_depth"] == (None, 10))
     schema = yaml.safe_load(schema_path.read_text())
     for bad in ({"modle": "pca"}, {"models": ["gnn"]}, {"test_fraction": 1.0}, {"pairs": ["Si_O"]}):
         with pytest.raises(jsonschema.ValidationError):
@@ -470,13 +496,16 @@ def test_config_check_refuses_untrained_default_and_mixed_potentials():
     def check_pcf_config(section, systems):
         return check_config(with_defaults("pcf", section), SimpleNamespace(systems=systems))
 
-    systems = {"silica": SimpleNamespace(potential="teter"), "nas": SimpleNamespace(potential="teter"),
+    systems = {"silica": SimpleNamespace(potential="teter"),
+               "nas": SimpleNamespace(potential="teter"),
                "silica_7net": SimpleNamespace(potential="sevennet-0")}
     assert check_pcf_config({"systems": ["silica", "nas"]}, systems) == ["silica", "nas"]
-    assert check_pcf_config({"systems": ["nas"], "models": ["pca"], "default_model": "auto"}, systems) == ["nas"]
+    assert check_pcf_config({"systems": ["nas"], "models": ["pca"], "default_model": "auto"},
+                            systems) == ["nas"]
     bad = [({"systems": ["nas"], "models": ["pca", "direct"], "default_model": "autoencoder"},
             r"^pcf\.default_model: 'autoencoder' is not among pcf\.models \['pca', 'direct'\]"),
-           ({"systems": ["silica", "silica_7net"]}, r"^pcf\.systems: the family mixes potentials .*sevennet-0"),
+           ({"systems": ["silica", "silica_7net"]},
+            r"^pcf\.systems: the family mixes potentials .*sevennet-0"),
            ({"systems": []}, r"^pcf\.systems: .*empty = every system"),
            ({"systems": ["nsa"]}, r"^pcf\.systems: \['nsa'\] are not systems of this run")]
     for cfg, match in bad:
@@ -508,7 +537,8 @@ def test_workflow_scripts_run_on_dag_shaped_tables(tmp_path, repo_root):
     from vitriflow.config import with_defaults
 
     def load(name):
-        spec = importlib.util.spec_from_file_location(name, repo_root / f"workflow/scripts/{name}.py")
+        spec = importlib.util.spec_from_file_location(name,
+                                                      repo_root / f"workflow/scripts/{name}.py")
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         return mod
@@ -523,9 +553,11 @@ def test_workflow_scripts_run_on_dag_shaped_tables(tmp_path, repo_root):
            [("dataset", "parquet"), ("predictions", "parquet"), ("metrics", "parquet"),
             ("training", "json"), ("model", "joblib")]}
     smk = SimpleNamespace(input=SimpleNamespace(rdf=[str(r)], compositions=[str(c)]), output=out,
-                          params=SimpleNamespace(pcf=cfg, systems=["s"]), log=[str(tmp_path / "t.log")])
+                          params=SimpleNamespace(pcf=cfg, systems=["s"]),
+                          log=[str(tmp_path / "t.log")])
     load("pcf_train").main(smk)
-    assert PCFPredictor.load(out["model"]).predict({"SiO2": 0.9, "ZnO": 0.1})[1].shape == (6, len(R))
+    assert (PCFPredictor.load(out["model"]).predict({"SiO2": 0.9, "ZnO": 0.1})[1].shape
+            == (6, len(R)))
     html = tmp_path / "80_pcf.html"
     rep = SimpleNamespace(input=SimpleNamespace(**{k: v for k, v in out.items() if k != "model"}),
                           output=[str(html)], params=SimpleNamespace(pcf=cfg, reason=""),

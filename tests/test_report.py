@@ -24,7 +24,8 @@ def test_headline_cards_are_collected_in_report_order_and_link_to_their_sections
     assert main.index('id="at-a-glance"') < main.index('id="run-summary"')  # panel first
     cards = re.findall(r'<a class="card (\w+)" href="#([^"]+)">', page)
     assert cards == [("bad", "run-summary"), ("good", "viscosity"), ("neutral", "viscosity")]
-    assert "one &lt;/script&gt; &lt;b&gt;exploded&lt;/b&gt;" in page  # shown escaped, never as markup
+    # shown escaped, never as markup
+    assert "one &lt;/script&gt; &lt;b&gt;exploded&lt;/b&gt;" in page
     assert page.index('href="#at-a-glance"') < page.index('href="#run-summary"')
 
     assemble([tmp_path / "10.html"], tmp_path / "plain.html", "t")  # no cards, no panel
@@ -42,13 +43,17 @@ def test_stage_cards_compare_with_their_baseline_or_target():
     cmp = pd.DataFrame({"target": ["viscosity:ag", "viscosity:fv", "tg", "sconf_tg"],
                         "vitriflow": [0.35, 0.33, 11.0, 0.9], "i-Melt": [0.38, 0.32, 12.0, np.nan]})
     best, count = melt_headlines(cmp, "full")
-    assert best["kind"] == "bad" and best["value"] == "0.330 vs 0.320 log₁₀ Pa s"  # each model's best equation
+    # each model's best equation
+    assert best["kind"] == "bad" and best["value"] == "0.330 vs 0.320 log₁₀ Pa s"
     assert "free volume / free volume" in best["detail"]
-    assert count["value"] == "2 of 3" and "viscosity:ag, tg" in count["detail"]  # sconf: no i-Melt value
+    # sconf: no i-Melt value
+    assert count["value"] == "2 of 3" and "viscosity:ag, tg" in count["detail"]
     cmp.loc[1, "vitriflow"] = 0.31
-    assert melt_headlines(cmp, "demo")[0]["kind"] == "good" and "demo ensemble" in melt_headlines(cmp, "demo")[0]["detail"]
+    assert (melt_headlines(cmp, "demo")[0]["kind"] == "good"
+            and "demo ensemble" in melt_headlines(cmp, "demo")[0]["detail"])
     alone = melt_headlines(cmp.drop(columns="i-Melt"), "full")
-    assert len(alone) == 1 and alone[0]["kind"] == "neutral" and "no i-Melt comparison" in alone[0]["detail"]
+    assert (len(alone) == 1 and alone[0]["kind"] == "neutral"
+            and "no i-Melt comparison" in alone[0]["detail"])
 
     metrics = pd.DataFrame({"model": ["gnn", "composition_ridge", "mean"], "unit": "eV/atom",
                             "rmse": [0.0211, 0.0227, 0.05], "n_structures": 113,
@@ -58,20 +63,25 @@ def test_stage_cards_compare_with_their_baseline_or_target():
     metrics.loc[0, "rmse"] = 0.03
     assert gnn_headline(metrics, "energy_per_atom_eV")["kind"] == "bad"
 
-    pcf = pd.DataFrame({"model": ["pca", "pca", "ae"], "pair": ["all", "Si-O", "all"], "r2": [0.96, 0.5, 0.80]})
-    assert pcf_headline(pcf, "pca", 4)["kind"] == "good" and pcf_headline(pcf, "ae", 4)["kind"] == "bad"
+    pcf = pd.DataFrame({"model": ["pca", "pca", "ae"], "pair": ["all", "Si-O", "all"],
+                        "r2": [0.96, 0.5, 0.80]})
+    assert (pcf_headline(pcf, "pca", 4)["kind"] == "good"
+            and pcf_headline(pcf, "ae", 4)["kind"] == "bad")
 
-    summary = pd.DataFrame({"model": ["III", "V-ens"], "ph_measure": "initial", "grouped_rrmse_pct": [6.08, 3.73],
-                            "grouped_rrmse_sd_pct": [1.76, 1.38], "grouped_splits": 20})
+    summary = pd.DataFrame({"model": ["III", "V-ens"], "ph_measure": "initial",
+                            "grouped_rrmse_pct": [6.08, 3.73], "grouped_rrmse_sd_pct": [1.76, 1.38],
+                            "grouped_splits": 20})
     card = headline_card(summary, 3.76)
-    assert card["kind"] == "good" and "V-ens" in card["detail"] and card["value"] == "RRMSE 3.73 ± 1.38 %"
+    assert (card["kind"] == "good" and "V-ens" in card["detail"]
+            and card["value"] == "RRMSE 3.73 ± 1.38 %")
     assert headline_card(summary, 3.5)["kind"] == "bad"
 
 
 def test_dft_cards_give_the_overall_error_and_flag_failed_jobs():
     from vitriflow.dft.report import dft_headlines
 
-    errors = pd.DataFrame({"chemistry": ["oxide", "overall"], "n": [3, 5], "MAE formation energy": [20.0, 31.4]})
+    errors = pd.DataFrame({"chemistry": ["oxide", "overall"], "n": [3, 5],
+                           "MAE formation energy": [20.0, 31.4]})
     summary = {"paper_mae_overall_meV": 38, "n_dft_failed": 1, "n_structures": 9}
     mae, failed = dft_headlines(errors, summary)
     assert mae["value"] == "MAE 31 meV/atom" and "5 amorphous" in mae["detail"]
@@ -83,15 +93,21 @@ def test_md_throughput_cards_skip_resumed_jobs():
     from vitriflow.md.report import _cost_row, md_headlines
 
     summ = pd.DataFrame({"n_atoms": [100, 100]})
-    rows = [_cost_row("a", summ, {"potential": "teter", "device": "cpu", "wall_s": 10.0, "atom_steps": 2e5}),
-            _cost_row("b", summ, {"potential": "teter", "device": "cpu", "wall_s": 30.0, "atom_steps": 2e5}),
-            _cost_row("c", summ, {"potential": "teter", "device": "cpu", "wall_s": 1.0, "atom_steps": 2e5,
-                                  "resumed": True}),
-            _cost_row("d", summ, {"potential": "sevennet-0", "device": "cpu"})]  # run before timing existed
+    rows = [_cost_row("a", summ,
+                      {"potential": "teter", "device": "cpu", "wall_s": 10.0, "atom_steps": 2e5}),
+            _cost_row("b", summ,
+                      {"potential": "teter", "device": "cpu", "wall_s": 30.0, "atom_steps": 2e5}),
+            _cost_row("c", summ,
+                      {"potential": "teter", "device": "cpu", "wall_s": 1.0, "atom_steps": 2e5,
+                       "resumed": True}),
+            # no timing recorded
+            _cost_row("d", summ, {"potential": "sevennet-0", "device": "cpu"})]
     cost = pd.DataFrame(rows)
-    assert cost["atom-steps/s"].tolist()[:2] == [2e4, 2e5 / 30] and cost["atom-steps/s"].isna().tolist()[2:] == [True] * 2
+    assert (cost["atom-steps/s"].tolist()[:2] == [2e4, 2e5 / 30]
+            and cost["atom-steps/s"].isna().tolist()[2:] == [True] * 2)
     (card,) = md_headlines(cost)
-    assert card["label"] == "MD throughput, teter" and card["value"] == "10,000 atom-steps/s"  # 4e5 / 40 s
+    # 4e5 / 40 s
+    assert card["label"] == "MD throughput, teter" and card["value"] == "10,000 atom-steps/s"
     assert "2 system(s), 400 atoms" in card["detail"]
 
 

@@ -19,6 +19,12 @@ def run(tiny_run):
 def test_demo_dag_writes_report_and_tables(run):
     html = (run / "results/report/index.html").read_text()
     assert "Run summary" in html and "Melt-quench MD" in html and "Structure analysis" in html
+    assert "Properties vs experiment" in html
+    elastic, _ = read_table(run / "results/properties/tiny_silica/elastic.parquet")
+    assert list(elastic["status"]) == ["ok", "ok"] and (elastic["youngs_modulus_GPa"] > 0).all()
+    parity, _ = read_table(run / "results/properties/comparison.parquet")
+    silica = parity[(parity["property"] == "density") & parity["exp_value"].notna()]
+    assert len(silica) and (silica["exp_value"] - 2.2).abs().max() < 0.01  # vitreous silica
     summary, prov = read_table(run / "results/md/tiny_silica/summary.parquet")
     assert list(summary["structure_id"]) == ["tiny_silica-c0000-r00", "tiny_silica-c0000-r01"]
     assert prov["stage"] == "md" and prov["potential"] == "teter" and "packages" in prov

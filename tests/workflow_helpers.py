@@ -25,6 +25,7 @@ TINY = {
     "systems": [{"name": "tiny_silica", "compositions": ["SiO2"], "atoms_per_cell": 24,
                  "replicas": 2, "potential": "teter", "protocol": "tiny"}],
     "analysis": {"r_max": 5.0},
+    "properties": {"elastic": {"fmax_eV_A": 0.005, "cell_fmax_eV_A": 0.02}},
     "gnn": {"epochs": 2},
     "report": {"title": "tiny"},
 }

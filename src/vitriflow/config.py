@@ -42,11 +42,13 @@ from vitriflow.composition import (
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 #: stage sections: each has its own schema; a section absent from the config turns its stage off
-STAGE_SECTIONS = ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn")
+STAGE_SECTIONS = ("analysis", "properties", "dft", "forcefield_fit", "viscosity", "dissolution",
+                  "pcf", "gnn")
 #: "module:function" of each stage's start-up check, called as check(section, settings)
 STAGE_CHECKS = {
     "references": "vitriflow.references.checks:check_config",
     "analysis": "vitriflow.analysis.checks:check_config",
+    "properties": "vitriflow.properties.checks:check_config",
     "dft": "vitriflow.dft.checks:check_config",
     "pcf": "vitriflow.surrogates.pcf.checks:check_config",
     "gnn": "vitriflow.surrogates.gnn.checks:check_config",

@@ -76,3 +76,18 @@ def pick_device(preference: str = "auto") -> str:
     if preference == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return preference
+
+
+def load_system_model(spec, device: str, dtype: str, threads: int):
+    """(model, device) of a system's potential for a job with ``threads`` CPU threads:
+    ``device`` from the config (auto/cpu/cuda), ``dtype`` float64/float32 (MLIPs always run
+    float32)."""
+    import torch
+
+    from vitriflow.potentials import load_model
+
+    torch.set_num_threads(max(1, int(threads)))
+    where = pick_device(device)
+    torch_dtype = torch.float64 if dtype == "float64" else torch.float32
+    return load_model(spec.potential, device=where, dtype=torch_dtype,
+                      **(spec.potential_options or {})), where

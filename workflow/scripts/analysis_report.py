@@ -8,7 +8,8 @@ def _data_notes(reasons, systems):
                      for t in systems)
     notes = {}
     if reasons.get("experimental_fq") and has_silica:
-        notes["experimental_fq"] = f"R_chi against the measured F(Q) not computed: {reasons['experimental_fq']}"
+        notes["experimental_fq"] = ("R_chi against the measured F(Q) not computed: "
+                                    f"{reasons['experimental_fq']}")
     if reasons.get("scattering_lengths"):
         notes["scattering_lengths"] = ("Neutron F(Q) uses the built-in table of 22 elements: "
                                        f"{reasons['scattering_lengths']}")

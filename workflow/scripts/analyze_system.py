@@ -39,13 +39,15 @@ def main(smk) -> None:
             raise ValueError(f"{smk.input.refs}: expected an object with keys potential, "
                              "energies_per_atom, reason")
 
-    res = analyze_system(frames, settings, system, refs=refs, status_override=status, samples=samples)
+    res = analyze_system(frames, settings, system, refs=refs, status_override=status,
+                         samples=samples)
     extra = {}
     for key in ("scattering_lengths", "experimental_fq"):
         path = getattr(settings, key)
         extra[f"{key}_sha256"] = sha256_file(path) if path and Path(path).is_file() else None
     prov = provenance(stage="analysis", config=smk.params.analysis,
-                      inputs=[smk.input.structures, smk.input.samples, smk.input.summary, smk.input.refs],
+                      inputs=[smk.input.structures, smk.input.samples, smk.input.summary,
+                              smk.input.refs],
                       system=system, **res.notes, **extra)
     for name in ("rdf", "properties", "distributions", "sq"):
         write_table(getattr(res, name), smk.output[name], prov)

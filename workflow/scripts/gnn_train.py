@@ -22,9 +22,11 @@ def main(smk) -> None:
     device = pick_device(settings["device"])
     seed_everything(int(settings["seed"]))
     inputs = [*smk.input.quenched, *smk.input.properties]
-    prov = provenance(stage="gnn", config=settings, inputs=inputs, seed=int(settings["seed"]), systems=systems)
+    prov = provenance(stage="gnn", config=settings, inputs=inputs, seed=int(settings["seed"]),
+                      systems=systems)
     frames, table, excluded = load_dataset(
-        list(zip(systems, smk.input.quenched, smk.input.properties, strict=True)), settings["target"])
+        list(zip(systems, smk.input.quenched, smk.input.properties, strict=True)),
+        settings["target"])
     for row in excluded.itertuples():
         log.warning("gnn: excluded %s (%s): %s", row.structure_id, row.system, row.reason)
     n_comp = table["label"].nunique() if len(table) else 0
@@ -36,12 +38,15 @@ def main(smk) -> None:
         log.warning("gnn skipped: %s", reason)
         write_skipped_outputs(dict(smk.output.items()), reason, settings, prov)
         return
-    result = train_and_evaluate(frames, table, settings, device, checkpoint_dir=smk.params.checkpoint_dir)
+    result = train_and_evaluate(frames, table, settings, device,
+                                checkpoint_dir=smk.params.checkpoint_dir)
     write_outputs(result, excluded, settings, dict(smk.output.items()), prov)
-    shutil.rmtree(smk.params.checkpoint_dir, ignore_errors=True)  # the model file has the final members
+    # the model file has the final members
+    shutil.rmtree(smk.params.checkpoint_dir, ignore_errors=True)
     if result["training"]["not_predicted"]:
-        log.warning("gnn: %d structures have no out-of-fold prediction (an element none of their fold's training "
-                    "structures has); the metrics leave them out (training.json, not_predicted)",
+        log.warning("gnn: %d structures have no out-of-fold prediction (an element none of their "
+                    "fold's training structures has); the metrics leave them out (training.json, "
+                    "not_predicted)",
                     len(result["training"]["not_predicted"]))
     m = result["metrics"].set_index("model")
     log.info("gnn: out-of-fold RMSE gnn %.4g, composition ridge %.4g %s; within-composition r %.2f",

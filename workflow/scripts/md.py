@@ -6,21 +6,16 @@ def main(smk) -> None:
     from pathlib import Path
 
     import pandas as pd
-    import torch
 
     from vitriflow.io import provenance, read_structures, write_structures, write_table
     from vitriflow.md import Protocol, run_melt_quench
-    from vitriflow.potentials import load_model
-    from vitriflow.runtime import pick_device, script_logger
+    from vitriflow.runtime import load_system_model, script_logger
 
     log = script_logger("md", smk.log[0])
     p = smk.params
-    torch.set_num_threads(max(1, smk.threads))
-    device = pick_device(p.device)
-    dtype = torch.float64 if p.dtype == "float64" else torch.float32
     structures = read_structures(smk.input.structures)
     protocol = Protocol.from_config(p.protocol)
-    model = load_model(p.spec.potential, device=device, dtype=dtype, **(p.spec.potential_options or {}))
+    model, device = load_system_model(p.spec, p.device, p.dtype, smk.threads)
     log.info("%s: %d structures, potential %s on %s, %d steps of %.2f fs", p.spec.name,
              len(structures), p.spec.potential, device, protocol.total_steps, protocol.timestep_fs)
     resumed = Path(p.checkpoint).is_file()  # then the wall time covers only the rest of the run

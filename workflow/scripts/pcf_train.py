@@ -1,4 +1,4 @@
-"""Snakemake adapter: build the PCF training set, train and evaluate every model (rule pcf_train)."""
+"""Snakemake adapter (rule pcf_train): build the PCF training set, train and evaluate all models."""
 
 
 def main(smk) -> None:
@@ -18,10 +18,12 @@ def main(smk) -> None:
     systems = list(smk.params.systems)
     torch.set_num_threads(1)  # the autoencoder is small: one thread beats contended ones
     seed_everything(int(settings["seed"]))
-    prov = provenance(stage="pcf", config=settings, inputs=[*smk.input.rdf, *smk.input.compositions],
-                      seed=int(settings["seed"]), systems=systems)
+    prov = provenance(stage="pcf", config=settings,
+                      inputs=[*smk.input.rdf, *smk.input.compositions], seed=int(settings["seed"]),
+                      systems=systems)
     ds = build_dataset(list(zip(systems, smk.input.rdf, smk.input.compositions, strict=True)),
-                       pairs=settings["pairs"], basis=settings["basis"], r_max=settings["r_max"], smoothing_A=settings["smoothing_A"])
+                       pairs=settings["pairs"], basis=settings["basis"], r_max=settings["r_max"],
+                       smoothing_A=settings["smoothing_A"])
     n_comp = len(set(ds.groups))
     log.info("pcf: %d curves (%d compositions, %d pairs, %d r points) from %s",
              len(ds.y), n_comp, ds.meta["pair"].nunique(), len(ds.r), systems)
@@ -33,7 +35,8 @@ def main(smk) -> None:
         return
     result = train_and_evaluate(ds, settings)
     write_outputs(ds, result, settings, systems, dict(smk.output.items()), prov)
-    log.info("pcf: default model %s (lowest held-out MSE: %s)", result["default_model"], result["best_model"])
+    log.info("pcf: default model %s (lowest held-out MSE: %s)", result["default_model"],
+             result["best_model"])
 
 
 if "snakemake" in globals():

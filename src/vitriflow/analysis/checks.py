@@ -20,11 +20,13 @@ def check_config(section: Mapping[str, Any], settings) -> dict[str, DataFile]:
     files = {key: data_file(section[key], f"analysis.{key}", settings) for key in DATA_KEYS}
     elements = set().union(*(spec.elements() for spec in settings.systems.values()))
     named = [(f"analysis.cutoffs.{pair}", pair) for pair in section["cutoffs"]]
-    named += [(f"analysis.angle_triplets[{i}]", t) for i, t in enumerate(section["angle_triplets"] or ())]
+    named += [(f"analysis.angle_triplets[{i}]", t)
+              for i, t in enumerate(section["angle_triplets"] or ())]
     for key, name in named:
         parts = name.split("-")
         unknown = [el for el in parts if el not in elements]
         if len(parts) not in (2, 3) or unknown:
-            raise ConfigError(f"{key}: {name!r} names {unknown or 'no'} element(s) of this run; expected "
-                              f"'A-B' (cutoffs) or 'A-B-C' (angles) with elements among {sorted(elements)}")
+            raise ConfigError(f"{key}: {name!r} names {unknown or 'no'} element(s) of this run; "
+                              "expected 'A-B' (cutoffs) or 'A-B-C' (angles) with elements among "
+                              f"{sorted(elements)}")
     return files

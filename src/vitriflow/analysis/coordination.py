@@ -244,6 +244,7 @@ def parse_triplets(items: Sequence[str]) -> list[tuple[str, str, str]]:
     for t in items:
         parts = t.split("-")
         if len(parts) != 3 or not all(parts):
-            raise ValueError(f"analysis.angle_triplets: {t!r} must look like 'O-Si-O' (centre in the middle)")
+            raise ValueError(f"analysis.angle_triplets: {t!r} must look like 'O-Si-O' (centre in "
+                             "the middle)")
         out.append(tuple(parts))
     return out

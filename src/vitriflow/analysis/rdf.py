@@ -46,7 +46,8 @@ def species_pairs(symbols: Sequence[str]) -> list[tuple[str, str]]:
 def r_grid(r_max: float, dr: float) -> tuple[np.ndarray, np.ndarray]:
     """Bin edges and centres of the common r-grid [0, r_max] with width dr."""
     if not (r_max > 0 and dr > 0):
-        raise ValueError(f"analysis.r_max/dr: expected positive numbers, got r_max={r_max}, dr={dr}")
+        raise ValueError("analysis.r_max/dr: expected positive numbers, got "
+                         f"r_max={r_max}, dr={dr}")
     n = int(round(r_max / dr))
     if n < 2 or abs(n * dr - r_max) > 1e-6 * r_max:
         raise ValueError(

@@ -122,7 +122,8 @@ def _dist_figure(t: SystemTables, kind: str, keys: Sequence[str], xlabel: str, x
             if s.empty:
                 continue
             if sigma > 0 and len(s) > 1:
-                s = pd.Series(smooth(s.to_numpy(float), np.diff(s.index).min(), sigma), index=s.index)
+                s = pd.Series(smooth(s.to_numpy(float), np.diff(s.index).min(), sigma),
+                              index=s.index)
             style = {"marker": "o", "ms": 3} if kind == "cn" else {}
             ax.plot(s.index, s.values, color=col, lw=1.0, label=label, **style)
         ax.set_title(_cn_title(key) if kind == "cn" else key, fontsize=9)
@@ -211,13 +212,15 @@ def energy_composition_figure(t: SystemTables):
         cap = (f"{t.name}: formation energy of the amorphous structures vs composition, referenced "
                "to the potential's own elemental phases (cf. Aykol et al. Fig. 3).")
     else:
-        why = ok["formation_energy_reason"].dropna().iloc[0] if "formation_energy_reason" in ok else ""
+        why = (ok["formation_energy_reason"].dropna().iloc[0] if "formation_energy_reason" in ok
+               else "")
         cap = (f"{t.name}: potential energy per atom vs composition (no formation energy: {why}).")
     return fig, cap
 
 
 def fq_figure(t: SystemTables, exp: pd.DataFrame | None, q_range: tuple[float, float]):
-    """(figure, caption, R_chi of the replica mean) for the SiO2 composition, or (None, why, nan)."""
+    """(figure, caption, R_chi of the replica mean) for the SiO2 composition, or
+    (None, why, nan)."""
     p = t.properties
     if p.empty or "rchi_fq_exp" not in p or t.sq.empty:
         return None, f"{t.name}: no neutron F(Q) computed", float("nan")
@@ -253,9 +256,9 @@ def fq_figure(t: SystemTables, exp: pd.DataFrame | None, q_range: tuple[float, f
 
 def write_analysis_section(
     out_path: str | os.PathLike, systems: Sequence[SystemTables],
-    experimental_fq: str | None, q_range: tuple[float, float], notes: Mapping[str, str] | None = None,
-    max_detailed: int | None = None, max_failed_rows: int = 200,
-    rdf_smoothing_A: float = 0.0, angle_smoothing_deg: float = 0.0,
+    experimental_fq: str | None, q_range: tuple[float, float],
+    notes: Mapping[str, str] | None = None, max_detailed: int | None = None,
+    max_failed_rows: int = 200, rdf_smoothing_A: float = 0.0, angle_smoothing_deg: float = 0.0,
 ) -> None:
     """Write the analysis report fragment (also when there is nothing to show, saying why).
 
@@ -278,8 +281,8 @@ def write_analysis_section(
         "standard deviation over replicas."
         + (f" Curves are Gaussian-smoothed for display (g(r): σ = {rdf_smoothing_A:g} Å; angles: "
            f"σ = {angle_smoothing_deg:g}°; <code>analysis.plot_smoothing_A</code>, "
-           "<code>analysis.angle_smoothing_deg</code>); the tables in results/analysis/ hold the raw "
-           "histograms." if rdf_smoothing_A > 0 or angle_smoothing_deg > 0 else "")
+           "<code>analysis.angle_smoothing_deg</code>); the tables in results/analysis/ hold the "
+           "raw histograms." if rdf_smoothing_A > 0 or angle_smoothing_deg > 0 else "")
         + "</p>")
     for note in (notes or {}).values():
         if note:
@@ -296,7 +299,8 @@ def write_analysis_section(
                 if len(ok) and "formation_energy_per_atom_eV" in ok else np.nan})
             if not p.empty:
                 bad = p[p["status"] != "ok"]
-                failed_rows.extend(bad[["structure_id", "label", "status", "reason"]].to_dict("records"))
+                failed_rows.extend(
+                    bad[["structure_id", "label", "status", "reason"]].to_dict("records"))
             continue
         parts.append(f"<h3>{t.name}</h3>")
         if p.empty or (p["status"] == "ok").sum() == 0:
@@ -305,15 +309,17 @@ def write_analysis_section(
             parts.append(table_html(composition_summary(p, t.distributions),
                                     f"{t.name}: per-composition means over successful replicas"))
             parts.append(f"<p>{_frames_note(p)}</p>")
-            parts.append(figure_html(rdf_figure(t, rdf_smoothing_A), f"{t.name}: partial and total g(r)"))
+            parts.append(figure_html(rdf_figure(t, rdf_smoothing_A),
+                                     f"{t.name}: partial and total g(r)"))
             cn_keys = _cn_keys(t.distributions.loc[t.distributions["kind"] == "cn", "key"].unique())
             if cn_keys:
                 parts.append(figure_html(_dist_figure(t, "cn", cn_keys, "coordination number"),
                                          f"{t.name}: coordination-number distributions"))
-            ang_keys = sorted(t.distributions.loc[t.distributions["kind"] == "angle", "key"].unique())
+            ang_keys = sorted(
+                t.distributions.loc[t.distributions["kind"] == "angle", "key"].unique())
             if ang_keys:
-                parts.append(figure_html(_dist_figure(t, "angle", ang_keys, "angle (deg)", (40, 180),
-                                                      angle_smoothing_deg),
+                parts.append(figure_html(_dist_figure(t, "angle", ang_keys, "angle (deg)",
+                                                      (40, 180), angle_smoothing_deg),
                                          f"{t.name}: bond-angle distributions"))
             fig, cap = energy_composition_figure(t)
             parts.append(figure_html(fig, cap) if fig is not None else note_html(cap))
@@ -322,12 +328,14 @@ def write_analysis_section(
                 fig, cap, rc = fq_figure(t, exp, q_range)
                 parts.append(figure_html(fig, cap) if fig is not None else note_html(cap))
                 if rc is not None and np.isfinite(rc):
-                    cards.append(headline(f"{t.name}: neutron F(Q) vs vitreous silica", f"R_χ = {rc:.2f}",
-                                          f"Wright's R_χ over {q_range[0]:g}–{q_range[1]:g} Å⁻¹ against "
-                                          "NIMROD data, replica mean; lower is closer"))
+                    cards.append(headline(f"{t.name}: neutron F(Q) vs vitreous silica",
+                                          f"R_χ = {rc:.2f}",
+                                          f"Wright's R_χ over {q_range[0]:g}–{q_range[1]:g} "
+                                          "Å⁻¹ against NIMROD data, replica mean; lower is closer"))
         if not p.empty:
             bad = p[p["status"] != "ok"]
-            failed_rows.extend(bad[["structure_id", "label", "status", "reason"]].to_dict("records"))
+            failed_rows.extend(
+                bad[["structure_id", "label", "status", "reason"]].to_dict("records"))
     if brief_rows:
         parts.append(table_html(pd.DataFrame(brief_rows),
                                 f"{len(brief_rows)} further systems (figures for the first "
@@ -338,8 +346,10 @@ def write_analysis_section(
                                 "Structures not analysed (the reason says which stage failed)"
                                 + (f"; {more} more not shown" if more > 0 else "")))
     else:
-        parts.append("<p>All structures of all systems were analysed (none failed upstream or here).</p>")
-    write_section(out_path, "Structure analysis", *parts, headlines=[*density_headline(systems), *cards])
+        parts.append("<p>All structures of all systems were analysed (none failed upstream or "
+                     "here).</p>")
+    write_section(out_path, "Structure analysis", *parts,
+                  headlines=[*density_headline(systems), *cards])
 
 
 def _frames_note(p: pd.DataFrame) -> str:
@@ -347,19 +357,21 @@ def _frames_note(p: pd.DataFrame) -> str:
     ok = p[p["status"] == "ok"]
     if "analysed_from" not in ok or not (ok["analysed_from"] == "samples").any():
         return ("g(r), S(Q), coordination and angles of the relaxed final frame of each structure "
-                "(set <code>sample_every</code> in the protocol to average over the last MD stage).")
+                "(set <code>sample_every</code> in the protocol to average over the last "
+                "MD stage).")
     n = ok.loc[ok["analysed_from"] == "samples", "analysed_frames"]
     count = f"{int(n.min())}" if n.min() == n.max() else f"{int(n.min())}–{int(n.max())}"
     return (f"g(r), S(Q), coordination and angles averaged over {count} frames per structure along "
-            "the last MD stage (the glass at that stage's temperature); density and energies of the "
-            "relaxed final frame.")
+            "the last MD stage (the glass at that stage's temperature); density and energies of "
+            "the relaxed final frame.")
 
 
 def density_headline(systems: Sequence[SystemTables], shown: int = 4) -> list[dict[str, str]]:
     """One card: the range of glass densities over systems (replica means of the ok structures)."""
     means = {}
     for t in systems:
-        ok = t.properties[t.properties["status"] == "ok"] if not t.properties.empty else t.properties
+        ok = (t.properties[t.properties["status"] == "ok"] if not t.properties.empty
+              else t.properties)
         if len(ok):
             means[t.name] = float(ok["density_g_cm3"].mean())
     if not means:
@@ -368,4 +380,5 @@ def density_headline(systems: Sequence[SystemTables], shown: int = 4) -> list[di
     value = f"{lo:.2f} g/cm³" if len(means) == 1 else f"{lo:.2f}–{hi:.2f} g/cm³"
     detail = ", ".join(f"{n} {v:.3f}" for n, v in list(means.items())[:shown])
     more = len(means) - shown
-    return [headline("Glass density (MD)", value, detail + (f" and {more} more systems" if more > 0 else ""))]
+    return [headline("Glass density (MD)", value,
+                     detail + (f" and {more} more systems" if more > 0 else ""))]

@@ -78,7 +78,8 @@ def load_scattering_lengths(path: str | os.PathLike | None) -> tuple[dict[str, f
         df = pd.read_csv(path, encoding="utf-8-sig")
     if not {"element", "b_coh_fm"} <= set(df.columns):
         raise ValueError(
-            f"{path}: expected columns 'element,b_coh_fm' (or vitrum's 'Isotope;b'), got {list(df.columns)}"
+            f"{path}: expected columns 'element,b_coh_fm' (or vitrum's 'Isotope;b'), got "
+            f"{list(df.columns)}"
         )
     b = pd.to_numeric(df["b_coh_fm"], errors="coerce")
     bad = df.loc[b.isna(), "element"].tolist()
@@ -97,7 +98,8 @@ def _b_of(elements, b: Mapping[str, float], source: str = "scattering-length tab
     return {el: float(b[el]) for el in elements}
 
 
-def mean_b(concentrations: Mapping[str, float], b: Mapping[str, float], source: str = "table") -> float:
+def mean_b(concentrations: Mapping[str, float], b: Mapping[str, float],
+           source: str = "table") -> float:
     """<b> = sum_a c_a b_a (fm)."""
     bb = _b_of(concentrations, b, source)
     return float(sum(c * bb[el] for el, c in concentrations.items()))
@@ -159,7 +161,8 @@ def load_experimental_fq(path: str | os.PathLike) -> pd.DataFrame:
         else:
             df = pd.read_csv(path)
     except (ValueError, pd.errors.ParserError) as exc:
-        raise ValueError(f"{path}: not an F(Q) table ({' '.join(str(exc).split())[:120]})") from None
+        raise ValueError(f"{path}: not an F(Q) table "
+                         f"({' '.join(str(exc).split())[:120]})") from None
     if not {"Q_invA", "F_Q"} <= set(df.columns):
         raise ValueError(f"{path}: expected columns Q_invA,F_Q[,error]; got {list(df.columns)}")
     df[["Q_invA", "F_Q"]] = df[["Q_invA", "F_Q"]].apply(pd.to_numeric, errors="coerce")

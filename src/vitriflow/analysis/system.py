@@ -90,7 +90,8 @@ class AnalysisSettings:
         s = cls(**with_defaults("analysis", cfg))
         r_grid(s.r_max, s.dr)  # r_max must be a whole number of bins
         if not (0 < s.q_min < s.q_max):
-            raise ValueError(f"analysis.q_min/q_max: expected 0 < q_min < q_max; got {s.q_min}, {s.q_max}")
+            raise ValueError(f"analysis.q_min/q_max: expected 0 < q_min < q_max; got {s.q_min}, "
+                             f"{s.q_max}")
         return s
 
     @property

@@ -17,9 +17,11 @@ def check_dft_config(dft: Mapping) -> None:
     path = dft["table"]["path"]
     expected = "a CSV or Parquet file of DFT energies (docs/dft.md)"
     if not path:
-        raise ValueError(f"dft.table.path: required when dft.backend is 'table'; expected {expected}")
+        raise ValueError("dft.table.path: required when dft.backend is 'table'; expected "
+                         f"{expected}")
     if Path(path).suffix.lower() not in TABLE_SUFFIXES:
-        raise ValueError(f"dft.table.path: {path!r} must end in .csv or .parquet; expected {expected}")
+        raise ValueError(f"dft.table.path: {path!r} must end in .csv or .parquet; expected "
+                         f"{expected}")
     if not Path(path).is_file():
         raise ValueError(f"dft.table.path: {path!r} does not exist; expected {expected}")
 

@@ -48,8 +48,10 @@ def merge_energies(selection: pd.DataFrame, mlip: pd.DataFrame, dft: pd.DataFram
         t["structure_id"] = t["structure_id"].astype(str)
         unknown = sorted(set(t["structure_id"]) - set(base["structure_id"]))
         if unknown:
-            raise ValueError(f"{name} energies: structure_id {unknown[0]!r} is not in the selection")
-        cols = {"energy_eV": f"{name}_energy_eV", "status": f"{name}_status", "reason": f"{name}_reason"}
+            raise ValueError(f"{name} energies: structure_id {unknown[0]!r} is not in the "
+                             "selection")
+        cols = {"energy_eV": f"{name}_energy_eV", "status": f"{name}_status",
+                "reason": f"{name}_reason"}
         t = t[[c for c in ["structure_id", *cols] if c in t.columns]].rename(columns=cols)
         base = base.merge(t, on="structure_id", how="left")
         base[f"{name}_status"] = base[f"{name}_status"].fillna("missing")
@@ -86,12 +88,15 @@ def fitted_chemical_potentials(refs: pd.DataFrame, method: str) -> dict[str, flo
     if ok.empty:
         return {}
     elements = sorted({el for _, r in ok.iterrows() for el in _counts(r)})
-    molecule = ok["source_id"].astype(str).str.startswith("molecule:") if "source_id" in ok else False
+    molecule = (ok["source_id"].astype(str).str.startswith("molecule:") if "source_id" in ok
+                else False)
     for rows in (ok[~molecule], ok):
         counts = [_counts(r) for _, r in rows.iterrows()]
-        A = np.array([[c.get(el, 0) / sum(c.values()) for el in elements] for c in counts]).reshape(-1, len(elements))
+        A = np.array([[c.get(el, 0) / sum(c.values()) for el in elements]
+                      for c in counts]).reshape(-1, len(elements))
         if len(counts) and np.linalg.matrix_rank(A) == len(elements):
-            b = rows[f"{method}_e_total"].to_numpy() - rows["reference_formation_energy_per_atom_eV"].to_numpy()
+            b = (rows[f"{method}_e_total"].to_numpy()
+                 - rows["reference_formation_energy_per_atom_eV"].to_numpy())
             mu, *_ = np.linalg.lstsq(A, b, rcond=None)
             return dict(zip(elements, mu.tolist(), strict=True))
     return {}
@@ -132,7 +137,8 @@ def compute_energies(merged: pd.DataFrame) -> pd.DataFrame:
                 for q, mu in (("e_form", mu_fit[m]), ("e_form_el", mu_el[m])):
                     missing = [el for el in counts if el not in mu]
                     if missing:
-                        what = "fitted chemical potential" if q == "e_form" else "elemental reference"
+                        what = ("fitted chemical potential" if q == "e_form"
+                                else "elemental reference")
                         notes.append(f"{m}: no {what} for {','.join(missing)}")
                         continue
                     df.at[idx, f"{m}_{q}"] = e - sum(c * mu[el] for el, c in counts.items()) / n
@@ -170,7 +176,8 @@ def error_table(df: pd.DataFrame, include_total: bool) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def affine_correction(x_mlip: np.ndarray, y_dft: np.ndarray, seed: int = 0, max_folds: int = 5) -> dict:
+def affine_correction(x_mlip: np.ndarray, y_dft: np.ndarray, seed: int = 0,
+                      max_folds: int = 5) -> dict:
     """Fit y = a x + b (energies per atom, eV); cross-validated MAE (meV/atom) before and after."""
     from sklearn.linear_model import LinearRegression
     from sklearn.model_selection import KFold, cross_val_predict
@@ -179,7 +186,8 @@ def affine_correction(x_mlip: np.ndarray, y_dft: np.ndarray, seed: int = 0, max_
     y = np.asarray(y_dft, float)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
-    out: dict = {"n": int(len(x)), "mae_raw_meV": float(1000 * np.abs(x - y).mean()) if len(x) else np.nan}
+    out: dict = {"n": int(len(x)),
+                 "mae_raw_meV": float(1000 * np.abs(x - y).mean()) if len(x) else np.nan}
     if len(x) < 4:
         out["reason"] = f"affine correction needs >= 4 structures with both energies, have {len(x)}"
         return out
@@ -189,7 +197,8 @@ def affine_correction(x_mlip: np.ndarray, y_dft: np.ndarray, seed: int = 0, max_
     pred = cross_val_predict(LinearRegression(), x[:, None], y, cv=cv)
     out.update({"slope": float(model.coef_[0]), "intercept_eV": float(model.intercept_),
                 "folds": folds, "cv_mae_corrected_meV": float(1000 * np.abs(pred - y).mean()),
-                "fit_mae_corrected_meV": float(1000 * np.abs(model.predict(x[:, None]) - y).mean())})
+                "fit_mae_corrected_meV":
+                    float(1000 * np.abs(model.predict(x[:, None]) - y).mean())})
     return out
 
 
@@ -199,7 +208,8 @@ def summarize(df: pd.DataFrame, include_total: bool, seed: int = 0) -> dict:
     failed = df[df["dft_status"] != "ok"]
     s: dict = {
         "n_structures": int(len(df)), "n_amorphous": int(len(am)),
-        "n_crystal": int((df["role"] == "crystal").sum()), "n_element": int((df["role"] == "element").sum()),
+        "n_crystal": int((df["role"] == "crystal").sum()),
+        "n_element": int((df["role"] == "element").sum()),
         "n_dft_ok": int((df["dft_status"] == "ok").sum()), "n_dft_failed": int(len(failed)),
         "failed_ids": failed["structure_id"].tolist(),
         "total_energies_comparable": bool(include_total),
@@ -211,9 +221,11 @@ def summarize(df: pd.DataFrame, include_total: bool, seed: int = 0) -> dict:
         s[f"mae_{q}_meV"] = float(e.abs().mean()) if len(e) else None
         s[f"me_{q}_meV"] = float(e.mean()) if len(e) else None
         s[f"n_{q}"] = int(len(e))
-    s["affine_e_form"] = affine_correction(am["mlip_e_form"].to_numpy(), am["dft_e_form"].to_numpy(), seed=seed)
+    s["affine_e_form"] = affine_correction(am["mlip_e_form"].to_numpy(),
+                                           am["dft_e_form"].to_numpy(), seed=seed)
     if include_total:
-        s["affine_e_total"] = affine_correction(am["mlip_e_total"].to_numpy(), am["dft_e_total"].to_numpy(), seed=seed)
+        s["affine_e_total"] = affine_correction(am["mlip_e_total"].to_numpy(),
+                                                am["dft_e_total"].to_numpy(), seed=seed)
     s["paper_mae_overall_meV"] = PAPER_MAE_MEV["overall"]
     return s
 
@@ -236,7 +248,8 @@ def figures(df: pd.DataFrame, include_total: bool):
         ax.legend(frameon=False)
     ax.set_xlabel(f"MLIP − DFT {QUANTITIES[q_hist]} (meV/atom)")
     ax.set_ylabel("structures")
-    figs.append((fig, f"Distribution of MLIP − DFT {QUANTITIES[q_hist]} over {len(err)} amorphous structures (cf. Fig. 4 of Aykol et al.)."))
+    figs.append((fig, f"Distribution of MLIP − DFT {QUANTITIES[q_hist]} over {len(err)} amorphous "
+                      "structures (cf. Fig. 4 of Aykol et al.)."))
     qs = (["e_total"] if include_total else []) + ["de_am", "e_form"]
     fig, axes = plt.subplots(1, len(qs), figsize=(4 * len(qs), 3.6))
     for ax, q in zip(np.atleast_1d(axes), qs, strict=True):

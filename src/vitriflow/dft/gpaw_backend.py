@@ -63,17 +63,21 @@ class GpawSettings:
 
     def __post_init__(self):
         if self.ecut_eV <= 50:
-            raise ValueError(f"dft.gpaw.ecut_eV: expected a plane-wave cutoff > 50 eV, got {self.ecut_eV}")
+            raise ValueError("dft.gpaw.ecut_eV: expected a plane-wave cutoff > 50 eV, got "
+                             f"{self.ecut_eV}")
         if self.kpt_density < 0:
             raise ValueError(f"dft.gpaw.kpt_density: expected >= 0, got {self.kpt_density}")
         if self.kpt_density_amorphous is not None and self.kpt_density_amorphous < 0:
-            raise ValueError(f"dft.gpaw.kpt_density_amorphous: expected >= 0 or null, got {self.kpt_density_amorphous}")
+            raise ValueError("dft.gpaw.kpt_density_amorphous: expected >= 0 or null, got "
+                             f"{self.kpt_density_amorphous}")
         if self.spin not in SPIN_MODES:
             raise ValueError(f"dft.gpaw.spin: expected one of {SPIN_MODES}, got {self.spin!r}")
         if self.smearing not in SMEARINGS:
-            raise ValueError(f"dft.gpaw.smearing: expected one of {SMEARINGS}, got {self.smearing!r}")
+            raise ValueError(f"dft.gpaw.smearing: expected one of {SMEARINGS}, got "
+                             f"{self.smearing!r}")
         if self.smearing_width_eV <= 0:
-            raise ValueError(f"dft.gpaw.smearing_width_eV: expected > 0, got {self.smearing_width_eV}")
+            raise ValueError("dft.gpaw.smearing_width_eV: expected > 0, got "
+                             f"{self.smearing_width_eV}")
 
     def key(self) -> str:
         """Short hash of the settings (cache key)."""
@@ -87,10 +91,12 @@ def gpaw_available() -> tuple[bool, str]:
         import gpaw
         from gpaw import setup_paths
     except Exception as exc:  # ImportError or a broken C extension
-        return False, f"GPAW cannot be imported ({type(exc).__name__}: {exc}); install with `pip install 'vitriflow[dft]'` (needs libxc-dev, libopenblas-dev, CC=g++)"
+        return False, (f"GPAW cannot be imported ({type(exc).__name__}: {exc}); install with "
+                       "`pip install 'vitriflow[dft]'` (needs libxc-dev, libopenblas-dev, CC=g++)")
     paths = [p for p in setup_paths if Path(p).is_dir()]
     if not paths and not os.environ.get("GPAW_SETUP_PATH"):
-        return False, "GPAW imports but no PAW setups were found (install `gpaw-data` or set GPAW_SETUP_PATH)"
+        return False, ("GPAW imports but no PAW setups were found (install `gpaw-data` or set "
+                       "GPAW_SETUP_PATH)")
     return True, gpaw.__version__
 
 
@@ -181,7 +187,8 @@ def run_one(atoms: Atoms, s: GpawSettings, txt: str | None = None) -> dict:
         energy = float(a.get_potential_energy())
         status, reason = "ok", ""
     except KohnShamConvergenceError as exc:
-        energy, status, reason = float("nan"), "failed", f"SCF not converged in {s.maxiter} iterations ({exc})"
+        energy, status, reason = (float("nan"), "failed",
+                                  f"SCF not converged in {s.maxiter} iterations ({exc})")
     wall = time.perf_counter() - t0
     out = {
         "energy_eV": energy, "status": status, "reason": reason, "wall_s": wall,
@@ -204,7 +211,8 @@ def _job_main(job_path: str) -> int:
     try:
         res = run_one(atoms, s, txt=job["txt"])
     except Exception as exc:  # recorded, never silent
-        res = {"energy_eV": float("nan"), "status": "failed", "reason": f"{type(exc).__name__}: {exc}", "wall_s": float("nan")}
+        res = {"energy_eV": float("nan"), "status": "failed",
+               "reason": f"{type(exc).__name__}: {exc}", "wall_s": float("nan")}
     res["settings_key"] = s.key()
     res["input_key"] = job.get("input_key", "")
     tmp = Path(job["result"] + ".tmp")
@@ -247,13 +255,15 @@ def run_batch(
         if result.is_file():
             prev = json.loads(result.read_text())
             # ids survive an MD or selection rerun; the geometry must match too
-            if prev.get("settings_key") == key and prev.get("input_key") == input_key and prev.get("status") == "ok":
+            if (prev.get("settings_key") == key and prev.get("input_key") == input_key
+                    and prev.get("status") == "ok"):
                 log.info("%s (%d atoms): cached result of an earlier run", sid, len(atoms))
                 return {"structure_id": sid, **prev, "cached": True}
         struct = workdir / f"{sid}.extxyz"
         write(struct, atoms, format="extxyz")
-        job = {"structure": str(struct), "settings": asdict(settings), "txt": str(workdir / f"{sid}.gpaw.txt"),
-               "result": str(result), "input_key": input_key}
+        job = {"structure": str(struct), "settings": asdict(settings),
+               "txt": str(workdir / f"{sid}.gpaw.txt"), "result": str(result),
+               "input_key": input_key}
         job_path = workdir / f"{sid}.job.json"
         job_path.write_text(json.dumps(job))
         if result.exists():
@@ -261,18 +271,22 @@ def run_batch(
         cmd = [*mpi_command.split(), python, "-m", "vitriflow.dft.gpaw_backend", str(job_path)]
         t0 = time.perf_counter()
         try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=settings.timeout_s)
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                                  timeout=settings.timeout_s)
             if result.is_file():
                 res = json.loads(result.read_text())
             else:
                 tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
                 res = {"energy_eV": float("nan"), "status": "failed",
-                       "reason": f"GPAW process exited with code {proc.returncode}: {' | '.join(tail)}"}
+                       "reason": f"GPAW process exited with code {proc.returncode}: "
+                                 f"{' | '.join(tail)}"}
         except subprocess.TimeoutExpired:
-            res = {"energy_eV": float("nan"), "status": "failed", "reason": f"timed out after {settings.timeout_s:g} s"}
+            res = {"energy_eV": float("nan"), "status": "failed",
+                   "reason": f"timed out after {settings.timeout_s:g} s"}
         res.setdefault("wall_s", time.perf_counter() - t0)
         log.info("%s (%d atoms): %s %s in %.1f s", sid, len(atoms), res["status"],
-                 f"E={res['energy_eV']:.6f} eV" if res["status"] == "ok" else res.get("reason", ""), res["wall_s"])
+                 f"E={res['energy_eV']:.6f} eV" if res["status"] == "ok" else res.get("reason", ""),
+                 res["wall_s"])
         return {"structure_id": sid, **res, "cached": False}
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -284,7 +298,9 @@ def run_batch(
     df["energy_per_atom_eV"] = df["energy_eV"] / df["n_atoms"]
     for col in ("kpts", "hubbard_u"):
         if col in df:
-            df[col] = df[col].map(lambda v: json.dumps(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else "")
+            df[col] = df[col].map(
+                lambda v: json.dumps(v)
+                if v is not None and not (isinstance(v, float) and np.isnan(v)) else "")
     return df, run
 
 

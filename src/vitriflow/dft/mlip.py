@@ -21,9 +21,11 @@ def resolve_potential(frames: Sequence[Atoms], name: str) -> str:
     """The potential to use: ``name``, or with 'from_structures' the one the MD stage used."""
     if name != "from_structures":
         return name
-    used = sorted({str(a.info.get("md_potential", "")) for a in frames if a.info.get("role") == "amorphous"} - {""})
+    used = sorted({str(a.info.get("md_potential", "")) for a in frames
+                   if a.info.get("role") == "amorphous"} - {""})
     if len(used) != 1:
-        raise ValueError(f"dft.mlip='from_structures': the selected structures used potentials {used}; set dft.mlip to one name")
+        raise ValueError("dft.mlip='from_structures': the selected structures used potentials "
+                         f"{used}; set dft.mlip to one name")
     return used[0]
 
 
@@ -33,7 +35,8 @@ def mlip_energies(frames: Sequence[Atoms], potential: str, device: str = "cpu") 
     that one bad frame (a collapsed cell, a NaN position) fails only its own row."""
     ids = [str(a.info["structure_id"]) for a in frames]
     base = pd.DataFrame({"structure_id": ids, "n_atoms": [len(a) for a in frames],
-                         "energy_eV": np.nan, "status": "failed", "reason": "", "potential": potential})
+                         "energy_eV": np.nan, "status": "failed", "reason": "",
+                         "potential": potential})
     if not frames:
         return base
     try:
@@ -57,7 +60,8 @@ def mlip_energies(frames: Sequence[Atoms], potential: str, device: str = "cpu") 
                 energies[i] = float(single_points(model, [a])[0])
             except Exception as one:
                 base.loc[i, "reason"] = f"MLIP {potential}: {type(one).__name__}: {one}"
-                log.error("MLIP %s single point of %s failed: %s", potential, ids[i], base.loc[i, "reason"])
+                log.error("MLIP %s single point of %s failed: %s", potential, ids[i],
+                          base.loc[i, "reason"])
     base["energy_eV"] = energies
     finite = np.isfinite(energies)
     base.loc[finite, "status"] = "ok"

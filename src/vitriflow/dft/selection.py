@@ -37,9 +37,11 @@ def molecule_in_box(element: str, box_A: float) -> Atoms:
     from ase.build import molecule
 
     if element not in GAS_MOLECULES:
-        raise ValueError(f"molecule_in_box: {element!r} has no gaseous reference; expected one of {sorted(GAS_MOLECULES)}")
+        raise ValueError(f"molecule_in_box: {element!r} has no gaseous reference; expected one of "
+                         f"{sorted(GAS_MOLECULES)}")
     if box_A < 6.0:
-        raise ValueError(f"dft.molecule_box_A: {box_A} Å is too small for a molecule; expected >= 6")
+        raise ValueError(f"dft.molecule_box_A: {box_A} Å is too small for a molecule; "
+                         "expected >= 6")
     mol = molecule(GAS_MOLECULES[element])
     mol.set_cell([box_A] * 3)
     mol.center()
@@ -76,14 +78,16 @@ def select_amorphous(
         for key in ("structure_id", "composition_index", "status"):
             if key not in info:
                 raise ValueError(f"quenched frame {i}: info lacks {key!r} (see docs/CONTRACTS.md)")
-        rows.append((i, str(info["structure_id"]), int(info["composition_index"]), str(info["status"]), len(at)))
+        rows.append((i, str(info["structure_id"]), int(info["composition_index"]),
+                     str(info["status"]), len(at)))
     df = pd.DataFrame(rows, columns=["frame", "structure_id", "ci", "status", "n_atoms"])
     if df["structure_id"].duplicated().any():
         dup = df.loc[df["structure_id"].duplicated(), "structure_id"].iloc[0]
         raise ValueError(f"quenched frames: duplicate structure_id {dup!r}")
     fits = df["n_atoms"] <= max_atoms if max_atoms else pd.Series(True, index=df.index)
     if (~fits).any():
-        log.info("%d structures exceed dft.max_atoms=%s and are not eligible", int((~fits).sum()), max_atoms)
+        log.info("%d structures exceed dft.max_atoms=%s and are not eligible", int((~fits).sum()),
+                 max_atoms)
     ok = df[(df["status"] == "ok") & fits]
 
     rng = np.random.default_rng(seed)
@@ -157,9 +161,9 @@ def build_selection(
         a.info = {
             "structure_id": str(info["structure_id"]), "system": system, "role": "amorphous",
             "formula": a.get_chemical_formula(mode="metal", empirical=True),
-            "composition_index": int(info["composition_index"]), "label": str(info.get("label", "")),
-            "source_id": str(info["structure_id"]), "md_status": str(info["status"]),
-            "md_potential": str(info.get("potential", "")),
+            "composition_index": int(info["composition_index"]),
+            "label": str(info.get("label", "")), "source_id": str(info["structure_id"]),
+            "md_status": str(info["status"]), "md_potential": str(info.get("potential", "")),
             "md_energy_per_atom_eV": float(info.get("energy_per_atom_eV", np.nan)),
             "selected_because": why,
         }
@@ -171,7 +175,8 @@ def build_selection(
     by_id = {str(c.info.get("material_id")): c for c in crystals}
     if include_crystals and comps:
         if references is None or references.empty:
-            warnings.append(f"{system}: no reference table; crystal energies (and ΔE_am) unavailable")
+            warnings.append(f"{system}: no reference table; crystal energies (and ΔE_am) "
+                            "unavailable")
         else:
             wanted: list[str] = []
             for _, row in references.sort_values("composition_index").iterrows():
@@ -189,22 +194,26 @@ def build_selection(
                 if len(set(c.get_chemical_symbols())) < 2:
                     continue  # elemental phases enter as element references
                 if max_crystal_atoms and len(c) > max_crystal_atoms:
-                    warnings.append(f"{system}: crystal {mid} has {len(c)} atoms > dft.max_crystal_atoms={max_crystal_atoms}; skipped")
+                    warnings.append(f"{system}: crystal {mid} has {len(c)} atoms "
+                                    f"> dft.max_crystal_atoms={max_crystal_atoms}; skipped")
                     continue
                 out.append(_tagged(c, system, "crystal", f"{system}-xtal-{mid}", mid, "hull phase"))
     for el in sorted(elements):
         if el in GAS_MOLECULES:
             mol = molecule_in_box(el, molecule_box_A)
-            out.append(_tagged(mol, system, "element", f"{system}-el-{el}", f"molecule:{GAS_MOLECULES[el]}",
+            out.append(_tagged(mol, system, "element", f"{system}-el-{el}",
+                               f"molecule:{GAS_MOLECULES[el]}",
                                f"reference for {el} (molecule in {molecule_box_A:g} Å box)"))
             continue
-        cands = [c for c in crystals if c.info.get("role") == "element" and set(c.get_chemical_symbols()) == {el}]
+        cands = [c for c in crystals
+                 if c.info.get("role") == "element" and set(c.get_chemical_symbols()) == {el}]
         if not cands:
             warnings.append(f"{system}: no elemental reference phase for {el} in the crystals file")
             continue
         best = _lowest_energy(cands)
         mid = str(best.info.get("material_id", el))
-        out.append(_tagged(best, system, "element", f"{system}-el-{el}", mid, f"reference for {el}"))
+        out.append(_tagged(best, system, "element", f"{system}-el-{el}", mid,
+                           f"reference for {el}"))
     return out, warnings
 
 
@@ -221,7 +230,8 @@ def _tagged(atoms: Atoms, system: str, role: str, sid: str, source: str, why: st
     """A crystal or elemental reference, carrying the Materials Project formation energy per
     atom (0 for elements) that the comparison fits each method's chemical potentials to."""
     a = atoms.copy()
-    ef = 0.0 if role == "element" else float(atoms.info.get("mp_formation_energy_per_atom_eV", np.nan))
+    ef = (0.0 if role == "element"
+          else float(atoms.info.get("mp_formation_energy_per_atom_eV", np.nan)))
     a.info = {
         "structure_id": sid, "system": system, "role": role,
         "formula": a.get_chemical_formula(mode="metal", empirical=True),

@@ -2,10 +2,10 @@
 
 Required columns: ``structure_id`` and ``energy_eV`` (total, eV) or ``energy_per_atom_eV``.
 Optional: ``status`` (``ok`` | ``failed``; default ``ok``), ``reason``, ``n_atoms`` (checked
-against the selection). Ids must be those of the selection (``results/dft/{system}/selection.parquet``:
-amorphous ids, ``{system}-xtal-<mp-id>``, ``{system}-el-<El>``); an id the selection does not
-know is refused, because a typo would otherwise silently drop a structure. Selected ids without
-a row are reported as ``missing``.
+against the selection). Ids must be those of the selection
+(``results/dft/{system}/selection.parquet``: amorphous ids, ``{system}-xtal-<mp-id>``,
+``{system}-el-<El>``); an id the selection does not know is refused, because a typo would otherwise
+silently drop a structure. Selected ids without a row are reported as ``missing``.
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ def read_energy_table(path: str | os.PathLike) -> pd.DataFrame:
     raise ValueError(f"dft.table.path: {path} must end in .csv or .parquet")
 
 
-def energies_from_table(table: pd.DataFrame, selection: pd.DataFrame, source: str = "table") -> pd.DataFrame:
+def energies_from_table(table: pd.DataFrame, selection: pd.DataFrame,
+                        source: str = "table") -> pd.DataFrame:
     """Validate ``table`` against ``selection`` and return one energy row per selected structure."""
     if "structure_id" not in table.columns:
-        raise ValueError(f"{source}: missing column 'structure_id' (columns: {list(table.columns)})")
+        raise ValueError(f"{source}: missing column 'structure_id' (columns: "
+                         f"{list(table.columns)})")
     if "energy_eV" not in table.columns and "energy_per_atom_eV" not in table.columns:
         raise ValueError(f"{source}: needs a column 'energy_eV' or 'energy_per_atom_eV'")
     t = table.copy()
@@ -43,7 +45,8 @@ def energies_from_table(table: pd.DataFrame, selection: pd.DataFrame, source: st
     known = set(selection["structure_id"].astype(str))
     unknown = sorted(set(t["structure_id"]) - known)
     if unknown:
-        raise ValueError(f"{source}: unknown structure_id {unknown[0]!r} ({len(unknown)} unknown); expected ids of the selection")
+        raise ValueError(f"{source}: unknown structure_id {unknown[0]!r} ({len(unknown)} unknown); "
+                         "expected ids of the selection")
     t["status"] = t["status"].astype(str) if "status" in t else "ok"
     bad_status = sorted(set(t["status"]) - {"ok", "failed"})
     if bad_status:
@@ -54,7 +57,8 @@ def energies_from_table(table: pd.DataFrame, selection: pd.DataFrame, source: st
         wrong = t[t["n_atoms"].astype(int) != t["n_sel"]]
         if len(wrong):
             r = wrong.iloc[0]
-            raise ValueError(f"{source}: {r['structure_id']} has n_atoms={r['n_atoms']}, the selection has {r['n_sel']}")
+            raise ValueError(f"{source}: {r['structure_id']} has n_atoms={r['n_atoms']}, the "
+                             f"selection has {r['n_sel']}")
     for col in ("energy_eV", "energy_per_atom_eV"):
         if col in t:
             t[col] = pd.to_numeric(t[col], errors="raise")
@@ -62,13 +66,16 @@ def energies_from_table(table: pd.DataFrame, selection: pd.DataFrame, source: st
         t["energy_eV"] = t["energy_per_atom_eV"] * t["n_sel"]
     elif "energy_per_atom_eV" in t:
         both = t["energy_eV"].notna() & t["energy_per_atom_eV"].notna()
-        diff = (t.loc[both, "energy_eV"] / t.loc[both, "n_sel"] - t.loc[both, "energy_per_atom_eV"]).abs()
+        diff = (t.loc[both, "energy_eV"] / t.loc[both, "n_sel"]
+                - t.loc[both, "energy_per_atom_eV"]).abs()
         if (diff > 1e-6).any():
             sid = t.loc[both].loc[diff > 1e-6, "structure_id"].iloc[0]
-            raise ValueError(f"{source}: {sid}: energy_eV / n_atoms disagrees with energy_per_atom_eV")
+            raise ValueError(f"{source}: {sid}: energy_eV / n_atoms disagrees with "
+                             "energy_per_atom_eV")
     ok_nan = (t["status"] == "ok") & ~np.isfinite(t["energy_eV"])
     if ok_nan.any():
-        raise ValueError(f"{source}: {t.loc[ok_nan, 'structure_id'].iloc[0]} has status 'ok' but no finite energy")
+        raise ValueError(f"{source}: {t.loc[ok_nan, 'structure_id'].iloc[0]} has status 'ok' but "
+                         "no finite energy")
     t["reason"] = t["reason"].fillna("").astype(str) if "reason" in t else ""
     out = selection[["structure_id", "n_atoms"]].astype({"structure_id": str}).merge(
         t[["structure_id", "energy_eV", "status", "reason"]], on="structure_id", how="left")

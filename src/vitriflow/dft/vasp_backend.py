@@ -80,11 +80,14 @@ def write_jobs(
         sid = str(atoms.info["structure_id"])
         d = root / sid
         vis = input_set(atoms, kind, user_incar_settings)
-        key = hashlib.sha256(json.dumps([structure_key(atoms), type(vis).__name__, dict(user_incar_settings or {})],
+        key = hashlib.sha256(json.dumps([structure_key(atoms), type(vis).__name__,
+                                         dict(user_incar_settings or {})],
                                         sort_keys=True, default=str).encode()).hexdigest()[:16]
         try:
-            old_key = json.loads((d / "vitriflow_job.json").read_text()).get("input_key", "old") if d.is_dir() else key
-        except (OSError, ValueError, AttributeError):  # no readable metadata: its outputs may be another geometry's
+            old_key = (json.loads((d / "vitriflow_job.json").read_text()).get("input_key", "old")
+                       if d.is_dir() else key)
+        except (OSError, ValueError, AttributeError):
+            # no readable metadata: its outputs may be another geometry's
             old_key = "unknown"
         if old_key != key:
             stale = root / "_stale" / f"{sid}-{old_key}"
@@ -112,9 +115,11 @@ def _job_files(root: str | os.PathLike) -> list[Path]:
             ids = json.loads(listed.read_text())
             if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
                 raise ValueError("expected a list of structure ids")
-        except (OSError, ValueError) as exc:  # the index of the whole system: one line, not a traceback
-            raise ValueError(f"{listed}: unreadable ({type(exc).__name__}: {exc}); rerun the dft_vasp_inputs "
-                             "rule, which rewrites it (finished jobs are kept)") from exc
+        except (OSError, ValueError) as exc:
+            # the index of the whole system: one line, not a traceback
+            raise ValueError(f"{listed}: unreadable ({type(exc).__name__}: {exc}); rerun "
+                             "the dft_vasp_inputs rule, which rewrites it (finished jobs "
+                             "are kept)") from exc
         return [root / sid / "vitriflow_job.json" for sid in ids]
     return sorted(root.glob("*/vitriflow_job.json"))
 
@@ -147,19 +152,22 @@ def run_jobs(root: str | os.PathLike, command: str | None = None,
     """
     command = command or os.environ.get("VASP_COMMAND", "")
     if not command:
-        raise RuntimeError("VASP_COMMAND is not set: export e.g. VASP_COMMAND='srun vasp_std' in the cluster profile")
+        raise RuntimeError("VASP_COMMAND is not set: export e.g. VASP_COMMAND='srun vasp_std' in "
+                           "the cluster profile")
     rows, wall = [], {}
     for job in _job_files(root):
         d, sid = job.parent, job.parent.name
         try:
             meta = _job_meta(job)
-        except ValueError as exc:  # a job without its metadata is a failed row; the others still run
+        except ValueError as exc:
+            # a job without its metadata is a failed row; the others still run
             log.warning("%s: %s", sid, exc)
             rows.append({"structure_id": sid, "run_status": "failed", "reason": str(exc)})
             continue
         if meta.get("potcar_spec") or not (d / "POTCAR").is_file():
             rows.append({"structure_id": sid, "run_status": "failed",
-                         "reason": "no POTCAR (only POTCAR.spec): set PMG_VASP_PSP_DIR and regenerate inputs"})
+                         "reason": "no POTCAR (only POTCAR.spec): set PMG_VASP_PSP_DIR and "
+                                   "regenerate inputs"})
             continue
         if _finished(d / "vasprun.xml"):
             rows.append({"structure_id": sid, "run_status": "done", "reason": ""})
@@ -167,14 +175,17 @@ def run_jobs(root: str | os.PathLike, command: str | None = None,
         t0 = time.perf_counter()
         try:
             with open(d / "vasp.out", "w") as out:
-                proc = subprocess.run(shlex.split(command), cwd=d, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s)
+                proc = subprocess.run(shlex.split(command), cwd=d, stdout=out,
+                                      stderr=subprocess.STDOUT, timeout=timeout_s)
             status = "done" if proc.returncode == 0 else "failed"
-            reason = "" if proc.returncode == 0 else f"exit code {proc.returncode} (see {d / 'vasp.out'})"
+            reason = ("" if proc.returncode == 0
+                      else f"exit code {proc.returncode} (see {d / 'vasp.out'})")
         except subprocess.TimeoutExpired:
             status, reason = "failed", f"timed out after {timeout_s} s"
         wall[sid] = time.perf_counter() - t0
         rows.append({"structure_id": sid, "run_status": status, "reason": reason})
-    return pd.DataFrame(rows, columns=["structure_id", "run_status", "reason"]), {"ran": list(wall), "wall_s": wall}
+    return (pd.DataFrame(rows, columns=["structure_id", "run_status", "reason"]),
+            {"ran": list(wall), "wall_s": wall})
 
 
 def _finished(vasprun: Path) -> bool:
@@ -228,7 +239,8 @@ def _parse_one(vasprun: Path, meta: Mapping, compat) -> dict:
     entry = vr.get_computed_entry(inc_structure=True, entry_id=meta["structure_id"])
     if not np.isfinite(entry.uncorrected_energy):  # pymatgen's inf for a run without an ionic step
         return {"reason": "vasprun.xml has no total energy"}
-    out = {"energy_eV": float(entry.uncorrected_energy), "energy_corrected_eV": float(entry.uncorrected_energy)}
+    out = {"energy_eV": float(entry.uncorrected_energy),
+           "energy_corrected_eV": float(entry.uncorrected_energy)}
     if compat is not None:
         processed = compat.process_entry(entry)
         out["energy_corrected_eV"] = float(processed.energy) if processed is not None else np.nan

@@ -19,7 +19,9 @@ def one_potential_family(key: str, requested: Sequence[str], systems: Mapping[st
     for s in family:
         by_potential.setdefault(systems[s].potential, []).append(s)
     if len(by_potential) > 1:
-        hint = "" if requested else " (empty = every system of the run: list one potential's systems)"
-        raise ValueError(f"{key}: the family mixes potentials {dict(sorted(by_potential.items()))}; "
-                         f"expected systems of one potential ({why}){hint}")
+        hint = ("" if requested
+                else " (empty = every system of the run: list one potential's systems)")
+        raise ValueError(f"{key}: the family mixes potentials "
+                         f"{dict(sorted(by_potential.items()))}; expected systems of one potential "
+                         f"({why}){hint}")
     return family

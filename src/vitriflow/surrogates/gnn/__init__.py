@@ -11,8 +11,9 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {"GNNRegressor": "model", "GlassGNN": "model", "TARGET_UNITS": "pipeline",
-            "load_dataset": "pipeline", "metrics_table": "pipeline", "train_and_evaluate": "pipeline",
-            "write_outputs": "pipeline", "write_skipped_outputs": "pipeline"}
+            "load_dataset": "pipeline", "metrics_table": "pipeline",
+            "train_and_evaluate": "pipeline", "write_outputs": "pipeline",
+            "write_skipped_outputs": "pipeline"}
 __all__ = sorted(_EXPORTS)
 
 

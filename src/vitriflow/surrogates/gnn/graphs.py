@@ -26,8 +26,10 @@ def rbf_expand(d: torch.Tensor, cutoff: float, n_rbf: int) -> torch.Tensor:
 
 
 def structure_problem(atoms, species: list[str] | None = None) -> str:
-    """Why ``atoms`` cannot become a graph ("" when it can): no atoms, positions or cell not finite,
-    a degenerate cell, not periodic in three directions, or (with ``species``) an unknown element."""
+    """Why ``atoms`` cannot become a graph ("" when it can).
+
+    No atoms, positions or cell not finite, a degenerate cell, not periodic in three directions,
+    or (with ``species``) an unknown element."""
     if len(atoms) == 0:
         return "no atoms"
     if not np.isfinite(atoms.positions).all():
@@ -38,7 +40,8 @@ def structure_problem(atoms, species: list[str] | None = None) -> str:
     if not abs(np.linalg.det(cell)) > MIN_VOLUME_A3:
         return f"cell volume {abs(np.linalg.det(cell)):.3g} Å³ (degenerate cell)"
     if not atoms.pbc.all():
-        return f"not periodic in all three directions (pbc={atoms.pbc.tolist()}); expected an MD cell"
+        return (f"not periodic in all three directions (pbc={atoms.pbc.tolist()}); "
+                "expected an MD cell")
     if species is not None:
         unknown = sorted(set(atoms.get_chemical_symbols()) - set(species))
         if unknown:

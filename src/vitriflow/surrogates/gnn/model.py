@@ -86,16 +86,17 @@ class GNNRegressor:
         self.device = device
 
     def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("cutoff_A", "n_rbf", "hidden", "layers", "epochs", "lr",
-                                               "weight_decay", "batch_size", "n_models", "seed",
-                                               "device")}
+        return {k: getattr(self, k)
+                for k in ("cutoff_A", "n_rbf", "hidden", "layers", "epochs", "lr", "weight_decay",
+                          "batch_size", "n_models", "seed", "device")}
 
     def _check(self) -> None:
         if not self.cutoff_A >= MIN_CUTOFF_A:
             raise ValueError(f"gnn.cutoff_A: expected >= {MIN_CUTOFF_A} Å, got {self.cutoff_A!r}")
         for key in ("n_rbf", "hidden", "layers", "epochs", "batch_size", "n_models"):
             if int(getattr(self, key)) < 1:
-                raise ValueError(f"gnn.{key}: expected a positive integer, got {getattr(self, key)!r}")
+                raise ValueError(f"gnn.{key}: expected a positive integer, got "
+                                 f"{getattr(self, key)!r}")
 
     def _graphs(self, structures, y=None) -> list:
         return [to_graph(a, self.species_, self.cutoff_A, self.n_rbf, None if y is None else y[k])
@@ -150,9 +151,11 @@ class GNNRegressor:
             self.members_.append(done["state"])
             self.history_.append(done["history"])
         if self.resumed_members_:
-            log.info("gnn: resumed %d of %d members from %s", self.resumed_members_, self.n_models, ckpt)
+            log.info("gnn: resumed %d of %d members from %s", self.resumed_members_, self.n_models,
+                     ckpt)
         self.fit_seconds_ = time.perf_counter() - t0
-        log.info("gnn: %d members on %d structures (%s, %s) in %.1f s, final train RMSE %.3g (target units)",
+        log.info("gnn: %d members on %d structures (%s, %s) in %.1f s, final train RMSE %.3g "
+                 "(target units)",
                  len(self.members_), len(graphs), self.species_, self.device, self.fit_seconds_,
                  np.sqrt(np.mean([h["train_mse_scaled"][-1] for h in self.history_])) * self.y_std_)
         return self
@@ -165,7 +168,8 @@ class GNNRegressor:
         torch.manual_seed(self.seed + k)
         net = GlassGNN(len(self.species_), self.n_rbf, self.hidden, self.layers).to(dev)
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(self.epochs), eta_min=self.lr / 100)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(self.epochs),
+                                                           eta_min=self.lr / 100)
         loader = DataLoader(graphs, batch_size=int(self.batch_size), shuffle=True,
                             generator=torch.Generator().manual_seed(self.seed + k))
         losses = []
@@ -213,14 +217,17 @@ class GNNRegressor:
             net.to(dev).eval()
             with torch.no_grad():
                 preds.append(torch.cat([net(b.to(dev)) for b in loader]).cpu().numpy().ravel())
-        p = np.vstack(preds) * self.y_std_ + self.y_mean_ + self._fractions(structures) @ self.atom_ref_
-        return p.mean(axis=0), cal.predictive_std(p.std(axis=0), getattr(self, "calibration_", None))
+        p = (np.vstack(preds) * self.y_std_ + self.y_mean_
+             + self._fractions(structures) @ self.atom_ref_)
+        return p.mean(axis=0), cal.predictive_std(p.std(axis=0),
+                                                  getattr(self, "calibration_", None))
 
     def save(self, path: str | os.PathLike, **meta: Any) -> None:
         blob = {"format": FORMAT, "params": self.get_params(), "species": self.species_,
                 "atom_ref": self.atom_ref_.tolist(), "y_mean": self.y_mean_, "y_std": self.y_std_,
                 "members": self.members_,
-                "calibration": getattr(self, "calibration_", None), "history": self.history_, "meta": meta}
+                "calibration": getattr(self, "calibration_", None), "history": self.history_,
+                "meta": meta}
         save_torch(blob, path)
 
     @classmethod
@@ -233,7 +240,8 @@ class GNNRegressor:
             raise ValueError(f"{path}: file not found (written by the gnn_train rule)") from None
         except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
             first = (str(exc).strip().splitlines() or [""])[0][:120]
-            raise ValueError(f"{path}: not a readable vitriflow GNN model ({type(exc).__name__}: {first})") from None
+            raise ValueError(f"{path}: not a readable vitriflow GNN model ({type(exc).__name__}: "
+                             f"{first})") from None
         if isinstance(blob, dict) and "skipped" in blob:
             raise ValueError(f"{path}: no model - the gnn stage was skipped ({blob['skipped']})")
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
@@ -245,7 +253,8 @@ class GNNRegressor:
             est.y_mean_, est.y_std_ = float(blob["y_mean"]), float(blob["y_std"])
             est.members_, est.history_ = blob["members"], blob["history"]
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: damaged vitriflow GNN model ({type(exc).__name__}: {exc})") from None
+            raise ValueError(f"{path}: damaged vitriflow GNN model "
+                             f"({type(exc).__name__}: {exc})") from None
         est.calibration_ = blob.get("calibration")
         est.meta_ = blob.get("meta", {})
         return est

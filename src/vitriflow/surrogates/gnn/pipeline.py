@@ -35,7 +35,8 @@ MODEL_KEYS = ("cutoff_A", "n_rbf", "hidden", "layers", "epochs", "lr", "weight_d
 MODELS = ("gnn", "composition_ridge", "mean")
 
 
-def load_dataset(sources: list[tuple[str, str, str]], target: str) -> tuple[list, pd.DataFrame, pd.DataFrame]:
+def load_dataset(sources: list[tuple[str, str, str]],
+                 target: str) -> tuple[list, pd.DataFrame, pd.DataFrame]:
     """(structures, table, excluded) from (system, quenched.extxyz, properties.parquet) triples.
 
     Structures whose MD failed, whose target is missing or that cannot be made a graph (NaN
@@ -53,16 +54,19 @@ def load_dataset(sources: list[tuple[str, str, str]], target: str) -> tuple[list
         for atoms in read_structures(quenched):
             sid = atoms.info.get("structure_id", "")
             if sid not in props.index:
-                excluded.append({"structure_id": sid, "system": system, "reason": "not in the analysis table"})
+                excluded.append({"structure_id": sid, "system": system,
+                                 "reason": "not in the analysis table"})
                 continue
             p = props.loc[sid]
             if p["status"] != "ok" or not np.isfinite(p[target]):
                 why = p["reason"] if p["status"] != "ok" else f"{target} missing"
-                excluded.append({"structure_id": sid, "system": system, "reason": str(why) or p["status"]})
+                excluded.append({"structure_id": sid, "system": system,
+                                 "reason": str(why) or p["status"]})
                 continue
             problem = structure_problem(atoms)
             if problem:
-                excluded.append({"structure_id": sid, "system": system, "reason": f"unusable structure: {problem}"})
+                excluded.append({"structure_id": sid, "system": system,
+                                 "reason": f"unusable structure: {problem}"})
                 continue
             frames.append(atoms)
             rows.append({"structure_id": sid, "system": system, "label": p["label"],
@@ -80,7 +84,8 @@ def load_dataset(sources: list[tuple[str, str, str]], target: str) -> tuple[list
 
 
 def regressor(settings: dict[str, Any], device: str = "cpu") -> GNNRegressor:
-    return GNNRegressor(seed=int(settings["seed"]), device=device, **{k: settings[k] for k in MODEL_KEYS})
+    return GNNRegressor(seed=int(settings["seed"]), device=device,
+                        **{k: settings[k] for k in MODEL_KEYS})
 
 
 def _subdir(checkpoint_dir: str | Path | None, name: str) -> Path | None:
@@ -88,7 +93,8 @@ def _subdir(checkpoint_dir: str | Path | None, name: str) -> Path | None:
 
 
 def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any], device: str = "cpu",
-                   checkpoint_dir: str | Path | None = None) -> tuple[pd.DataFrame, list, list, list]:
+                   checkpoint_dir: str | Path | None = None
+                   ) -> tuple[pd.DataFrame, list, list, list]:
     """Out-of-fold predictions of every model; folds group the replicas of a composition.
     A held-out structure with an element that none of its fold's training structures has gets
     no prediction from any model (the GNN's embedding of that element is untrained, and neither
@@ -116,7 +122,8 @@ def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any], 
         out.loc[held, "fold"] = k
         out.loc[held, "reason"] = [f"fold {k}: {w}" if w else "" for w in why]
         for i in held[why != ""]:
-            log.warning("gnn fold %d: no prediction for %s: %s", k, out.at[i, "structure_id"], out.at[i, "reason"])
+            log.warning("gnn fold %d: no prediction for %s: %s", k, out.at[i, "structure_id"],
+                        out.at[i, "reason"])
         te = held[why == ""]
         if len(te):
             mean, std = est.predict([frames[i] for i in te])
@@ -125,7 +132,8 @@ def cross_validate(frames: list, table: pd.DataFrame, settings: dict[str, Any], 
             out.loc[te, "pred_composition_ridge"] = ridge.predict(X[te])
             out.loc[te, "pred_mean"] = y[tr].mean()
         seconds.append(time.perf_counter() - t0)
-        history.append({"fold": k, "n_train": len(tr), "n_test": len(held), "n_not_predicted": len(held) - len(te),
+        history.append({"fold": k, "n_train": len(tr), "n_test": len(held),
+                        "n_not_predicted": len(held) - len(te),
                         "test_compositions": sorted(set(groups[held])), "members": est.history_})
         resumed.append(est.resumed_members_)
         log.info("gnn fold %d/%d: %d structures held out (%d compositions), %d predicted, %.1f s",
@@ -161,48 +169,57 @@ def metrics_table(pred: pd.DataFrame, unit: str) -> pd.DataFrame:
     rows = []
     for m in MODELS:
         e = pred[f"pred_{m}"] - t
-        rows.append({"model": m, "unit": unit, "n_structures": len(pred), "n_not_predicted": n_all - len(pred),
+        rows.append({"model": m, "unit": unit, "n_structures": len(pred),
+                     "n_not_predicted": n_all - len(pred),
                      "n_compositions": pred["label"].nunique(),
                      "mae": float(e.abs().mean()), "rmse": float(np.sqrt((e**2).mean())),
                      "r2": float(1 - (e**2).sum() / ss) if ss > 0 else float("nan"),
                      "within_composition_r": _within_r(pred[f"pred_{m}"], t, pred["label"]),
                      # share within +-2 raw member spreads, and within the calibrated 95 % interval
                      # (in-sample for its two parameters, fitted on these residuals)
-                     "coverage_2std": float((e.abs() <= 2 * pred["std_gnn"]).mean()) if m == "gnn" else float("nan"),
+                     "coverage_2std": (float((e.abs() <= 2 * pred["std_gnn"]).mean())
+                                       if m == "gnn" else float("nan")),
                      "coverage_95_calibrated": (cal.coverage(e, pred["sigma_gnn"], 0.95)
-                                                if m == "gnn" and "sigma_gnn" in pred else float("nan")),
-                     "replica_spread_rms": float(np.sqrt((within[multi] ** 2).mean())) if multi.any() else float("nan")})
+                                                if m == "gnn" and "sigma_gnn" in pred
+                                                else float("nan")),
+                     "replica_spread_rms": (float(np.sqrt((within[multi] ** 2).mean()))
+                                            if multi.any() else float("nan"))})
     return pd.DataFrame(rows)
 
 
-def train_and_evaluate(frames: list, table: pd.DataFrame, settings: dict[str, Any], device: str = "cpu",
+def train_and_evaluate(frames: list, table: pd.DataFrame, settings: dict[str, Any],
+                       device: str = "cpu",
                        checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
     """Grouped CV of every model, then the GNN refitted on every structure (the saved model),
     whose member spread is recalibrated on the out-of-fold residuals. Structures the CV could not
     predict (an element unseen by their fold) are listed under ``not_predicted``; the final model
     has seen every element. With ``checkpoint_dir``
     every trained member is kept there, so a killed run resumes where it stopped. ``run`` (seconds
-    per fold and for the final fit, members resumed) belongs in the provenance record, not the outputs."""
+    per fold and for the final fit, members resumed) belongs in the provenance record, not
+    the outputs."""
     unit = TARGET_UNITS[settings["target"]]
-    pred, history, fold_seconds, fold_resumed = cross_validate(frames, table, settings, device, checkpoint_dir)
+    pred, history, fold_seconds, fold_resumed = cross_validate(frames, table, settings, device,
+                                                               checkpoint_dir)
     noise = cal.fit_noise_model(pred["pred_gnn"] - pred["y_true"], pred["std_gnn"])
     pred["sigma_gnn"] = cal.predictive_std(pred["std_gnn"].to_numpy(), noise)
     metrics = metrics_table(pred, unit)
     final = regressor(settings, device).fit(frames, table["y_true"].to_numpy(),
                                             checkpoint_dir=_subdir(checkpoint_dir, "final"))
     final.calibration_ = noise
-    not_predicted = pred.loc[pred["reason"] != "", ["structure_id", "system", "label", "fold", "reason"]]
+    not_predicted = pred.loc[pred["reason"] != "",
+                             ["structure_id", "system", "label", "fold", "reason"]]
     return {"predictions": pred, "metrics": metrics, "model": final,
             "training": {"device": device, "folds": history, "final": final.history_,
-                         "not_predicted": not_predicted.to_dict("records"), "species": final.species_,
-                         "calibration": noise},
+                         "not_predicted": not_predicted.to_dict("records"),
+                         "species": final.species_, "calibration": noise},
             "run": {"timings": {"cv_fold_s": fold_seconds, "final_s": final.fit_seconds_},
                     "resumed_members": final.resumed_members_ + sum(fold_resumed)}}
 
 
 def write_outputs(result: dict[str, Any], excluded: pd.DataFrame, settings: dict[str, Any],
                   outputs: dict[str, str], prov: dict[str, Any]) -> None:
-    prov = {**prov, **result["run"]}  # run-dependent (timings, resumed members): never in the results
+    # run-dependent (timings, resumed members): never in the results
+    prov = {**prov, **result["run"]}
     result["model"].save(outputs["model"], target=settings["target"], provenance=prov)
     write_table(result["predictions"], outputs["predictions"], prov)
     write_table(result["metrics"], outputs["metrics"], prov)

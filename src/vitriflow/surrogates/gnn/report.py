@@ -36,18 +36,21 @@ def verdict(metrics: pd.DataFrame) -> str:
     g, r = m.loc["gnn"], m.loc["composition_ridge"]
     f, unit = _scale(str(g["unit"]))
     if g["n_structures"] == 0:
-        return ("No structure could be predicted out of fold: every held-out composition has an element "
-                "that its training folds lack, so the models were not evaluated (training.json, not_predicted).")
+        return ("No structure could be predicted out of fold: every held-out composition has an "
+                "element that its training folds lack, so the models were not evaluated "
+                "(training.json, not_predicted).")
     within = g["within_composition_r"]
     reads = np.isfinite(within) and within >= 0.3
-    text = (f"Out-of-fold RMSE: GNN {f * g['rmse']:.3g} {unit}, composition-only ridge {f * r['rmse']:.3g} "
-            f"{unit}; replicas of one composition differ by {f * g['replica_spread_rms']:.3g} {unit} (RMS), "
-            f"the floor for any composition-only model. ")
+    text = (f"Out-of-fold RMSE: GNN {f * g['rmse']:.3g} {unit}, composition-only ridge "
+            f"{f * r['rmse']:.3g} {unit}; replicas of one composition differ by "
+            f"{f * g['replica_spread_rms']:.3g} {unit} (RMS), the floor for any "
+            "composition-only model. ")
     if g["rmse"] < r["rmse"] and reads:
-        return text + (f"The network reads the structure: its predicted replica-to-replica differences "
-                       f"correlate with the simulated ones (r = {within:.2f}).")
+        return text + ("The network reads the structure: its predicted replica-to-replica "
+                       f"differences correlate with the simulated ones (r = {within:.2f}).")
     return text + (f"The structure does not add predictive information at this data size "
-                   f"(within-composition r = {within:.2f}); use the composition model, or more structures.")
+                   f"(within-composition r = {within:.2f}); use the composition model, or more "
+                   "structures.")
 
 
 def parity_figure(pred: pd.DataFrame, unit: str):
@@ -106,7 +109,8 @@ def training_figure(training: dict):
 
 
 def _resumed(training: dict) -> str:
-    n = int((training.get("provenance") or training).get("resumed_members", 0))  # top level before session 11
+    # in the provenance record, or at the top level of a training.json without one
+    n = int((training.get("provenance") or training).get("resumed_members", 0))
     return f" ({n} members came from the checkpoints of an interrupted run)" if n else ""
 
 
@@ -115,51 +119,58 @@ def build_section(path, predictions: pd.DataFrame, metrics: pd.DataFrame, traini
     unit = str(metrics["unit"].iloc[0])
     f, shown = _scale(unit)
     n, n_comp = len(predictions), predictions["label"].nunique()
-    if "reason" in predictions:  # structures the cross-validation could not predict: in the notes, not the plots
+    # structures the cross-validation could not predict: in the notes, not the plots
+    if "reason" in predictions:
         predictions = predictions[predictions["reason"] == ""]
     parts = [
         f"<p>A crystal-graph network (CGCNN convolutions, torch-geometric; {s['layers']} layers of "
-        f"{s['hidden']} units, cutoff {s['cutoff_A']} Å with periodic images, {s['n_models']} member(s)) "
-        f"learns <code>{esc(s['target'])}</code> of the quenched cells of "
-        f"<code>{esc(', '.join(sorted(predictions['system'].unique())))}</code> on top of a per-element "
-        f"ideal-mixing reference. {n} structures of {n_comp} compositions (species "
-        f"{esc(', '.join(training['species']))}); every structure is predicted by a model that never saw "
-        f"its composition ({len(training['folds'])} folds grouped by composition). Ridge regression on "
-        f"the element fractions is the composition-only baseline. Trained on {esc(training.get('device', 'cpu'))}"
-        f"{_resumed(training)}.</p>",
+        f"{s['hidden']} units, cutoff {s['cutoff_A']} Å with periodic images, "
+        f"{s['n_models']} member(s)) learns <code>{esc(s['target'])}</code> of the quenched cells "
+        f"of <code>{esc(', '.join(sorted(predictions['system'].unique())))}</code> on top of a "
+        f"per-element ideal-mixing reference. {n} structures of {n_comp} compositions (species "
+        f"{esc(', '.join(training['species']))}); every structure is predicted by a model that "
+        f"never saw its composition ({len(training['folds'])} folds grouped by composition). "
+        "Ridge regression on the element fractions is the composition-only baseline. Trained on "
+        f"{esc(training.get('device', 'cpu'))}{_resumed(training)}.</p>",
         note_html(verdict(metrics)),
     ]
     if n < SMALL_FAMILY:
-        parts.append(note_html(f"Only {n} structures: the numbers are indicative. The stage is meant for "
-                               "scans of hundreds of cells (GPU MD, config/binary_scan.yaml).", "bad"))
+        parts.append(note_html(f"Only {n} structures: the numbers are indicative. The stage is "
+                               "meant for scans of hundreds of cells (GPU MD, "
+                               "config/binary_scan.yaml).", "bad"))
     if training.get("not_predicted"):
-        parts.append(note_html(f"{len(training['not_predicted'])} structure(s) have no out-of-fold prediction: "
-                               "their composition has an element that none of the structures of their training "
-                               "folds has, so no model can predict them (an untrained embedding, no reference "
-                               "for that element). The metrics are over the other "
-                               f"{n - len(training['not_predicted'])}; listed with reasons in training.json "
-                               "(not_predicted). The saved model has seen every element.", "bad"))
+        parts.append(note_html(f"{len(training['not_predicted'])} structure(s) have no out-of-fold "
+                               "prediction: their composition has an element that none of the "
+                               "structures of their training folds has, so no model can predict "
+                               "them (an untrained embedding, no reference for that element). The "
+                               f"metrics are over the other {n - len(training['not_predicted'])}; "
+                               "listed with reasons in training.json (not_predicted). The saved "
+                               "model has seen every element.", "bad"))
     if training.get("excluded"):
-        parts.append(note_html(f"{len(training['excluded'])} structure(s) excluded (failed MD, missing "
-                               "target or unusable structure); listed with reasons in training.json.", "bad"))
+        parts.append(note_html(f"{len(training['excluded'])} structure(s) excluded (failed MD, "
+                               "missing target or unusable structure); listed with reasons in "
+                               "training.json.", "bad"))
     parts.append(figure_html(parity_figure(predictions, unit),
                              "Left: out-of-fold predictions against the MD values, both less one "
-                             "least-squares ideal-mixing line through all structures (GNN error bars: "
-                             "the member spread recalibrated on the out-of-fold residuals, sigma^2 = "
-                             "(a spread)^2 + b^2). Right: each replica's difference from its composition's mean, "
-                             "simulated against predicted; a composition-only model sits on the horizontal line."))
+                             "least-squares ideal-mixing line through all structures (GNN error "
+                             "bars: the member spread recalibrated on the out-of-fold residuals, "
+                             "sigma^2 = (a spread)^2 + b^2). Right: each replica's difference from "
+                             "its composition's mean, simulated against predicted; a "
+                             "composition-only model sits on the horizontal line."))
     table = metrics.copy()
     for c in ("mae", "rmse", "replica_spread_rms"):
         table[c] = f * table[c]
     table["unit"] = shown
     table["model"] = table["model"].map(_LABELS)
-    parts.append(table_html(table, "Out-of-fold metrics (within_composition_r: correlation of predicted and "
-                                   "simulated replica-to-replica differences; undefined for composition-only models; "
-                                   "coverage_2std: share of structures within two raw member spreads of the GNN "
-                                   "mean; coverage_95_calibrated: within the recalibrated 95 % interval, "
+    parts.append(table_html(table, "Out-of-fold metrics (within_composition_r: correlation of "
+                                   "predicted and simulated replica-to-replica differences; "
+                                   "undefined for composition-only models; coverage_2std: share of "
+                                   "structures within two raw member spreads of the GNN mean; "
+                                   "coverage_95_calibrated: within the recalibrated 95 % interval, "
                                    "whose two parameters were fitted on these same residuals)."))
     parts.append(figure_html(training_figure(training),
-                             "Training curves: grey, the cross-validation members; red, the saved model's members."))
+                             "Training curves: grey, the cross-validation members; red, the saved "
+                             "model's members."))
     write_section(path, TITLE, *parts, headlines=[gnn_headline(metrics, s["target"])])
 
 
@@ -168,7 +179,8 @@ def gnn_headline(metrics: pd.DataFrame, target: str) -> dict[str, str]:
     m = metrics.set_index("model")
     g, r = m.loc["gnn"], m.loc["composition_ridge"]
     f, unit = _scale(str(g["unit"]))
-    return headline(f"GNN surrogate: {target}", f"{f * g['rmse']:.3g} vs {f * r['rmse']:.3g} {unit}",
-                    f"out-of-fold RMSE, GNN vs composition-only ridge, {int(g['n_structures'])} structures; "
-                    f"within-composition r {g['within_composition_r']:.2f}",
+    return headline(f"GNN surrogate: {target}",
+                    f"{f * g['rmse']:.3g} vs {f * r['rmse']:.3g} {unit}",
+                    f"out-of-fold RMSE, GNN vs composition-only ridge, {int(g['n_structures'])} "
+                    f"structures; within-composition r {g['within_composition_r']:.2f}",
                     "good" if g["rmse"] < r["rmse"] else "bad")

@@ -30,7 +30,7 @@ class PCFDataset:
     r: np.ndarray            # (L,) common r-grid, Angstrom
     y: np.ndarray            # (n, L) replica-mean g(r)
     y_std: np.ndarray        # (n, L) replica standard deviation (0 for a single replica)
-    meta: pd.DataFrame       # n rows: system, composition_index, label, pair, group, n_replicas, frac_*
+    meta: pd.DataFrame  # n rows: system, composition_index, label, pair, group, n_replicas, frac_*
     components: list[str]    # component names in fingerprint order
 
     def fractions(self, i: int) -> dict[str, float]:
@@ -77,14 +77,17 @@ def load_system(rdf_path: str | os.PathLike, comp_path: str | os.PathLike, syste
     cols = [c for c in comps.columns if c.startswith(prefix)]
     if not cols:
         raise ValueError(f"{comp_path}: no '{prefix}*' columns for pcf.basis={basis!r}"
-                         + (" (declare the system in oxides or set pcf.basis: element)" if basis == "oxide" else ""))
+                         + (" (declare the system in oxides or set pcf.basis: element)"
+                            if basis == "oxide" else ""))
     fr = comps[cols].fillna(0.0).to_numpy(dtype=float)
     sums = fr.sum(axis=1)
     bad = np.flatnonzero((np.abs(sums - 1) > NORM_TOL) | (fr < 0).any(axis=1))
     if len(bad):
         i = int(bad[0])
-        raise ValueError(f"{comp_path}: row composition_index={int(comps['composition_index'].iloc[i])} "
-                         f"has fractions summing to {sums[i]:.6g} or negative; expected non-negative, sum 1")
+        raise ValueError(f"{comp_path}: row "
+                         f"composition_index={int(comps['composition_index'].iloc[i])} has "
+                         f"fractions summing to {sums[i]:.6g} or negative; expected "
+                         "non-negative, sum 1")
     comps = comps[["composition_index", "label"] + cols].copy()
     comps[cols] = fr / sums[:, None]
     comps = comps.rename(columns={c: "frac_" + c[len(prefix):] for c in cols})
@@ -117,14 +120,16 @@ def build_dataset(systems: Sequence[tuple[str, str | os.PathLike, str | os.PathL
         if pairs != "all":
             unknown = sorted(set(pairs) - set(rdf["pair"]))
             if unknown and len(systems) == 1:
-                raise ValueError(f"{rdf_path}: pcf.pairs {unknown} not found (present: {sorted(rdf['pair'].unique())})")
+                raise ValueError(f"{rdf_path}: pcf.pairs {unknown} not found (present: "
+                                 f"{sorted(rdf['pair'].unique())})")
             rdf = rdf[rdf["pair"].isin(list(pairs))]
         r = np.sort(rdf["r_A"].unique())
         if r_ref is None:
             r_ref, r_src = r, rdf_path
         elif r.shape != r_ref.shape or not np.allclose(r, r_ref, atol=1e-6):
-            raise ValueError(f"{rdf_path}: r-grid ({len(r)} points, {r[0]:.3f}-{r[-1]:.3f} A) differs from "
-                             f"{r_src} ({len(r_ref)} points); expected one common analysis grid")
+            raise ValueError(f"{rdf_path}: r-grid ({len(r)} points, {r[0]:.3f}-{r[-1]:.3f} A) "
+                             f"differs from {r_src} ({len(r_ref)} points); expected one common "
+                             "analysis grid")
         rdf = rdf.assign(system=name)
         frames.append(rdf)
         comp_frames.append(comps)
@@ -141,7 +146,8 @@ def build_dataset(systems: Sequence[tuple[str, str | os.PathLike, str | os.PathL
     if smoothing_A:
         from vitriflow.surrogates.pcf.evaluate import smooth
 
-        wide = pd.DataFrame(smooth(r_ref, wide.to_numpy(), smoothing_A), index=wide.index, columns=wide.columns)
+        wide = pd.DataFrame(smooth(r_ref, wide.to_numpy(), smoothing_A), index=wide.index,
+                            columns=wide.columns)
     grouped = wide.groupby(level=["system", "composition_index", "pair"], sort=True)
     mean, std, count = grouped.mean(), grouped.std(ddof=0), grouped.size()
     meta = mean.index.to_frame(index=False)
@@ -149,8 +155,8 @@ def build_dataset(systems: Sequence[tuple[str, str | os.PathLike, str | os.PathL
     meta = meta.merge(comps, on=["system", "composition_index"], how="left", validate="many_to_one")
     if meta["label"].isna().any():
         bad = meta[meta["label"].isna()].iloc[0]
-        raise ValueError(f"pcf: system {bad['system']} composition_index {bad['composition_index']} "
-                         "has RDFs but no row in compositions.parquet")
+        raise ValueError(f"pcf: system {bad['system']} composition_index "
+                         f"{bad['composition_index']} has RDFs but no row in compositions.parquet")
     # drop pairs whose species are absent from the glass (their g(r) is undefined)
     from vitriflow.surrogates.pcf.fingerprint import element_fractions
 

@@ -61,7 +61,8 @@ def smooth(r: np.ndarray, y: np.ndarray, sigma_A: float) -> np.ndarray:
         return np.asarray(y, dtype=float)
     from scipy.ndimage import gaussian_filter1d
 
-    return gaussian_filter1d(np.asarray(y, dtype=float), sigma_A / float(r[1] - r[0]), axis=-1, mode="nearest")
+    return gaussian_filter1d(np.asarray(y, dtype=float), sigma_A / float(r[1] - r[0]), axis=-1,
+                             mode="nearest")
 
 
 def curve_metrics(r: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, pairs, y_std=None,
@@ -95,8 +96,10 @@ def curve_metrics(r: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, pairs, 
             "cation_O": bool(name != "all" and is_cation_oxygen(name)),
             "mse": float(((t - p) ** 2).mean()), "r2": _r2(t.ravel(), p.ravel()),
             "peak_dr_mean_A": float(np.nanmean(dr[m])), "peak_dr_max_A": float(np.nanmax(dr[m])),
-            "peak_dh_mean_pct": float(np.nanmean(dh[m])), "peak_dh_max_pct": float(np.nanmax(dh[m])),
-            "replica_rms_std": float(np.sqrt((y_std[m] ** 2).mean())) if y_std is not None else float("nan"),
+            "peak_dh_mean_pct": float(np.nanmean(dh[m])),
+            "peak_dh_max_pct": float(np.nanmax(dh[m])),
+            "replica_rms_std": (float(np.sqrt((y_std[m] ** 2).mean())) if y_std is not None
+                                else float("nan")),
             "noise_floor_mse": float(np.mean(var_mean[m])),
         })
     return pd.DataFrame(rows)

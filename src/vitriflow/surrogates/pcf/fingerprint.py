@@ -41,7 +41,8 @@ def _elements_of(component: str) -> tuple[tuple[str, float], ...]:
     try:
         comp = Composition(component)
     except Exception as exc:  # pymatgen raises several types for bad formulas
-        raise ValueError(f"pcf fingerprint: component {component!r} is not a valid formula ({exc})") from None
+        raise ValueError(f"pcf fingerprint: component {component!r} is not a valid "
+                         f"formula ({exc})") from None
     if not comp.valid or len(comp) == 0:
         raise ValueError(f"pcf fingerprint: component {component!r} is not a valid formula")
     return tuple(sorted((el.symbol, float(n)) for el, n in comp.items()))
@@ -119,11 +120,13 @@ class PCFFingerprint:
         for c, v in fractions.items():
             v = float(v)
             if not np.isfinite(v) or v < 0:
-                raise ValueError(f"pcf fingerprint: fraction of {c} is {v}; expected a finite value >= 0")
+                raise ValueError(f"pcf fingerprint: fraction of {c} is {v}; expected a finite "
+                                 "value >= 0")
             clean[c] = v
         total = sum(clean.values())
         if abs(total - 1.0) > SUM_TOL:
-            raise ValueError(f"pcf fingerprint: fractions sum to {total:.8g}; expected 1 (+/- {SUM_TOL})")
+            raise ValueError(f"pcf fingerprint: fractions sum to {total:.8g}; expected 1 (+/- "
+                             f"{SUM_TOL})")
         return clean
 
     def _check_pair(self, pair: str, fractions: Mapping[str, float]) -> tuple[str, str]:
@@ -131,15 +134,16 @@ class PCFFingerprint:
         for el in (a, b):
             if el not in self.species:
                 raise ValueError(
-                    f"pcf fingerprint: species {el!r} of pair {pair!r} is not in the trained family "
-                    f"(known: {list(self.species)})"
+                    f"pcf fingerprint: species {el!r} of pair {pair!r} is not in the trained "
+                    f"family (known: {list(self.species)})"
                 )
         if pair_name(a, b) != pair:
             raise ValueError(f"pcf fingerprint: pair {pair!r} must be written {pair_name(a, b)!r}")
         x = element_fractions(fractions)
         missing = [el for el in (a, b) if x.get(el, 0.0) <= 0]
         if missing:
-            raise ValueError(f"pcf fingerprint: pair {pair!r} asks for {missing} absent from the glass {dict(fractions)}")
+            raise ValueError(f"pcf fingerprint: pair {pair!r} asks for {missing} absent from the "
+                             f"glass {dict(fractions)}")
         return a, b
 
     # -- encode/decode ------------------------------------------------------------------
@@ -164,7 +168,8 @@ class PCFFingerprint:
         """Inverse of :meth:`encode`: component fractions (non-zero ones) and the pair."""
         vec = np.asarray(vec, dtype=float)
         if vec.shape != (self.n_features,):
-            raise ValueError(f"pcf fingerprint: vector of shape {vec.shape}; expected ({self.n_features},)")
+            raise ValueError(f"pcf fingerprint: vector of shape {vec.shape}; expected "
+                             f"({self.n_features},)")
         m = len(self.components)
         onehot = vec[m : m + len(self.pairs)]
         if not (np.isin(onehot, (0.0, 1.0)).all() and onehot.sum() == 1):

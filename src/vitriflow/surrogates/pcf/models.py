@@ -90,7 +90,8 @@ class _Conv2dAE(nn.Module):
         super().__init__()
         levels = len(channels)
         if size != 2**levels:
-            raise ValueError(f"pcf autoencoder: image_size {size} needs {int(np.log2(size))} layers; got {levels}")
+            raise ValueError(f"pcf autoencoder: image_size {size} needs {int(np.log2(size))} "
+                             f"layers; got {levels}")
         chans = (*channels[:-1], latent_dim)
         enc, prev = [], 1
         for c in chans:
@@ -99,7 +100,8 @@ class _Conv2dAE(nn.Module):
         self.encoder_net = nn.Sequential(*enc)
         dec = []
         for c in reversed(chans):
-            dec += [nn.ConvTranspose2d(prev, c, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2)]
+            dec += [nn.ConvTranspose2d(prev, c, 3, padding=1), nn.ReLU(),
+                    nn.Upsample(scale_factor=2)]
             prev = c
         dec += [nn.Conv2d(prev, 1, 3, padding=1), nn.Sigmoid()]
         self.decoder_net = nn.Sequential(*dec)
@@ -129,7 +131,8 @@ def curves_to_images(y: np.ndarray, size: int = 64) -> np.ndarray:
 def images_to_curves(img: np.ndarray, length: int) -> np.ndarray:
     size = img.shape[-1]
     cols = img[:, 0].sum(axis=1) / size
-    return np.stack([np.interp(np.arange(length), np.linspace(0, length - 1, size), c) for c in cols])
+    return np.stack([np.interp(np.arange(length), np.linspace(0, length - 1, size), c)
+                     for c in cols])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,7 +175,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
 
     def fit(self, y, groups=None):
         if self.representation not in ("curve", "image"):
-            raise ValueError(f"pcf autoencoder: representation {self.representation!r}; expected 'curve' or 'image'")
+            raise ValueError(f"pcf autoencoder: representation {self.representation!r}; expected "
+                             "'curve' or 'image'")
         y = np.asarray(y, dtype=np.float64)
         if y.ndim != 2 or len(y) < 4:
             raise ValueError(f"pcf autoencoder: expected curves of shape (n>=4, L); got {y.shape}")
@@ -187,7 +191,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
             if self.val_fraction and self.val_fraction > 0:
                 g = np.asarray(groups) if groups is not None else np.arange(len(y))
                 if len(np.unique(g)) >= 2:
-                    splitter = GroupShuffleSplit(1, test_size=self.val_fraction, random_state=self.random_state)
+                    splitter = GroupShuffleSplit(1, test_size=self.val_fraction,
+                                                 random_state=self.random_state)
                     idx_tr, idx_va = next(splitter.split(y, groups=g))
             x_all = self._to_input(y)
             x_tr, x_va = x_all[idx_tr], x_all[idx_va]
@@ -209,7 +214,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
                 net.eval()
                 with torch.no_grad():
                     tr = total / len(x_tr)
-                    va = float(nn.functional.mse_loss(net.decode(net.encode(x_va)), x_va)) if len(x_va) else tr
+                    va = (float(nn.functional.mse_loss(net.decode(net.encode(x_va)), x_va))
+                          if len(x_va) else tr)
                 history["epoch"].append(epoch + 1)
                 history["train_mse"].append(tr)
                 history["val_mse"].append(va)
@@ -234,7 +240,8 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
 
     def transform(self, y):
         with torch.no_grad(), _torch_threads(1):
-            return self.net_.encode(self._to_input(np.asarray(y, dtype=np.float64))).numpy().astype(np.float64)
+            return self.net_.encode(
+                self._to_input(np.asarray(y, dtype=np.float64))).numpy().astype(np.float64)
 
     def inverse_transform(self, z):
         with torch.no_grad(), _torch_threads(1):
@@ -317,7 +324,8 @@ class PCFSurrogate(RegressorMixin, BaseEstimator):
         self.forests_ = {}
         for key in np.unique(keys):
             rows = keys == key
-            forest = RandomForestRegressor(random_state=self.random_state, n_jobs=self.n_jobs, **params)
+            forest = RandomForestRegressor(random_state=self.random_state, n_jobs=self.n_jobs,
+                                           **params)
             forest.fit(X[rows], np.asarray(z)[rows])
             forest.n_jobs = 1  # small prediction batches are faster without a worker pool
             self.forests_[int(key)] = forest
@@ -341,13 +349,15 @@ class PCFSurrogate(RegressorMixin, BaseEstimator):
         # worker-pool overhead: a glass's handful of rows is predicted in well under a millisecond.
         X32 = np.ascontiguousarray(np.asarray(X, dtype=np.float64), dtype=np.float32)
         if X32.ndim != 2 or X32.shape[1] != self.n_features_in_:
-            raise ValueError(f"pcf model: X of shape {X32.shape}; expected (n, {self.n_features_in_})")
+            raise ValueError(f"pcf model: X of shape {X32.shape}; expected (n, "
+                             f"{self.n_features_in_})")
         keys = self._pair_keys(X32)
         z = np.zeros((len(X32), self.forest_.n_outputs_))
         for key in np.unique(keys):
             forest = self.forests_.get(int(key))
             if forest is None:
-                raise ValueError(f"pcf model: no forest for pair column {int(key)}: that pair was not in training")
+                raise ValueError(f"pcf model: no forest for pair column {int(key)}: that pair was "
+                                 "not in training")
             rows = np.flatnonzero(keys == key)
             for est in forest.estimators_:
                 z[rows] += est.tree_.predict(X32[rows]).reshape(len(rows), -1)

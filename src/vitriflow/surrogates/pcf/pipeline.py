@@ -48,7 +48,8 @@ class PCFPredictor:
 
     def glass_pairs(self, fractions: dict[str, float]) -> list[str]:
         """The trained pairs whose two species are present in the glass."""
-        x = element_fractions(fractions) if self.info.get("basis", "oxide") == "oxide" else fractions
+        x = (element_fractions(fractions) if self.info.get("basis", "oxide") == "oxide"
+             else fractions)
         return [p for p in self.pairs if all(x.get(el, 0) > 0 for el in split_pair(p))]
 
     def predict(self, fractions: dict[str, float], pairs=None) -> tuple[list[str], np.ndarray]:
@@ -56,7 +57,8 @@ class PCFPredictor:
         pairs = list(pairs) if pairs is not None else self.glass_pairs(fractions)
         unknown = [p for p in pairs if p not in self.pairs]
         if unknown:
-            raise ValueError(f"pcf predictor: pairs {unknown} were not trained (trained: {list(self.pairs)})")
+            raise ValueError(f"pcf predictor: pairs {unknown} were not trained (trained: "
+                             f"{list(self.pairs)})")
         X = np.vstack([self.fingerprint.encode(fractions, p) for p in pairs])
         return pairs, self.model.predict(X)
 
@@ -82,9 +84,9 @@ class PCFPredictor:
         if dist is None or dist <= DOMAIN_WARN_MOL:
             return None
         unit = self.domain_unit
-        return (f"warning: {label}: outside the training data ({unit} to the nearest training glass: "
-                f"{dist:.0f}); beyond {DOMAIN_WARN_MOL:g} {unit} treat its predictions as extrapolations "
-                "(docs/pcf.md, 'Applicability domain')")
+        return (f"warning: {label}: outside the training data ({unit} to the nearest training "
+                f"glass: {dist:.0f}); beyond {DOMAIN_WARN_MOL:g} {unit} treat its predictions as "
+                "extrapolations (docs/pcf.md, 'Applicability domain')")
 
     def save(self, path: str | os.PathLike) -> None:
         with atomic_path(path) as tmp:
@@ -100,7 +102,8 @@ class PCFPredictor:
             raise ValueError(f"{path}: file not found (written by the pcf_train rule)") from None
         except Exception as exc:  # noqa: BLE001 - unpickling raises many types for a damaged file
             first = (str(exc).strip().splitlines() or [""])[0][:120]
-            raise ValueError(f"{path}: not a readable vitriflow PCF model ({type(exc).__name__}: {first})") from None
+            raise ValueError(f"{path}: not a readable vitriflow PCF model ({type(exc).__name__}: "
+                             f"{first})") from None
         if isinstance(obj, dict) and "skipped" in obj:
             raise ValueError(f"{path}: no model - the pcf stage was skipped ({obj['skipped']})")
         if not isinstance(obj, PCFPredictor):
@@ -122,7 +125,8 @@ def tune_forest(X, z, groups, grid: dict[str, list], cv_folds: int, seed: int, n
     n_groups = len(np.unique(groups))
     folds = min(int(cv_folds), n_groups)
     if folds < 2:
-        raise ValueError(f"pcf.forest.cv_folds: {n_groups} training composition(s); need >= 2 for CV")
+        raise ValueError(f"pcf.forest.cv_folds: {n_groups} training composition(s); need "
+                         ">= 2 for CV")
     search = GridSearchCV(RandomForestRegressor(random_state=seed), _grid(grid),
                           cv=GroupKFold(n_splits=folds), scoring="neg_mean_squared_error",
                           return_train_score=True, n_jobs=n_jobs, refit=False)
@@ -137,7 +141,8 @@ def tune_forest(X, z, groups, grid: dict[str, list], cv_folds: int, seed: int, n
     return dict(search.best_params_), cv
 
 
-def _predict_time_ms(predictor: PCFPredictor, fractions: dict[str, float], repeats: int = 20) -> float:
+def _predict_time_ms(predictor: PCFPredictor, fractions: dict[str, float],
+                     repeats: int = 20) -> float:
     predictor.predict(fractions)
     t0 = time.perf_counter()
     for _ in range(repeats):
@@ -190,7 +195,8 @@ def train_and_evaluate(ds: PCFDataset, settings: dict[str, Any]) -> dict[str, An
                              pair_block=(n_comp, n_comp + len(fp.pairs)) if per_pair else None)
         z = model.fit_reducer(ds.y[train], groups[train])
         t_reducer = time.perf_counter() - t0
-        best, cv = tune_forest(X[train], z, groups[train], grid, int(forest_cfg["cv_folds"]), seed, n_jobs)
+        best, cv = tune_forest(X[train], z, groups[train], grid, int(forest_cfg["cv_folds"]), seed,
+                               n_jobs)
         model.forest = best
         model.fit(X[train], ds.y[train], z=z)
         t_total = time.perf_counter() - t0
@@ -207,8 +213,8 @@ def train_and_evaluate(ds: PCFDataset, settings: dict[str, Any]) -> dict[str, An
             z_pred = model.predict_latent(X[test])
             m["latent_r2"] = latent_r2(z_true, z_pred)
             m["reconstruction_mse"] = float(((model.decode(z_true) - ds.y[test]) ** 2).mean())
-        predictor = PCFPredictor(model, fp, ds.r, tuple(sorted(set(pairs[train]))), dict(info, kind=kind),
-                                 domain=domain)
+        predictor = PCFPredictor(model, fp, ds.r, tuple(sorted(set(pairs[train]))),
+                                 dict(info, kind=kind), domain=domain)
         timings[kind] = {"train_s": t_total, "reducer_s": t_reducer,
                          "predict_ms_per_glass": _predict_time_ms(predictor, example)}
         metric_frames.append(m)
@@ -246,11 +252,12 @@ def train_and_evaluate(ds: PCFDataset, settings: dict[str, Any]) -> dict[str, An
             "default_model": default, "best_model": best_model, "fingerprint": fp}
 
 
-def write_outputs(ds: PCFDataset, result: dict[str, Any], settings: dict[str, Any], systems: list[str],
-                  out: dict[str, str], prov: dict[str, Any]) -> None:
+def write_outputs(ds: PCFDataset, result: dict[str, Any], settings: dict[str, Any],
+                  systems: list[str], out: dict[str, str], prov: dict[str, Any]) -> None:
     """Write dataset, predictions, metrics (Parquet with provenance), training JSON, default model.
 
-    The run's timings go into the provenance record (``prov["timings"]``, per model), not the tables.
+    The run's timings go into the provenance record (``prov["timings"]``, per model),
+    not the tables.
     """
     from vitriflow.io import write_json, write_table
 
@@ -288,7 +295,8 @@ def write_outputs(ds: PCFDataset, result: dict[str, Any], settings: dict[str, An
 
 
 def write_skipped_outputs(out: dict[str, str], reason: str, prov: dict[str, Any]) -> None:
-    """Outputs of a skipped stage: empty tables, a training JSON and a model file naming the reason."""
+    """Outputs of a skipped stage: empty tables, a training JSON and a model file
+    naming the reason."""
     from vitriflow.io import write_json, write_table
 
     write_table(pd.DataFrame({"pair": pd.Series(dtype=str)}), out["dataset"], prov)

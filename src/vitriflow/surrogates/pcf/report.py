@@ -17,7 +17,7 @@ from vitriflow.report import (
 from vitriflow.surrogates.domain import DOMAIN_WARN_MOL
 
 TITLE = "Pair-correlation-function surrogate"
-# issue 7 targets on held-out compositions
+# targets on held-out compositions
 TARGET_R2, TARGET_DR_A, TARGET_DH_PCT, TARGET_PREDICT_MS = 0.95, 0.02, 5.0, 10.0
 _COLORS = {"autoencoder": "tab:red", "pca": "tab:blue", "direct": "tab:green"}
 
@@ -109,7 +109,8 @@ def training_figure(training: dict):
             # relative to the fold variance of the latent targets, so models share an axis
             scale = float(-cv["cv_neg_mse"].max()) or 1.0
             ax.plot(s["x"], -s["cv_neg_mse"] / scale, "o-", color=_COLORS.get(k), label=f"{k} CV")
-            ax.plot(s["x"], -s["train_neg_mse"] / scale, "x:", color=_COLORS.get(k), label=f"{k} train")
+            ax.plot(s["x"], -s["train_neg_mse"] / scale, "x:", color=_COLORS.get(k),
+                    label=f"{k} train")
         ax.set_xlabel(p, fontsize=8)
         ax.set_ylabel("MSE / best CV MSE", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -140,8 +141,9 @@ def latent_figure(training: dict):
 
 def verdict(metrics: pd.DataFrame, default_model: str, best_model: str,
             timings: dict | None = None) -> list[str]:
-    """Sentences for the report: AE vs PCA, and the issue's targets for the default model.
-    ``timings``: kind -> {"predict_ms_per_glass", ...} from the provenance record (may be absent)."""
+    """Sentences for the report: AE vs PCA, and the targets for the default model.
+    ``timings``: kind -> {"predict_ms_per_glass", ...} from the provenance record (may be
+    absent)."""
     allm = metrics[metrics["pair"] == "all"].set_index("model")
     out = []
     if {"autoencoder", "pca"} <= set(allm.index):
@@ -159,11 +161,14 @@ def verdict(metrics: pd.DataFrame, default_model: str, best_model: str,
     ms = (timings or {}).get(default_model, {}).get("predict_ms_per_glass")
     ok = lambda c: "met" if c else "NOT met"  # noqa: E731
     speed = ("prediction time not recorded" if ms is None else
-             f"prediction of one glass's partial PCFs {ms:.2f} ms (< {TARGET_PREDICT_MS}: {ok(ms < TARGET_PREDICT_MS)})")
+             f"prediction of one glass's partial PCFs {ms:.2f} ms "
+             f"(< {TARGET_PREDICT_MS}: {ok(ms < TARGET_PREDICT_MS)})")
     out.append(
         f"Targets ({default_model}): curve R² {r2:.4f} (≥ {TARGET_R2}: {ok(r2 >= TARGET_R2)}); "
-        f"worst cation–O first-peak position error {dr:.3f} Å (≤ {TARGET_DR_A}: {ok(dr <= TARGET_DR_A)}); "
-        f"worst cation–O first-peak height error {dh:.1f}% (≤ {TARGET_DH_PCT}%: {ok(dh <= TARGET_DH_PCT)}); "
+        f"worst cation–O first-peak position error {dr:.3f} Å "
+        f"(≤ {TARGET_DR_A}: {ok(dr <= TARGET_DR_A)}); "
+        f"worst cation–O first-peak height error {dh:.1f}% "
+        f"(≤ {TARGET_DH_PCT}%: {ok(dh <= TARGET_DH_PCT)}); "
         f"{speed}."
     )
     return out
@@ -177,11 +182,12 @@ def build_section(path, dataset: pd.DataFrame, predictions: pd.DataFrame, metric
     n_test = training["split"]["n_test_compositions"]
     n_curves = dataset.drop_duplicates("sample").shape[0]
     parts = [
-        f"<p>Trained on the partial RDFs of systems <code>{esc(', '.join(training['systems']))}</code>: "
-        f"{n_curves} (composition, pair) curves, replicas averaged (their spread kept as the target "
-        f"uncertainty); {n_train} training and {n_test} held-out compositions (grouped split, seed "
-        f"{training['seed']}). Fingerprint: {esc(', '.join(training['fingerprint']['feature_names']))}. "
-        "Models: convolutional autoencoder + random forest (Ayush et al.), PCA + random forest, and a "
+        "<p>Trained on the partial RDFs of systems "
+        f"<code>{esc(', '.join(training['systems']))}</code>: {n_curves} (composition, pair) "
+        f"curves, replicas averaged (their spread kept as the target uncertainty); {n_train} "
+        f"training and {n_test} held-out compositions (grouped split, seed {training['seed']}). "
+        f"Fingerprint: {esc(', '.join(training['fingerprint']['feature_names']))}. Models: "
+        "convolutional autoencoder + random forest (Ayush et al.), PCA + random forest, and a "
         "forest predicting the whole curve; forest hyper-parameters by grouped K-fold CV.</p>",
     ]
     kind = "note"
@@ -191,37 +197,45 @@ def build_section(path, dataset: pd.DataFrame, predictions: pd.DataFrame, metric
         unit = "at.%" if training.get("settings", {}).get("basis", "oxide") == "element" else "mol%"
         n_far = sum(d > DOMAIN_WARN_MOL for d in near)
         parts.append(note_html(
-            f"Held-out compositions lie {min(near):.1f}–{max(near):.1f} {unit} from the nearest training "
-            f"composition; {n_far} of {len(near)} beyond {DOMAIN_WARN_MOL:g} {unit}, where "
-            "'vitriflow pcf predict' warns of extrapolation.", "bad" if n_far else kind))
+            f"Held-out compositions lie {min(near):.1f}–{max(near):.1f} {unit} from the nearest "
+            f"training composition; {n_far} of {len(near)} beyond {DOMAIN_WARN_MOL:g} {unit}, "
+            "where 'vitriflow pcf predict' warns of extrapolation.", "bad" if n_far else kind))
     if n_test < 5:
-        parts.append(note_html(f"Only {n_test} held-out compositions: the metrics below are indicative, "
-                               "not a validation (see config/pcf_validation.yaml for the validation family).", "bad"))
+        parts.append(note_html(f"Only {n_test} held-out compositions: the metrics below are "
+                               "indicative, not a validation (see config/pcf_validation.yaml for "
+                               "the validation family).", "bad"))
     parts.append(figure_html(grid_figure(dataset, predictions, default, n_examples),
-                             "Predicted vs simulated partial g(r) of held-out glasses (paper Fig. 9 style); "
-                             "grey band: spread over MD replicas."))
+                             "Predicted vs simulated partial g(r) of held-out glasses (paper "
+                             "Fig. 9 style); grey band: spread over MD replicas."))
     cols = ["model", "n_curves", "mse", "r2", "latent_r2", "reconstruction_mse", "peak_dr_mean_A",
-            "peak_dr_max_A", "peak_dh_mean_pct", "peak_dh_max_pct", "replica_rms_std", "noise_floor_mse"]
+            "peak_dr_max_A", "peak_dh_mean_pct", "peak_dh_max_pct", "replica_rms_std",
+            "noise_floor_mse"]
     allm = metrics[metrics["pair"] == "all"][cols].copy()
-    for key in ("train_s", "predict_ms_per_glass"):  # this run's timings, from the provenance record
+    # this run's timings, from the provenance record
+    for key in ("train_s", "predict_ms_per_glass"):
         allm[key] = [(timings or {}).get(m, {}).get(key, np.nan) for m in allm["model"]]
-    parts.append(table_html(allm, "Held-out metrics over all pairs (MSE in g² units; peak errors: first-peak "
-                                  "position |Δr| in Å and height |Δh|/h in %; reconstruction_mse: reducer alone; "
-                                  "noise_floor_mse: expected error of the replica mean itself, the lowest MSE any model can reach; "
-                                  "train_s and predict_ms_per_glass: this run's timings, kept in the provenance record)."))
+    parts.append(table_html(allm, "Held-out metrics over all pairs (MSE in g² units; peak errors: "
+                                  "first-peak position |Δr| in Å and height |Δh|/h in %; "
+                                  "reconstruction_mse: reducer alone; noise_floor_mse: expected "
+                                  "error of the replica mean itself, the lowest MSE any model can "
+                                  "reach; train_s and predict_ms_per_glass: this run's timings, "
+                                  "kept in the provenance record)."))
     per = metrics[metrics["pair"] != "all"][["model", "pair", "n_curves", "cation_O", "mse", "r2",
                                              "peak_dr_mean_A", "peak_dr_max_A", "peak_dh_mean_pct",
-                                             "peak_dh_max_pct", "replica_rms_std", "noise_floor_mse"]]
+                                             "peak_dh_max_pct", "replica_rms_std",
+                                             "noise_floor_mse"]]
     parts.append(table_html(per.sort_values(["pair", "model"]), "Held-out metrics per pair."))
     parts.append(figure_html(training_figure(training["models"]),
-                             "Training curves: autoencoder MSE per epoch (train / validation compositions), and "
-                             "forest grouped-CV MSE against each hyper-parameter with the others at their best "
-                             "(paper Fig. 7)."))
+                             "Training curves: autoencoder MSE per epoch (train / validation "
+                             "compositions), and forest grouped-CV MSE against each "
+                             "hyper-parameter with the others at their best (paper Fig. 7)."))
     lf = latent_figure(training["models"])
     if lf is not None:
-        parts.append(figure_html(lf, "Forest-predicted vs encoded latent codes of held-out curves (paper Fig. 8b)."))
-    best_rows = pd.DataFrame([{"model": k, **{p: str(v) for p, v in training["models"][k]["best_params"].items()}}
-                              for k in training["models"]])
+        parts.append(figure_html(lf, "Forest-predicted vs encoded latent codes of held-out curves "
+                                     "(paper Fig. 8b)."))
+    best_rows = pd.DataFrame(
+        [{"model": k, **{p: str(v) for p, v in training["models"][k]["best_params"].items()}}
+         for k in training["models"]])
     parts.append(table_html(best_rows, "Forest hyper-parameters chosen by grouped CV."))
     write_section(path, TITLE, *parts, headlines=[pcf_headline(metrics, default, n_test)])
 

@@ -22,8 +22,8 @@ def peaked_curve(r: np.ndarray, r0: float, height: float, width: float) -> np.nd
     return np.clip(core * (tail + peak - 1.0 * np.exp(-0.5 * ((r - r0) / width) ** 2)), 0, None)
 
 
-_RADIUS = {"O": 1.0, "Si": 0.6, "B": 0.4, "Na": 1.35, "Al": 0.75, "Ba": 1.75, "Ti": 0.95, "Zn": 0.95,
-           "Ca": 1.3, "Mg": 0.95, "K": 1.6, "Li": 0.9}
+_RADIUS = {"O": 1.0, "Si": 0.6, "B": 0.4, "Na": 1.35, "Al": 0.75, "Ba": 1.75, "Ti": 0.95,
+           "Zn": 0.95, "Ca": 1.3, "Mg": 0.95, "K": 1.6, "Li": 0.9}
 
 
 def synthetic_family(
@@ -39,8 +39,9 @@ def synthetic_family(
     comp_rows, rdf_rows = [], []
     for ci, fr in enumerate(compositions):
         x = element_fractions(fr)
-        row = {"composition_index": ci, "label": "-".join(f"{k}{v:.3f}" for k, v in sorted(fr.items())),
-               "formula": "", "n_atoms": 100}
+        row = {"composition_index": ci,
+               "label": "-".join(f"{k}{v:.3f}" for k, v in sorted(fr.items())), "formula": "",
+               "n_atoms": 100}
         row.update({f"oxide_{k}": float(v) for k, v in fr.items()})
         row.update({f"x_{k}": float(v) for k, v in x.items()})
         comp_rows.append(row)
@@ -57,16 +58,18 @@ def synthetic_family(
                 for rep in range(replicas):
                     g = np.clip(base * (1 + noise * rng.standard_normal(len(r))), 0, None)
                     for rr, gg in zip(r, g, strict=True):
-                        rdf_rows.append((f"{system}-c{ci:04d}-r{rep:02d}", ci, rep, row["label"], pair,
-                                         float(rr), float(gg)))
+                        rdf_rows.append((f"{system}-c{ci:04d}-r{rep:02d}", ci, rep, row["label"],
+                                         pair, float(rr), float(gg)))
     comps = pd.DataFrame(comp_rows).fillna(0.0)
     rdf = pd.DataFrame(rdf_rows, columns=["structure_id", "composition_index", "replica", "label",
                                           "pair", "r_A", "g"])
     return comps, rdf
 
 
-def doped_silicate_compositions(dopants=("BaO", "TiO2", "ZnO"), amounts=(0.02, 0.05, 0.1, 0.15, 0.2),
-                                bases=({"SiO2": 1.0}, {"SiO2": 0.6, "B2O3": 0.2, "Na2O": 0.2})) -> list[dict]:
+def doped_silicate_compositions(dopants=("BaO", "TiO2", "ZnO"),
+                                amounts=(0.02, 0.05, 0.1, 0.15, 0.2),
+                                bases=({"SiO2": 1.0},
+                                       {"SiO2": 0.6, "B2O3": 0.2, "Na2O": 0.2})) -> list[dict]:
     """The paper's family: silicate and NBS base glasses with one dopant at several amounts."""
     out = []
     for base in bases:
