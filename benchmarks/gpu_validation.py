@@ -86,8 +86,16 @@ def main() -> None:
     by_structure = defaultdict(list)
     for a in samples:
         by_structure[a.info["structure_id"]].append(a)
-    props = analyze_system(final, AnalysisSettings.from_config(), f"sio2_{args.potential}",
-                           samples=by_structure).properties
+    # the NIMROD F(Q) from the dataset cache or mirror ($VITRIFLOW_DATA_MIRROR), when it is there
+    from vitriflow.datasets import DatasetError, fetch
+
+    try:
+        fq = str(fetch("nimrod_silica_fq", out / "resources"))
+    except DatasetError as exc:
+        print(f"no R_chi: {exc}")
+        fq = None
+    props = analyze_system(final, AnalysisSettings.from_config({"experimental_fq": fq}),
+                           f"sio2_{args.potential}", samples=by_structure).properties
     props.to_parquet(out / "properties.parquet")
     ok = props[props["status"] == "ok"]
     cols = ["density_g_cm3", "rpeak_O_Si", "cn_Si_O", "angle_mode_O_Si_O_deg",

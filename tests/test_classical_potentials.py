@@ -185,13 +185,15 @@ def test_direct_sum_multicomponent(name, options):
 
 def test_pedone_dopants_match_direct_pair_sum():
     """Ba, Ti, Zn (Pedone 2006 table) enter with their charges and cation-O terms only."""
-    atoms = random_cell(["Ba", "Ti", "Zn", "Zn"] + ["Si"] * 8 + ["O"] * 21, seed=4)  # BaO TiO2 2ZnO 8SiO2
+    # BaO TiO2 2ZnO 8SiO2
+    atoms = random_cell(["Ba", "Ti", "Zn", "Zn"] + ["Si"] * 8 + ["O"] * 21, seed=4)
     model = ClassicalPairModel("pedone")
     out = model(state_of([atoms]))
     e_ref, f_ref = direct_sum(model, atoms)
     assert out["energy"].item() == pytest.approx(e_ref, rel=1e-10, abs=1e-8)
     np.testing.assert_allclose(out["forces"].numpy(), f_ref, atol=2e-6)
-    assert sum(model.parameter_set.charges[s] for s in atoms.get_chemical_symbols()) == pytest.approx(0)
+    charges = model.parameter_set.charges
+    assert sum(charges[s] for s in atoms.get_chemical_symbols()) == pytest.approx(0)
 
 
 @pytest.mark.parametrize("name", ["bks", "shik"])
@@ -316,7 +318,8 @@ def test_neighbor_list_follows_a_changing_cell():
 
     strained, fresh, cached = _reuse_check(strain, seed=1)
     assert cached.n_neighbor_builds == 1
-    strained.set_cell(strained.cell.array * 0.9, scale_atoms=True)  # pairs from beyond rc + skin come in
+    # pairs from beyond rc + skin come in
+    strained.set_cell(strained.cell.array * 0.9, scale_atoms=True)
     a, b = fresh(state_of([strained])), cached(state_of([strained]))
     assert cached.n_neighbor_builds == 2
     assert a["energy"].item() == pytest.approx(b["energy"].item(), rel=1e-12)
@@ -381,3 +384,118 @@ def test_compiled_kernel_matches_eager():
     compiled = ClassicalPairModel("shik", compile=True)(state_of([atoms]))
     for key in ("energy", "forces", "stress"):
         torch.testing.assert_close(compiled[key], eager[key], rtol=1e-10, atol=1e-10)
+
+
+# --------------------------------------------------------------------------- per-system parameters
+def _variant(name: str, q_si: float, scale_a: float, c_oo: float):
+    """A BKS-like Si/O set with other charges and pair terms (neutral SiO2)."""
+    from vitriflow.potentials.classical_params import ParameterSet
+
+    b = PARAMETER_SETS["bks"]
+    a, bb, c, d = b.pairs["O-Si"]
+    return ParameterSet(
+        name=name, form="buckingham", charges={"Si": q_si, "O": -q_si / 2},
+        pairs={"O-Si": (a * scale_a, bb, c, d), "O-O": (*b.pairs["O-O"][:2], c_oo, 0.0),
+               "Si-Si": (3150.0, 2.85, 600.0, 0.0)},
+        walls=dict(b.walls), citation="test variant",
+    )
+
+
+def test_per_system_parameters_equal_separate_runs():
+    """One batch whose systems each have their own charges and pair terms gives, per system,
+    the energies, forces and stress of a separate run of that parameter set (float64)."""
+    from vitriflow.potentials.classical import PerSystemPairModel
+
+    sets = [_variant("a", 2.4, 1.0, 175.0), _variant("b", 1.9, 0.8, 40.0),
+            _variant("c", 3.0, 1.3, 260.0)]
+    systems = [sio2(12, seed=1), sio2(20, seed=2), sio2(16, seed=3)]
+    for coulomb in ("dsf", "wolf"):
+        opts = {"coulomb": coulomb, "cutoff": 7.0, "coulomb_cutoff": 7.5, "alpha": 0.2,
+                "truncation": "smooth" if coulomb == "wolf" else "shift"}
+        batched = PerSystemPairModel(sets, **opts)(state_of(systems))
+        offset = 0
+        for k, atoms in enumerate(systems):
+            single = ClassicalPairModel(sets[k], **opts)(state_of([atoms]))
+            n = len(atoms)
+            assert batched["energy"][k].item() == pytest.approx(single["energy"].item(),
+                                                                  rel=1e-10, abs=1e-10)
+            torch.testing.assert_close(batched["forces"][offset:offset + n], single["forces"],
+                                       rtol=1e-10, atol=1e-10)
+            torch.testing.assert_close(batched["stress"][k], single["stress"][0],
+                                       rtol=1e-10, atol=1e-10)
+            offset += n
+        # the sets really differ
+        assert len({round(float(e) / len(a), 3) for e, a in zip(batched["energy"], systems,
+                                                                   strict=True)}) == 3
+
+
+def test_per_system_model_swaps_sets_and_refuses_a_mismatch():
+    from vitriflow.potentials.classical import PerSystemPairModel
+
+    systems = [sio2(12, seed=4), sio2(12, seed=5)]
+    model = PerSystemPairModel([_variant("a", 2.4, 1.0, 175.0), _variant("b", 2.0, 1.0, 175.0)])
+    first = model(state_of(systems))["energy"]
+    model.set_parameters([_variant("b", 2.0, 1.0, 175.0), _variant("a", 2.4, 1.0, 175.0)])
+    swapped = model(state_of(systems))["energy"]
+    ref = [ClassicalPairModel(_variant(n, q, 1.0, 175.0))(state_of([a]))["energy"].item()
+           for (n, q), a in zip([("b", 2.0), ("a", 2.4)], systems, strict=True)]
+    assert swapped.tolist() == pytest.approx(ref, rel=1e-12)
+    assert first[0].item() != pytest.approx(swapped[0].item())
+    with pytest.raises(ValueError, match="holds 2 per-system parameter sets but the state has 3"):
+        model(state_of(systems + [sio2(8)]))
+    import dataclasses
+
+    wolf = dataclasses.replace(_variant("w", 2.4, 1.0, 175.0), coulomb="wolf")
+    with pytest.raises(ValueError, match="has coulomb='wolf' but the model uses 'dsf'"):
+        PerSystemPairModel(["bks", wolf])
+    assert PerSystemPairModel(["bks", wolf], coulomb="wolf").coulomb == "wolf"
+    with pytest.raises(ValueError, match="has elements"):
+        PerSystemPairModel(["bks", "teter"])
+
+
+def test_parameter_file_round_trip_and_buckingham_model(tmp_path):
+    """A fitted set written as a file loads into the same potential (walls folded into D)."""
+    from vitriflow.potentials.classical import buckingham_model
+    from vitriflow.potentials.classical_params import load_parameter_file, write_parameter_file
+
+    path = tmp_path / "fit.yaml"
+    write_parameter_file(PARAMETER_SETS["bks"], path, provenance={"stage": "test"})
+    loaded = load_parameter_file(path)
+    assert loaded.walls == {} and loaded.pairs["O-Si"][3] == PARAMETER_SETS["bks"].walls["O-Si"]
+    atoms = [sio2(16, seed=6)]
+    a = ClassicalPairModel("bks")(state_of(atoms))
+    b = buckingham_model(path)(state_of(atoms))
+    assert b["energy"].item() == pytest.approx(a["energy"].item(), rel=1e-13)
+    torch.testing.assert_close(b["forces"], a["forces"], rtol=1e-12, atol=1e-12)
+    # file settings are defaults that options override
+    assert buckingham_model(path, cutoff=6.0).cutoff == 6.0 and loaded.coulomb == "dsf"
+    # the potential-registry loader (name, device=, dtype=, **potential_options)
+    from vitriflow.potentials.classical import load_buckingham
+
+    model = load_buckingham("buckingham", device="cpu", dtype=None, parameters=str(path), skin=0.5)
+    assert model.skin == 0.5 and model.dtype == torch.float64
+    with pytest.raises(ValueError, match="potential_options.parameters is missing"):
+        load_buckingham("buckingham")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["pairs"]["O-Si"].update(rho=-0.2), r"pairs\.O-Si\.rho: expected a number > 0"),
+    (lambda d: d.update(colomb="dsf"), r"unknown key\(s\) \['colomb'\]"),
+    (lambda d: d["pairs"].update({"Na-O": {"A": 1.0, "rho": 0.3}}), r"pairs\.Na-O: expected 'X-Y'"),
+    (lambda d: d.update(coulomb="ewald"), r"coulomb: expected one of"),
+    (lambda d: d.pop("charges"), r"charges: expected a non-empty mapping"),
+])
+def test_bad_parameter_file_is_refused_in_one_line(tmp_path, edit, message):
+    import yaml
+
+    from vitriflow.potentials.classical_params import load_parameter_file, parameter_set_to_dict
+
+    doc = parameter_set_to_dict(PARAMETER_SETS["bks"])
+    edit(doc)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ValueError, match=message) as err:
+        load_parameter_file(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_parameter_file(tmp_path / "none.yaml")

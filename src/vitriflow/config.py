@@ -53,6 +53,7 @@ STAGE_CHECKS = {
     "pcf": "vitriflow.surrogates.pcf.checks:check_config",
     "gnn": "vitriflow.surrogates.gnn.checks:check_config",
     "dissolution": "vitriflow.surrogates.dissolution.checks:check_config",
+    "forcefield_fit": "vitriflow.forcefield_fit.checks:check_config",
 }
 
 
@@ -438,6 +439,25 @@ def check_potential_options(spec: SystemSpec) -> None:
         key = ".".join(str(p) for p in error.absolute_path)
         raise ConfigError(f"{spec.where}.potential_options.{key}: {error.message} "
                           f"({REGISTRY[spec.potential].options[key].get('description', '')})")
+    if "parameters" in REGISTRY[spec.potential].options:
+        _check_parameter_file(spec, options.get("parameters"))
+
+
+def _check_parameter_file(spec: SystemSpec, path: str | None) -> None:
+    """A potential read from a parameter file: the file must load, unless the run itself writes
+    it (a path under results/, e.g. a forcefield_fit's fitted.yaml, made before the MD)."""
+    key = f"{spec.where}.potential_options.parameters"
+    if not path:
+        raise ConfigError(f"{key}: required for {spec.potential}; expected a parameter file, e.g. "
+                          "results/forcefield_fit/fitted.yaml")
+    if Path(path).parts[:1] == ("results",) and not Path(path).exists():
+        return
+    from vitriflow.potentials.classical_params import load_parameter_file
+
+    try:
+        load_parameter_file(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{key}: {' '.join(str(exc).split())}") from None
 
 
 def check_file(path: str | Path) -> Settings:

@@ -32,3 +32,10 @@ def protocol_of(wildcards):
 def elements_of_potential(potential):
     """Sorted elements of every system that uses ``potential`` (for its elemental references)."""
     return sorted({el for s in SYSTEMS.values() if s.potential == potential for el in s.elements()})
+
+
+def potential_files(wildcards):
+    """The parameter file of a system whose potential reads one (a fitted Buckingham set): an
+    input of its MD and property jobs, so a fit of this run comes first."""
+    options = SYSTEMS[wildcards.system].potential_options or {}
+    return [options["parameters"]] if "parameters" in options else []

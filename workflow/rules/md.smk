@@ -4,6 +4,7 @@
 rule md:
     input:
         structures="results/structures/{system}/initial.extxyz",
+        potential=potential_files,
     output:
         quenched="results/md/{system}/quenched.extxyz",
         summary="results/md/{system}/summary.parquet",

@@ -56,6 +56,7 @@ if SETTINGS.enabled("properties"):
     rule properties_elastic:
         input:
             structures="results/md/{system}/quenched.extxyz",
+            potential=potential_files,
         output:
             elastic=f"{PROP_OUT}/{{system}}/elastic.parquet",
         params:
@@ -79,6 +80,7 @@ if SETTINGS.enabled("properties"):
     rule properties_thermal:
         input:
             structures="results/md/{system}/quenched.extxyz",
+            potential=potential_files,
         output:
             thermal=f"{PROP_OUT}/{{system}}/thermal.parquet",
             thermal_curves=f"{PROP_OUT}/{{system}}/thermal_curves.parquet",
@@ -104,6 +106,7 @@ if SETTINGS.enabled("properties"):
     rule properties_transport:
         input:
             structures="results/md/{system}/quenched.extxyz",
+            potential=potential_files,
         output:
             transport=f"{PROP_OUT}/{{system}}/transport.parquet",
             msd=f"{PROP_OUT}/{{system}}/msd.parquet",

@@ -303,6 +303,7 @@ def compare_stage(systems: Sequence[str], selection_paths, mlip_paths, dft_paths
     prov = provenance(stage="dft.compare", config=cfg,
                       inputs=[*selection_paths, *mlip_paths, *dft_paths], seed=seed)
     write_table(df, out_table, prov)
+    summary["settings_brief"] = settings_brief(backend, cfg, df)
     write_json({"summary": summary, "provenance": prov}, out_summary)
     if skipped:
         write_skipped(out_section, skipped[0])
@@ -310,5 +311,4 @@ def compare_stage(systems: Sequence[str], selection_paths, mlip_paths, dft_paths
     settings = {"backend": backend,
                 **{f"{backend}.{k}": v for k, v in cfg.get(backend, {}).items()},
                 "mlip": cfg["mlip"], "n_per_system": cfg["n_per_system"], "seed": seed}
-    summary["settings_brief"] = settings_brief(backend, cfg, df)
     write_dft_section(out_section, df, summary, settings, summary["precision"], warnings, conv_df)

@@ -298,15 +298,23 @@ def load_tasks(path: Path, digest: str, sids: Sequence[str]) -> list[Task] | Non
 
 
 # ----------------------------------------------------------------------------- driver
-def _batches(tasks: list[Task], model, protocol: Protocol, device) -> list[list[int]]:
-    """Index bins of ``tasks``: torch-sim's autobatcher on CUDA, an atom budget on CPU."""
+def _batches(tasks: list[Task], model, protocol: Protocol, device,
+             memory: dict | None = None) -> list[list[int]]:
+    """Index bins of ``tasks``: torch-sim's autobatcher on CUDA, an atom budget on CPU.
+
+    On CUDA the autobatcher measures how much the GPU holds by probing ever larger batches; a
+    run measures that once and keeps it in ``memory`` for its later segments."""
     if torch.device(device).type == "cuda":
         import torch_sim as ts
 
-        states = [ts.io.atoms_to_state(Atoms(numbers=t.numbers, positions=t.positions, cell=t.cell, pbc=True),
+        states = [ts.io.atoms_to_state(Atoms(numbers=t.numbers, positions=t.positions,
+                                             cell=t.cell, pbc=True),
                                        device=torch.device(device), dtype=model.dtype) for t in tasks]
-        batcher = ts.BinningAutoBatcher(model=model, memory_scales_with=model.memory_scales_with)
+        memory = {} if memory is None else memory
+        batcher = ts.BinningAutoBatcher(model=model, memory_scales_with=model.memory_scales_with,
+                                        max_memory_scaler=memory.get("max_memory_scaler"))
         batcher.load_states(states)
+        memory["max_memory_scaler"] = batcher.max_memory_scaler
         return [list(idx) for _, idx in batcher]
     bins, current, atoms = [], [], 0
     for i, t in enumerate(tasks):
@@ -366,6 +374,7 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
     bar = tqdm(total=total * len(tasks), disable=not progress, unit="struct-step", mininterval=5)
     bar.update(sum(t.step for t in tasks))
     segments = 0
+    gpu_memory: dict = {}  # the autobatcher's memory estimate, measured once per run
     for phase, scale in (("main", 1.0), ("retry", 0.5)):
         if phase == "retry":
             for t in tasks:
@@ -377,7 +386,7 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
                 break
             first = min(t.step for t in active)
             group = [t for t in active if t.step == first]
-            bins = _batches(group, model, protocol, device)
+            bins = _batches(group, model, protocol, device, gpu_memory)
             _, stage, _ = protocol.stage_at(first)
             if protocol.stage_at(first)[2] == 0:  # log once per stage
                 log.info("%s stage '%s' (%s, %d steps, %.0f->%.0f K) for %d structures in %d batch(es)",

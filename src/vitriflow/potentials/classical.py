@@ -16,17 +16,32 @@ Short range is truncated at ``cutoff`` with ``truncation`` = ``"none"`` (LAMMPS 
 ``"shift"`` (energy shifted to zero at the cutoff) or ``"smooth"`` (shifted and multiplied by
 ``exp(-gamma^2/(r - rc)^2)``, SHIK). Forces and the virial stress are analytic; no autograd.
 
-Speed: a Verlet (skin) half neighbour list from vesin (CPU or CUDA) is rebuilt only when an atom
-has moved more than skin/2 since the last build (periodic jumps of wrapped positions are
-recognised), or when the atoms or their order change. Under a changing cell (NPT) the stored
+``PerSystemPairModel`` gives every system of a batch its own parameter set (charges and pair
+terms; one Coulomb treatment for all): the candidates of a force-field fit run as one batch.
+``buckingham_model`` loads a parameter file (``classical_params.load_parameter_file``).
+
+Speed: a Verlet (skin) half neighbour list is rebuilt only when an atom has moved more than
+skin/2 since the last build (periodic jumps of wrapped positions are recognised), or when the
+atoms or their order change. Rebuilds come from an outer list (vesin, CPU or CUDA, reaching
+``OUTER_MARGIN`` further) as long as no atom has moved more than ``OUTER_MARGIN``/2 since that
+was built, which is far cheaper than vesin on small cells (where its cell list degenerates to
+all periodic images). Under a changing cell (NPT) the stored
 pair vectors are carried along with the cell (affine map F = h_ref^-1 h) and the list is kept
 while no pair outside it can have come within the cutoff: sigma_min(F) (rc + skin) - 2 max|u| > rc,
-u being each atom's displacement relative to the affinely mapped build positions.
+u being each atom's displacement relative to the affinely mapped build positions. A build also
+looks up every pair's parameters (by parameter set and element pair) and charge product. Each
+step runs one per-pair kernel (pair vectors from the stored list plus the displacements, energy
+and force of every pair) and two 1-D ``index_add`` of the pair forces onto the atoms, which add
+in a fixed order (deterministic with any thread count); ``compile=True`` fuses the kernel with
+``torch.compile``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch_sim.models.interface import ModelInterface
@@ -35,10 +50,18 @@ from vitriflow.potentials.classical_params import (
     COULOMB_EV_A,
     PARAMETER_SETS,
     ParameterSet,
+    load_parameter_file,
     pair_key,
 )
 
-__all__ = ["PARAMETER_SETS", "ClassicalPairModel", "ParameterSet"]
+__all__ = [
+    "PARAMETER_SETS",
+    "ClassicalPairModel",
+    "ParameterSet",
+    "PerSystemPairModel",
+    "buckingham_model",
+    "load_buckingham",
+]
 
 _SYMBOLS = (
     "X H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As "
@@ -48,10 +71,24 @@ _SYMBOLS = (
 _Z = {s: z for z, s in enumerate(_SYMBOLS)}
 _COULOMB = ("dsf", "wolf", "none")
 _TRUNCATION = ("none", "shift", "smooth")
+_SETTINGS = ("coulomb", "alpha", "cutoff", "coulomb_cutoff", "truncation", "smoothing_width")
+#: extra reach (Å) of the outer list from which the working list is refreshed without vesin
+OUTER_MARGIN = 3.0
 
 
 def _symbol(z: int) -> str:
     return _SYMBOLS[z] if 0 < z < len(_SYMBOLS) else f"Z={z}"
+
+
+def _resolve(parameter_set: str | ParameterSet) -> ParameterSet:
+    if isinstance(parameter_set, ParameterSet):
+        return parameter_set
+    if parameter_set not in PARAMETER_SETS:
+        raise ValueError(
+            f"classical potential: unknown parameter set {parameter_set!r}; expected one "
+            f"of {', '.join(sorted(PARAMETER_SETS))}"
+        )
+    return PARAMETER_SETS[parameter_set]
 
 
 class ClassicalPairModel(ModelInterface):
@@ -64,8 +101,9 @@ class ClassicalPairModel(ModelInterface):
             defaults (see module docstring). ``alpha`` is the DSF damping in 1/Å.
         walls: add the set's vitriflow r^-24 walls (see ``classical_params``).
         skin: Verlet buffer in Å (0 rebuilds the neighbour list at every call).
-        compile: fuse the per-pair kernel with ``torch.compile`` (about 4x faster on CPU; the
-            first call compiles for ~1 min, later processes reuse Inductor's disk cache).
+        compile: fuse the per-pair kernel with ``torch.compile`` (several times faster on CPU,
+            most in float32; the first call compiles for ~1 min, later processes reuse
+            Inductor's disk cache).
     """
 
     def __init__(
@@ -87,15 +125,13 @@ class ClassicalPairModel(ModelInterface):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        if isinstance(parameter_set, str):
-            if parameter_set not in PARAMETER_SETS:
-                raise ValueError(
-                    f"classical potential: unknown parameter set {parameter_set!r}; expected one "
-                    f"of {', '.join(sorted(PARAMETER_SETS))}"
-                )
-            parameter_set = PARAMETER_SETS[parameter_set]
-        p = parameter_set
+        p = _resolve(parameter_set)
         self.parameter_set = p
+        self._overrides = {
+            "coulomb": coulomb, "alpha": alpha, "cutoff": cutoff,
+            "coulomb_cutoff": coulomb_cutoff, "truncation": truncation,
+            "smoothing_width": smoothing_width,
+        }
         self.coulomb = p.coulomb if coulomb is None else coulomb
         self.alpha = float(p.alpha if alpha is None else alpha)
         self.cutoff = float(p.cutoff if cutoff is None else cutoff)
@@ -112,7 +148,8 @@ class ClassicalPairModel(ModelInterface):
             )
         if self.truncation not in _TRUNCATION:
             raise ValueError(
-                f"classical potential {p.name}: truncation={self.truncation!r}; expected {_TRUNCATION}"
+                f"classical potential {p.name}: truncation={self.truncation!r}; "
+                f"expected {_TRUNCATION}"
             )
         for key, val in (("cutoff", self.cutoff), ("coulomb_cutoff", self.coulomb_cutoff)):
             if not val > 0:
@@ -127,50 +164,8 @@ class ClassicalPairModel(ModelInterface):
         self._compute_forces = compute_forces
         self._compute_stress = compute_stress
         self._memory_scales_with = "n_atoms_x_density"
+        self._compile = bool(compile)
         self.max_cutoff = max(self.cutoff, self.coulomb_cutoff if self.coulomb != "none" else 0.0)
-        self._build_tables()
-        kernel = self._make_kernel()
-        self._kernel = torch.compile(kernel, dynamic=True) if compile else kernel
-        self._nl: dict | None = None
-        self._nl_on_cpu = False
-        self.n_neighbor_builds = 0
-
-    # ------------------------------------------------------------------ tables
-    def _build_tables(self) -> None:
-        """Dense (Zmax+1)^2 tables of pair parameters, indexed by atomic numbers."""
-        p = self.parameter_set
-        self._known_z = sorted(_Z[s] for s in p.charges)
-        nz = max(self._known_z) + 1
-        self._nz = nz
-        params = torch.zeros(nz, nz, 4, dtype=torch.float64)
-        has_pair = torch.zeros(nz, nz, dtype=torch.bool)
-        for key, vals in p.pairs.items():
-            a, b = key.split("-")
-            za, zb = _Z[a], _Z[b]
-            v = list(vals)
-            if p.form == "buckingham" and self.walls:
-                v[3] += p.walls.get(key, 0.0)
-            params[za, zb] = params[zb, za] = torch.tensor(v, dtype=torch.float64)
-            has_pair[za, zb] = has_pair[zb, za] = True
-        # energy of each pair at the short-range cutoff, for "shift" / "smooth"
-        rc = torch.tensor(self.cutoff, dtype=torch.float64)
-        e_rc = self._short_range(rc.expand(nz * nz), params.reshape(-1, 4))[0].reshape(nz, nz)
-        if self.truncation == "none":
-            e_rc = torch.zeros_like(e_rc)
-        self._params_cpu = params
-        self._e_rc_cpu = torch.where(has_pair, e_rc, torch.zeros_like(e_rc))
-        self._has_pair = has_pair
-        q = torch.zeros(nz, dtype=torch.float64)
-        for s, val in p.charges.items():
-            q[_Z[s]] = val
-        self._q_cpu = q
-        known = torch.zeros(nz, dtype=torch.bool)
-        known[self._known_z] = True
-        self._known_cpu = known
-        dd = dict(device=self._device, dtype=self._dtype)
-        self._params = params.to(**dd)
-        self._e_rc = self._e_rc_cpu.to(**dd)
-        self._q = q.to(**dd)
         # DSF constants (LAMMPS pair_coul_dsf / pair_born_coul_dsf init_style)
         a, rcc = self.alpha, self.coulomb_cutoff
         erfc_c = math.erfc(a * rcc)
@@ -178,6 +173,88 @@ class ClassicalPairModel(ModelInterface):
             erfc_c / rcc**2 + 2.0 / math.sqrt(math.pi) * a * math.exp(-((a * rcc) ** 2)) / rcc
         )
         self._e_shift = erfc_c / rcc - self._f_shift * rcc
+        codes = [_COULOMB.index(self.coulomb), _TRUNCATION.index(self.truncation),
+                 float(self.walls)]
+        # in state_dict, so run fingerprints (md.run_digest) see every setting and parameter
+        self.register_buffer("_settings", torch.tensor(
+            [self.alpha, self.cutoff, self.coulomb_cutoff, self.smoothing_width, self.skin, *codes],
+            dtype=torch.float64, device=self._device))
+        self._per_system = False
+        self._use_r24: bool | None = None
+        self._install(self._check_sets([p]))
+        self._nl: dict | None = None
+        self._nl_on_cpu = False
+        self.n_neighbor_builds = 0  # lists the kernel ran on
+        self.n_outer_builds = 0  # of them, built by vesin (the rest from the outer list)
+
+    # ------------------------------------------------------------------ tables
+    def _check_sets(self, sets: Sequence[ParameterSet]) -> list[ParameterSet]:
+        """Parameter sets that can share one model: same form, elements and charge rules, and
+        the same Coulomb/truncation settings unless the model overrides them."""
+        sets = [_resolve(s) for s in sets]
+        if not sets:
+            raise ValueError("classical potential: expected at least one parameter set")
+        first = sets[0]
+        for s in sets[1:]:
+            for attr in ("form", "elements", "neutralizing_element", "require_all_pairs"):
+                if getattr(s, attr) != getattr(first, attr):
+                    raise ValueError(
+                        f"classical potential: parameter set {s.name!r} has {attr}="
+                        f"{getattr(s, attr)!r} but {first.name!r} has {getattr(first, attr)!r}; "
+                        "the sets of one model must agree"
+                    )
+            for attr in _SETTINGS:
+                if self._overrides[attr] is None and getattr(s, attr) != getattr(self, attr):
+                    raise ValueError(
+                        f"classical potential: parameter set {s.name!r} has {attr}="
+                        f"{getattr(s, attr)!r} but the model uses {getattr(self, attr)!r}; "
+                        f"pass {attr}=... to use one value for every set"
+                    )
+        return sets
+
+    def _install(self, sets: list[ParameterSet]) -> None:
+        """Tables of every set: (5, n_sets * nz * nz) rows A|D0, B|a, C|r0, D|C12, E(rc) indexed
+        by pair type (set, Z_i, Z_j), and charges (n_sets, nz)."""
+        self.parameter_sets = tuple(sets)
+        self._known_z = sorted(_Z[s] for s in sets[0].charges)
+        nz = max(self._known_z) + 1
+        self._nz = nz
+        n = len(sets)
+        params = torch.zeros(n, nz, nz, 4, dtype=torch.float64)
+        has_pair = torch.zeros(n, nz, nz, dtype=torch.bool)
+        q = torch.zeros(n, nz, dtype=torch.float64)
+        for k, p in enumerate(sets):
+            for key, vals in p.pairs.items():
+                a, b = key.split("-")
+                za, zb = _Z[a], _Z[b]
+                v = [float(x) for x in vals]
+                if p.form == "buckingham" and self.walls:
+                    v[3] += p.walls.get(key, 0.0)
+                params[k, za, zb] = params[k, zb, za] = torch.tensor(v, dtype=torch.float64)
+                has_pair[k, za, zb] = has_pair[k, zb, za] = True
+            for s, val in p.charges.items():
+                q[k, _Z[s]] = val
+        # energy of each pair at the short-range cutoff, for "shift" / "smooth"
+        rc = torch.tensor(self.cutoff, dtype=torch.float64)
+        flat = params.reshape(-1, 4)
+        e_rc = self._short_range(rc.expand(flat.shape[0]), flat)[0].reshape(n, nz, nz)
+        if self.truncation == "none":
+            e_rc = torch.zeros_like(e_rc)
+        e_rc = torch.where(has_pair, e_rc, torch.zeros_like(e_rc))
+        self._has_pair = has_pair
+        known = torch.zeros(nz, dtype=torch.bool)
+        known[self._known_z] = True
+        self._known_cpu = known
+        table = torch.cat([params, e_rc[..., None]], dim=-1).reshape(-1, 5).t().contiguous()
+        dd = dict(device=self._device, dtype=self._dtype)
+        self.register_buffer("_table", table.to(**dd))
+        self.register_buffer("_q", q.to(**dd))
+        use_r24 = sets[0].form == "buckingham" and bool((params[..., 3] != 0).any())
+        if use_r24 != self._use_r24:
+            self._use_r24 = use_r24
+            kernel = self._make_kernel()
+            self._kernel = torch.compile(kernel, dynamic=True) if self._compile else kernel
+        self._nl = None
 
     def _short_range(self, r: torch.Tensor, prm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw pair energy and dE/dr for parameter rows ``prm`` (n, 4)."""
@@ -198,6 +275,18 @@ class ClassicalPairModel(ModelInterface):
         return e, de
 
     # ------------------------------------------------------------------ charges
+    def _set_index(self, sys_idx: torch.Tensor, n_systems: int) -> torch.Tensor:
+        """Parameter-set index of every system (all 0 unless parameters are per system)."""
+        if not self._per_system:
+            return torch.zeros(n_systems, dtype=torch.long, device=sys_idx.device)
+        if n_systems != len(self.parameter_sets):
+            raise ValueError(
+                f"classical potential: the model holds {len(self.parameter_sets)} per-system "
+                f"parameter sets but the state has {n_systems} systems; expected one set per "
+                "system (set_parameters changes them)"
+            )
+        return torch.arange(n_systems, device=sys_idx.device)
+
     def _check_elements(self, z: torch.Tensor, system_idx: torch.Tensor, n_systems: int) -> None:
         p = self.parameter_set
         present = torch.unique(z.cpu()).tolist()
@@ -207,17 +296,20 @@ class ClassicalPairModel(ModelInterface):
                     f"classical parameter set '{p.name}' has no parameters for element "
                     f"{_symbol(int(zz))}; it covers {', '.join(p.elements)}"
                 )
+        set_of = self._set_index(system_idx, n_systems).cpu()
         if p.require_all_pairs:
             z_cpu, s_cpu = z.cpu(), system_idx.cpu()
             for s in range(n_systems):
                 els = torch.unique(z_cpu[s_cpu == s]).tolist()
+                k = int(set_of[s])
                 for i, za in enumerate(els):
                     for zb in els[i:]:
-                        if not bool(self._has_pair[za, zb]):
+                        if not bool(self._has_pair[k, za, zb]):
+                            name = self.parameter_sets[k].name
                             raise ValueError(
-                                f"classical parameter set '{p.name}' has no published parameters "
+                                f"classical parameter set '{name}' has no published parameters "
                                 f"for pair {pair_key(_symbol(za), _symbol(zb))} (system {s}); "
-                                f"tabulated pairs: {', '.join(p.pairs)}"
+                                f"tabulated pairs: {', '.join(self.parameter_sets[k].pairs)}"
                             )
 
     def charges(self, state) -> torch.Tensor:
@@ -228,7 +320,7 @@ class ClassicalPairModel(ModelInterface):
         return self._charges(z, sys_idx, state.n_systems)
 
     def _charges(self, z: torch.Tensor, sys_idx: torch.Tensor, n_systems: int) -> torch.Tensor:
-        q = self._q[z]
+        q = self._q[self._set_index(sys_idx, n_systems)[sys_idx], z]
         el = self.parameter_set.neutralizing_element
         if el is None:
             return q
@@ -250,49 +342,89 @@ class ClassicalPairModel(ModelInterface):
 
     # ------------------------------------------------------------------ neighbours
     def _build_neighbors(self, pos, cell, pbc, z, sys_idx, n_systems) -> dict:
-        """Half list within max cutoff + skin (vesin), stored as contiguous per-pair arrays."""
+        """Outer half list within max cutoff + skin + OUTER_MARGIN (vesin, one call per
+        system), then the working list within max cutoff + skin taken from it."""
         from vesin import NeighborList
 
         self._check_elements(z, sys_idx, n_systems)
         counts = torch.bincount(sys_idx, minlength=n_systems).tolist()  # systems are contiguous
-        nl = NeighborList(cutoff=self.max_cutoff + self.skin, full_list=False)
+        margin = OUTER_MARGIN if self.skin > 0 else 0.0
+        reach = self.max_cutoff + self.skin + margin
         dev = pos.device
-        ii, jj, dd, pp = [], [], [], []
         pos64 = pos.detach().to(torch.float64)
         cell64 = cell.detach().to(torch.float64)
-        n0 = 0
-        for s, n in enumerate(counts):
-            if n == 0:
-                continue
+        starts = [0, *itertools.accumulate(counts)]
+        jobs = [(s, starts[s], n) for s, n in enumerate(counts) if n > 0]
+
+        def one(job):
+            s, n0, n = job
             args = (pos64[n0 : n0 + n], cell64[s], pbc[s].detach().to(torch.bool))
             if self._nl_on_cpu:
                 args = tuple(a.cpu() for a in args)
+            nl = NeighborList(cutoff=reach, full_list=False)  # one per call: thread safe
             try:
-                i, j, vec = nl.compute(*(a.contiguous() for a in args), quantities="ijD")
+                return nl.compute(*(a.contiguous() for a in args), quantities="ijD")
             except RuntimeError:
                 if self._nl_on_cpu or args[0].device.type == "cpu":
                     raise
                 self._nl_on_cpu = True  # this vesin build has no GPU support: list on the CPU
-                i, j, vec = nl.compute(*(a.cpu().contiguous() for a in args), quantities="ijD")
+                return nl.compute(*(a.cpu().contiguous() for a in args), quantities="ijD")
+
+        workers = torch.get_num_threads() if dev.type == "cpu" else 1
+        if workers > 1 and len(jobs) > 1:  # vesin releases the GIL: systems side by side
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                lists = list(pool.map(one, jobs))
+        else:
+            lists = [one(job) for job in jobs]
+        ii, jj, dd, pp = [], [], [], []
+        for (s, n0, _), (i, j, vec) in zip(jobs, lists, strict=True):
             ii.append(i.to(device=dev, dtype=torch.long) + n0)
             jj.append(j.to(device=dev, dtype=torch.long) + n0)
             dd.append(vec.to(device=dev, dtype=pos.dtype))
             pp.append(torch.full((len(i),), s, dtype=torch.long, device=dev))
-            n0 += n
         if ii:
             i, j, psys = torch.cat(ii), torch.cat(jj), torch.cat(pp)
             dr_ref = torch.cat(dd).t().contiguous()  # (3, P): one contiguous row per component
         else:
             i = j = psys = torch.zeros(0, dtype=torch.long, device=dev)
             dr_ref = torch.zeros(3, 0, dtype=pos.dtype, device=dev)
+        comp = torch.arange(3, device=dev)[:, None] * pos.shape[0]
+        outer = {
+            "i": i, "j": j, "psys": psys, "dr_ref": dr_ref, "margin": margin,
+            "flat": torch.cat([(comp + i).reshape(-1), (comp + j).reshape(-1)]),
+            "pos_ref": pos.detach().clone(), "cell": cell.detach().clone(),
+            "inv_cell": torch.linalg.inv(cell.detach()), "pbc": pbc.detach().clone(),
+        }
+        self.n_outer_builds += 1
+        return self._working_list(outer, dr_ref, pos, cell, pbc, z, sys_idx, n_systems)
+
+    def _working_list(self, outer, dr_now, pos, cell, pbc, z, sys_idx, n_systems) -> dict:
+        """The list the kernel runs on: pairs of ``outer`` within max cutoff + skin now
+        (``dr_now``: their current vectors), with parameters, charge products and the flat
+        indices of their ends, stored as contiguous per-pair arrays."""
+        if outer["margin"] > 0:
+            reach = (self.max_cutoff + self.skin) ** 2
+            sel = torch.nonzero((dr_now * dr_now).sum(0) < reach).squeeze(1)
+            i, j, psys = outer["i"][sel], outer["j"][sel], outer["psys"][sel]
+            dr_ref = dr_now.index_select(1, sel)
+        else:
+            i, j, psys, dr_ref = outer["i"], outer["j"], outer["psys"], dr_now
+        dev = pos.device
         q = self._charges(z, sys_idx, n_systems)
-        zi, zj = z[i], z[j]
-        prm = self._params[zi, zj].t().contiguous()  # (4, P)
+        nz = self._nz
+        ptype = (self._set_index(sys_idx, n_systems)[psys] * nz + z[i]) * nz + z[j]
+        comp = torch.arange(3, device=dev)[:, None] * pos.shape[0]
+        # flat (3N) indices of the pair ends by component: gathers of the displacements and
+        # the (deterministic, 1-D) index_add of the pair forces
+        flat = torch.cat([(comp + i).reshape(-1), (comp + j).reshape(-1)])
         self.n_neighbor_builds += 1
         return {
             "i": i,
             "j": j,
             "psys": psys,
+            "flat": flat,
+            "prm": self._table.index_select(1, ptype),  # (5, P): A|D0, B|a, C|r0, D|C12, E(rc)
+            "qq": q[i] * q[j],
             "dr_ref": dr_ref,
             "pos_ref": pos.detach().clone(),
             "cell": cell.detach().clone(),
@@ -300,18 +432,19 @@ class ClassicalPairModel(ModelInterface):
             "z": z.clone(),
             "sys_idx": sys_idx.clone(),
             "pbc": pbc.detach().clone(),
-            "prm": prm,
-            "has_r24": bool((prm[3] != 0).any()),
-            "e_rc": self._e_rc[zi, zj],
-            "qq": q[i] * q[j],
             "q2_sys": torch.zeros(n_systems, dtype=q.dtype, device=q.device).index_add(
                 0, sys_idx, q * q
             ),
+            "outer": outer,
         }
 
-    def _pair_vectors(self, pos, cell, pbc, z, sys_idx, n_systems) -> tuple[dict, torch.Tensor]:
-        """Neighbour data and current pair vectors (3, P), rebuilding the list only when needed."""
+    def _pair_vectors(self, pos, cell, pbc, z, sys_idx, n_systems):
+        """Neighbour data, the stored pair vectors (3, P) carried by the cell and the atoms'
+        displacements since the build (3N), rebuilding the list only when needed: from the outer
+        list while no atom moved more than OUTER_MARGIN/2 since it was built (fixed cell), else
+        from vesin."""
         nl = self._nl
+        zeros = torch.zeros(3 * pos.shape[0], dtype=pos.dtype, device=pos.device)
         if (
             nl is not None
             and self.skin > 0
@@ -321,15 +454,34 @@ class ClassicalPairModel(ModelInterface):
             and torch.equal(nl["sys_idx"], sys_idx)
             and torch.equal(nl["pbc"], pbc)
         ):
-            dr = self._reused_pair_vectors(nl, pos, cell, sys_idx)
-            if dr is not None:
-                return nl, dr
+            reused = self._reused_pair_vectors(nl, pos, cell, sys_idx)
+            if reused is not None:
+                return nl, *reused
+            outer = nl["outer"]
+            if torch.equal(outer["cell"], cell):
+                u = self._displacements(outer["pos_ref"], outer["inv_cell"], outer["pbc"], pos,
+                                        cell, sys_idx)
+                if 2.0 * float(torch.linalg.vector_norm(u, dim=1).max()) < outer["margin"]:
+                    ends = u.t().reshape(-1).index_select(0, outer["flat"]).view(2, 3, -1)
+                    dr_now = outer["dr_ref"] + ends[1] - ends[0]
+                    nl = self._working_list(outer, dr_now, pos, cell, pbc, z, sys_idx, n_systems)
+                    self._nl = nl
+                    return nl, nl["dr_ref"], zeros
         nl = self._build_neighbors(pos, cell, pbc, z, sys_idx, n_systems)
         self._nl = nl
-        return nl, nl["dr_ref"]
+        return nl, nl["dr_ref"], zeros
 
-    def _reused_pair_vectors(self, nl, pos, cell, sys_idx) -> torch.Tensor | None:
-        """Pair vectors (3, P) of the stored list, or None when it may miss a pair in the cutoff.
+    @staticmethod
+    def _displacements(pos_ref, inv_ref_cell, pbc, pos, cell, sys_idx) -> torch.Tensor:
+        """Each atom's displacement (N, 3) since ``pos_ref`` under a fixed cell, periodic jumps
+        of wrapped positions removed."""
+        ds = torch.einsum("ak,akl->al", pos - pos_ref, inv_ref_cell[sys_idx])
+        ds = ds - torch.where(pbc[sys_idx], torch.round(ds), torch.zeros_like(ds))
+        return torch.einsum("ak,akl->al", ds, cell[sys_idx])
+
+    def _reused_pair_vectors(self, nl, pos, cell, sys_idx):
+        """(stored pair vectors mapped by the cell (3, P), displacements u (3N: all x, then y,
+        then z)), or None when the list may miss a pair in the cutoff.
 
         u is each atom's displacement since the build relative to the cell's affine map
         F = h_ref^-1 h (row vectors, so a stored pair vector becomes dr_ref F), periodic jumps of
@@ -350,10 +502,10 @@ class ClassicalPairModel(ModelInterface):
         max_u = float(torch.linalg.vector_norm(u, dim=1).max())
         if shrink * (self.max_cutoff + self.skin) - 2.0 * max_u <= self.max_cutoff:
             return None
-        dr_ref = torch.einsum("kp,pkc->cp", nl["dr_ref"], F[nl["psys"]]) if strained else nl["dr_ref"]
-        u = u.t().contiguous()
-        i, j = nl["i"], nl["j"]
-        return torch.stack([dr_ref[c] + u[c].index_select(0, j) - u[c].index_select(0, i) for c in range(3)])
+        dr_ref = nl["dr_ref"]
+        if strained:
+            dr_ref = torch.einsum("kp,pkc->cp", dr_ref, F[nl["psys"]])
+        return dr_ref, u.t().reshape(-1)
 
     def reset_cache(self) -> None:
         """Forget the cached neighbour list (the MD driver calls this at every segment start so
@@ -377,47 +529,31 @@ class ClassicalPairModel(ModelInterface):
         sys_idx = _system_idx(state)
         pbc = state.pbc.to(torch.bool).reshape(-1, 3).expand(n_systems, 3)
         z = state.atomic_numbers.long()
-        nl, dr = self._pair_vectors(pos, cell, pbc, z, sys_idx, n_systems)
-        prm = nl["prm"]
-        e_pair, fx, fy, fz = self._kernel(
-            dr[0], dr[1], dr[2], prm[0], prm[1], prm[2], prm[3], nl["e_rc"], nl["qq"]
-        )
+        nl, dr, u = self._pair_vectors(pos, cell, pbc, z, sys_idx, n_systems)
+        e_pair, f_pair, virial = self._kernel(dr, u, nl["flat"], nl["prm"], nl["qq"])
         dtype = pos.dtype
-        energy_self = None
+        energy = torch.zeros(n_systems, dtype=dtype, device=pos.device).index_add_(
+            0, nl["psys"], e_pair
+        )
         if self.coulomb == "dsf":
             a = self.alpha
-            energy_self = (
-                -COULOMB_EV_A * (self._e_shift / 2.0 + a / math.sqrt(math.pi)) * nl["q2_sys"]
-            )
-        psys = nl["psys"]
-        if n_systems == 1:
-            energy = e_pair.sum().reshape(1)
-        else:
-            energy = torch.zeros(n_systems, dtype=dtype, device=pos.device).index_add_(
-                0, psys, e_pair
-            )
-        if energy_self is not None:
-            energy = energy + energy_self
+            energy = energy - COULOMB_EV_A * (self._e_shift / 2.0 + a / math.sqrt(math.pi)) * nl[
+                "q2_sys"
+            ]
         out = {"energy": energy}
-        f = (fx, fy, fz)  # dE/d(r_j) of each pair; minus that on j, plus on i
+        n_atoms = pos.shape[0]
         if self._compute_forces:
-            forces_t = torch.zeros(3, pos.shape[0], dtype=dtype, device=pos.device)
-            for c in range(3):
-                forces_t[c].index_add_(0, nl["i"], f[c])
-                forces_t[c].index_add_(0, nl["j"], f[c], alpha=-1.0)
-            out["forces"] = forces_t.t().contiguous()
+            forces = torch.zeros(3 * n_atoms, dtype=dtype, device=pos.device)
+            n_flat = f_pair.shape[0]
+            forces.index_add_(0, nl["flat"][:n_flat], f_pair)
+            forces.index_add_(0, nl["flat"][n_flat:], f_pair, alpha=-1.0)
+            out["forces"] = forces.view(3, n_atoms).t().contiguous()
         if self._compute_stress:
-            comps = []
-            for a_, b_ in ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)):
-                v = f[a_] * dr[b_]
-                if n_systems == 1:
-                    comps.append(v.sum().reshape(1))
-                else:
-                    comps.append(
-                        torch.zeros(n_systems, dtype=dtype, device=pos.device).index_add_(
-                            0, psys, v
-                        )
-                    )
+            psys = nl["psys"]
+            comps = [
+                torch.zeros(n_systems, dtype=dtype, device=pos.device).index_add_(0, psys, v)
+                for v in virial.unbind(0)
+            ]
             xx, yy, zz, yz, xz, xy = comps
             stress = torch.stack(
                 [
@@ -432,19 +568,26 @@ class ClassicalPairModel(ModelInterface):
         return out
 
     def _make_kernel(self):
-        """Elementwise per-pair kernel: (dx, dy, dz, A, B, C, D, e_rc, qq) -> (E, dE/dr_j).
+        """Per-pair kernel: (stored pair vectors (3, P), displacements (3N), flat end indices
+        (6P), pair parameters (5, P), q_i q_j (P)) -> (pair energies (P), dE/dr_j of every pair
+        by component (3P, added on i and subtracted on j), virial terms (6, P) or None).
 
         All configuration is baked in as Python constants so ``torch.compile`` can fuse the
-        whole kernel into one loop (``compile=True``)."""
+        whole kernel, gathers included, into one loop (``compile=True``)."""
         form = self.parameter_set.form
         rc, gamma_sr = self.cutoff, self.smoothing_width
         smooth_sr = self.truncation == "smooth" and gamma_sr > 0
-        use_r24 = form == "buckingham" and bool((self._params_cpu[..., 3] != 0).any())
+        use_r24 = bool(self._use_r24)
         coulomb, rcc, a = self.coulomb, self.coulomb_cutoff, self.alpha
         e_shift, f_shift, k = self._e_shift, self._f_shift, COULOMB_EV_A
         two_a_sqrtpi = 2.0 * a / math.sqrt(math.pi)
+        want_forces, want_virial = self._compute_forces, self._compute_stress
 
-        def kernel(dx, dy, dz, p0, p1, p2, p3, e_rc, qq):
+        def kernel(dr, u, flat, prm, qq):
+            ends = u.index_select(0, flat).view(2, 3, -1)
+            d = dr + ends[1] - ends[0]
+            dx, dy, dz = d.unbind(0)
+            p0, p1, p2, p3, e_rc = prm.unbind(0)
             r = torch.sqrt(dx * dx + dy * dy + dz * dz)
             r = torch.where(r > 0, r, torch.ones_like(r))  # a valid state has no r = 0 pair
             inv_r = 1.0 / r
@@ -486,10 +629,65 @@ class ClassicalPairModel(ModelInterface):
                         ec = ec * g
                 e = e + kqq * ec
                 de = de + kqq * dec
-            w = de * inv_r
-            return e, w * dx, w * dy, w * dz
+            f = d * (de * inv_r)
+            fx, fy, fz = f.unbind(0)
+            virial = (
+                torch.stack([fx * dx, fy * dy, fz * dz, fy * dz, fx * dz, fx * dy])
+                if want_virial
+                else None
+            )
+            return e, f.reshape(-1) if want_forces else None, virial
 
         return kernel
+
+
+class PerSystemPairModel(ClassicalPairModel):
+    """A ``ClassicalPairModel`` whose systems each have their own parameter set.
+
+    ``parameter_sets[k]`` (names or ``ParameterSet``) acts on system k of every state passed in,
+    so the state must hold exactly ``len(parameter_sets)`` systems. The sets must share form,
+    elements and charge rules; the Coulomb treatment, cutoffs and truncation are those of the
+    first set unless overridden, and every set must agree with them. Keyword arguments are those
+    of ``ClassicalPairModel``. ``set_parameters`` swaps the sets without rebuilding the model (a
+    compiled kernel is kept).
+    """
+
+    def __init__(self, parameter_sets: Sequence[str | ParameterSet], **kwargs) -> None:
+        sets = [_resolve(s) for s in parameter_sets]
+        if not sets:
+            raise ValueError("PerSystemPairModel: expected at least one parameter set")
+        super().__init__(sets[0], **kwargs)
+        self._per_system = True
+        self._install(self._check_sets(sets))
+
+    def set_parameters(self, parameter_sets: Sequence[str | ParameterSet]) -> None:
+        """Use ``parameter_sets`` (one per system) from the next call on."""
+        sets = self._check_sets(parameter_sets)
+        base = self.parameter_set
+        if sets[0].form != base.form or sets[0].elements != base.elements:
+            raise ValueError(
+                f"PerSystemPairModel.set_parameters: sets of form {sets[0].form!r} with elements "
+                f"{sets[0].elements}; the model was built for {self.parameter_set.form!r} with "
+                f"{self.parameter_set.elements}"
+            )
+        self._install(sets)
+
+
+def buckingham_model(parameters, **options) -> ClassicalPairModel:
+    """The model of a parameter file (``potential: buckingham`` with
+    ``potential_options: {parameters: <file>}``); other options as for ``ClassicalPairModel``
+    (the file's Coulomb settings are the defaults they override)."""
+    return ClassicalPairModel(load_parameter_file(parameters), **options)
+
+
+def load_buckingham(name: str = "buckingham", device: str = "cpu", dtype=None,
+                    parameters=None, **options) -> ClassicalPairModel:
+    """Registry loader of ``buckingham``: ``loader(name, device=, dtype=, **options)``."""
+    if parameters is None:
+        raise ValueError("potential buckingham: potential_options.parameters is missing; expected "
+                         "the path of a parameter file (e.g. a forcefield_fit's fitted.yaml)")
+    return buckingham_model(parameters, device=torch.device(device),
+                            dtype=dtype or torch.float64, **options)
 
 
 def _smoothing(r, rc, gamma, inside):

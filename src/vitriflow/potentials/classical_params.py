@@ -24,6 +24,7 @@ same no-maximum criterion.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 #: e^2 / (4 pi eps0) in eV Å (CODATA 2018); LAMMPS metal units use 14.399645.
@@ -216,3 +217,127 @@ PEDONE = ParameterSet(
 )
 
 PARAMETER_SETS: dict[str, ParameterSet] = {s.name: s for s in (BKS, CHIK, SHIK, TETER, PEDONE)}
+
+
+# ----------------------------------------------------------------------------- parameter files
+PARAMETER_FILE_VERSION = 1
+_FILE_SETTINGS = ("coulomb", "alpha", "cutoff", "coulomb_cutoff", "truncation", "smoothing_width")
+
+
+def parameter_set_to_dict(p: ParameterSet, provenance: dict | None = None) -> dict:
+    """A Buckingham ``ParameterSet`` as the plain mapping of a parameter file: pairs as
+    ``{A, rho, C, D}`` with ``A exp(-r/rho) - C/r^6 + D/r^24``, D including the set's walls."""
+    if p.form != "buckingham":
+        raise ValueError(f"parameter file: set {p.name!r} has form {p.form!r}; expected buckingham")
+    pairs = {}
+    for key in sorted(p.pairs):
+        a, b, c, d = (float(x) for x in p.pairs[key])
+        pairs[key] = {"A": a, "rho": 1.0 / b if b else math.inf, "C": c,
+                      "D": d + float(p.walls.get(key, 0.0))}
+    out = {
+        "version": PARAMETER_FILE_VERSION,
+        "name": p.name,
+        "form": "buckingham",
+        "energy": "q_i q_j e^2/(4 pi eps0 r) [Coulomb treatment below] + A exp(-r/rho) - C/r^6 "
+                  "+ D/r^24; eV, Å, e",
+        "charges": {el: float(q) for el, q in sorted(p.charges.items())},
+        "pairs": pairs,
+        **{k: getattr(p, k) for k in _FILE_SETTINGS},
+        "neutralizing_element": p.neutralizing_element,
+        "citation": p.citation,
+        "notes": p.notes,
+    }
+    if provenance is not None:
+        out["provenance"] = provenance
+    return out
+
+
+def write_parameter_file(p: ParameterSet, path, provenance: dict | None = None) -> None:
+    """Write ``p`` as a YAML parameter file (atomically; floats round-trip exactly)."""
+    import yaml
+
+    from vitriflow.io import write_text
+
+    write_text(yaml.safe_dump(parameter_set_to_dict(p, provenance), sort_keys=False), path)
+
+
+def _number(path, key, value, *, positive=False, nonneg=False) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and positive:
+        ok = value > 0
+    if ok and nonneg:
+        ok = value >= 0
+    if not ok:
+        what = "a number > 0" if positive else ("a number >= 0" if nonneg else "a finite number")
+        raise ValueError(f"{path}: {key}: expected {what}, got {value!r}")
+    return float(value)
+
+
+def load_parameter_file(path) -> ParameterSet:
+    """The ``ParameterSet`` of a YAML (or JSON) parameter file written by
+    ``write_parameter_file`` or by hand; raises ValueError naming the file and the key."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"buckingham potential: parameter file {str(path)!r} does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        first = " ".join(str(exc).split())[:160]
+        raise ValueError(f"{path}: not a YAML/JSON parameter file ({first})") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(
+            f"{path}: expected a mapping with charges and pairs, got {type(doc).__name__}")
+    known = {"version", "name", "form", "energy", "charges", "pairs", "neutralizing_element",
+             "citation", "notes", "provenance", *_FILE_SETTINGS}
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown}; expected some of {sorted(known)}")
+    for key in ("charges", "pairs"):
+        if not isinstance(doc.get(key), dict) or not doc[key]:
+            raise ValueError(f"{path}: {key}: expected a non-empty mapping")
+    if doc.get("form", "buckingham") != "buckingham":
+        raise ValueError(f"{path}: form: expected 'buckingham', got {doc['form']!r}")
+    charges = {str(el): _number(path, f"charges.{el}", q) for el, q in doc["charges"].items()}
+    pairs = {}
+    for key, val in doc["pairs"].items():
+        parts = str(key).split("-")
+        if len(parts) != 2 or not all(x in charges for x in parts):
+            raise ValueError(f"{path}: pairs.{key}: expected 'X-Y' with X, Y among the charged "
+                             f"elements {sorted(charges)}")
+        if (not isinstance(val, dict) or set(val) - {"A", "rho", "C", "D"}
+                or not {"A", "rho"} <= set(val)):
+            raise ValueError(f"{path}: pairs.{key}: expected a mapping with A, rho[, C, D]; "
+                             f"got {val!r}")
+        name = pair_key(*parts)
+        if name in pairs:
+            raise ValueError(f"{path}: pairs.{key}: pair {name} is given twice")
+        a = _number(path, f"pairs.{key}.A", val["A"], nonneg=True)
+        rho = _number(path, f"pairs.{key}.rho", val["rho"], positive=True)
+        c = _number(path, f"pairs.{key}.C", val.get("C", 0.0))
+        d = _number(path, f"pairs.{key}.D", val.get("D", 0.0), nonneg=True)
+        pairs[name] = (a, 1.0 / rho, c, d)
+    settings = {}
+    for key in _FILE_SETTINGS:
+        if key not in doc:
+            continue
+        if key in ("coulomb", "truncation"):
+            allowed = ("dsf", "wolf", "none") if key == "coulomb" else ("none", "shift", "smooth")
+            if doc[key] not in allowed:
+                raise ValueError(f"{path}: {key}: expected one of {allowed}, got {doc[key]!r}")
+            settings[key] = doc[key]
+        else:
+            positive = key in ("cutoff", "coulomb_cutoff")
+            settings[key] = _number(path, key, doc[key], positive=positive, nonneg=not positive)
+    neutral = doc.get("neutralizing_element")
+    if neutral is not None and neutral not in charges:
+        raise ValueError(
+            f"{path}: neutralizing_element: {neutral!r} is not among {sorted(charges)}")
+    return ParameterSet(
+        name=str(doc.get("name") or path.stem), form="buckingham", charges=charges, pairs=pairs,
+        citation=str(doc.get("citation") or f"parameter file {path.name}"),
+        neutralizing_element=neutral, notes=str(doc.get("notes") or ""), **settings,
+    )

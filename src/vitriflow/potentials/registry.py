@@ -63,6 +63,14 @@ REGISTRY: dict[str, Potential] = {
     },
 }
 
+REGISTRY["buckingham"] = Potential(
+    "buckingham", "classical", "vitriflow.potentials.classical:load_buckingham",
+    "Buckingham + Coulomb from a parameter file, e.g. a forcefield_fit's fitted.yaml",
+    {**CLASSICAL_OPTIONS,
+     "parameters": {"type": "string", "minLength": 1,
+                    "description": "the parameter file (YAML/JSON) of the potential"}},
+)
+
 NAMES: tuple[str, ...] = tuple(REGISTRY)
 MLIPS: tuple[str, ...] = tuple(n for n, p in REGISTRY.items() if p.kind == "mlip")
 CLASSICAL: tuple[str, ...] = tuple(n for n, p in REGISTRY.items() if p.kind == "classical")
