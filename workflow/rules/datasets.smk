@@ -1,20 +1,14 @@
 # External datasets (data/registry.yaml): one verified copy per dataset under the cache folder,
-# resources/<key>/<public file name>. Other rules take dataset_path("<key>") as an input.
+# resources/<key>/<public file name>. Config keys that name a dataset are resolved at start
+# (vitriflow.config.data_file) to that path, which the reading rule takes as an input.
 # The mirror is config data.mirror, else $VITRIFLOW_DATA_MIRROR; without either, pooch downloads
 # the pinned public file (a local rule: on a cluster, downloads run on the login node).
 import re
 
-from vitriflow.datasets import dataset_path as _dataset_path
 from vitriflow.datasets import load_registry
 
 DATASETS = load_registry()
 DATA_CACHE_DIR = SETTINGS.config["data"]["cache_dir"]
-
-
-def dataset_path(key):
-    """The cached file of dataset ``key`` (an input for rules that read it)."""
-    return str(_dataset_path(key, DATA_CACHE_DIR, DATASETS))
-
 
 rule fetch_dataset:
     output:

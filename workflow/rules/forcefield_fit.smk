@@ -5,6 +5,8 @@
 # (schemas/forcefield_fit.schema.yaml). The fitted parameter file serves systems with
 # `potential: buckingham` and `potential_options: {parameters: results/forcefield_fit/fitted.yaml}`.
 
+import os
+
 if SETTINGS.enabled("forcefield_fit"):
     FIT = SETTINGS.section("forcefield_fit")
     FIT_REF = SETTINGS.derived["forcefield_fit"]
@@ -22,7 +24,7 @@ if SETTINGS.enabled("forcefield_fit"):
                 summary=f"{FIT_OUT}/summary.json",
             params:
                 cfg=FIT,
-                workdir=FIT_OUT,
+                workdir=lambda wildcards, output: os.path.dirname(output.fitted),
                 device=SETTINGS.config["device"],
             log:
                 "logs/forcefield_fit/fit.log",
@@ -46,7 +48,7 @@ if SETTINGS.enabled("forcefield_fit"):
                 "results/report/sections/55_forcefield_fit.html",
             params:
                 cfg=FIT,
-                workdir=FIT_OUT,
+                workdir=lambda wildcards, input: os.path.dirname(input.summary),
                 reason="",
             log:
                 "logs/forcefield_fit/report.log",

@@ -15,19 +15,16 @@ if SETTINGS.enabled("properties"):
         "transport": ["transport", "msd"],
     }
 
-    def properties_inputs(wildcards):
-        """Every per-system table of the enabled parts, and the inputs of the comparison."""
-        out = {}
-        for part, tables in PROP_TABLES.items():
-            for table in tables:
-                out[table] = expand(
-                    f"{PROP_OUT}/{{system}}/{table}.parquet", system=PROP_SYSTEMS[part]
-                )
-        out["summaries"] = expand("results/md/{system}/summary.parquet", system=SYSTEM_NAMES)
-        out["compositions"] = expand(
-            "results/structures/{system}/compositions.parquet", system=SYSTEM_NAMES
-        )
-        return out
+    # every per-system table of the enabled parts, and what the comparison reads besides
+    PROP_INPUTS = {
+        table: expand(f"{PROP_OUT}/{{system}}/{table}.parquet", system=PROP_SYSTEMS[part])
+        for part, tables in PROP_TABLES.items()
+        for table in tables
+    }
+    PROP_INPUTS["summaries"] = expand("results/md/{system}/summary.parquet", system=SYSTEM_NAMES)
+    PROP_INPUTS["compositions"] = expand(
+        "results/structures/{system}/compositions.parquet", system=SYSTEM_NAMES
+    )
 
     rule properties_network:
         input:
@@ -132,7 +129,7 @@ if SETTINGS.enabled("properties"):
 
     rule properties_compare:
         input:
-            unpack(properties_inputs),
+            **PROP_INPUTS,
         output:
             parity=f"{PROP_OUT}/comparison.parquet",
             tg_rank=f"{PROP_OUT}/tg_rank.parquet",
@@ -163,7 +160,7 @@ if SETTINGS.enabled("properties"):
 
     rule properties_report:
         input:
-            unpack(properties_inputs),
+            **PROP_INPUTS,
             parity=rules.properties_compare.output.parity,
             tg_rank=rules.properties_compare.output.tg_rank,
             nbo=rules.properties_compare.output.nbo,
