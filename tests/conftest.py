@@ -20,7 +20,8 @@ def shared_data() -> Path:
     """Path to ../shared/data, or skip the test when the checkout has no ../shared beside it."""
     data = SHARED / "data"
     if not data.is_dir():
-        pytest.skip("../shared/data is not beside this checkout (fresh clone): dataset test skipped")
+        pytest.skip(
+            "../shared/data is not beside this checkout (fresh clone): dataset test skipped")
     return data
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vitriflow.config import ConfigError, expand_systems, load_config, validate_section
+from vitriflow.config import (
+    STAGE_SECTIONS,
+    ConfigError,
+    expand_systems,
+    load_config,
+    validate_section,
+)
 from vitriflow.structures.ids import structure_seed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -17,23 +23,26 @@ DEMO = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 def with_system(**changes):
     """The demo's core keys with one system ``s``, no stage sections."""
-    cfg = {k: v for k, v in copy.deepcopy(DEMO).items()
-           if k not in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn")}
-    cfg["references"]["on_missing_snapshot"] = "fallback"
+    cfg = {k: v for k, v in copy.deepcopy(DEMO).items() if k not in STAGE_SECTIONS}
+    cfg["references"] = {"snapshot": False}  # the shipped subset: no dataset lookups
     cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48,
                        "potential": "teter", "protocol": "demo_classical", **changes}]
     return cfg
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"compositions": ["SiO2", "Qq2O"]}, r"systems\[0\] \(s\)\.compositions\[1\]: unknown element 'Qq'"),
+    ({"compositions": ["SiO2", "Qq2O"]},
+     r"systems\[0\] \(s\)\.compositions\[1\]: unknown element 'Qq'"),
     ({"compositions": [{"SiO2": -10, "Na2O": 110}]}, "negative amount -10"),
     ({"compositions": [{"SiO2": 60, "Na2O": 20}]}, "sum to 80"),
-    ({"compositions": ["Na2O-3SiO2"], "atoms_per_cell": 7}, r"atoms_per_cell: no cell of 7 atoms"),
+    ({"compositions": ["Na2O-3SiO2"], "atoms_per_cell": 7}, r"systems.0.atoms_per_cell: 7 is less than the minimum of 8"),
+    ({"compositions": ["Na2O-3SiO2"], "atoms_per_cell": 10}, r"atoms_per_cell: no cell of 10 atoms"),
     ({"protocol": "nope"}, "unknown protocol 'nope'"),
     ({"potential": "lj"}, r"systems.0.potential: 'lj' is not one of \['sevennet-0'"),
-    ({"potential_options": {"coulom": "dsf"}}, r"potential_options: unknown option\(s\) \['coulom'\] for teter"),
-    ({"potential": "chgnet", "potential_options": {"enable_cueq": True}}, "unknown option.*for chgnet"),
+    ({"potential_options": {"coulom": "dsf"}},
+     r"potential_options: unknown option\(s\) \['coulom'\] for teter"),
+    ({"potential": "chgnet", "potential_options": {"enable_cueq": True}},
+     "unknown option.*for chgnet"),
 ])
 def test_meaning_errors_name_the_key(changes, message):
     with pytest.raises(ConfigError, match=message):
@@ -43,8 +52,8 @@ def test_meaning_errors_name_the_key(changes, message):
 def test_sample_interval_longer_than_the_last_stage_is_refused():
     cfg = copy.deepcopy(DEMO)
     cfg["protocols"]["demo_classical"]["sample_every"] = 250
-    with pytest.raises(ConfigError, match=r"protocols.demo_classical.sample_every: 250 is more than the 200 "
-                                          r"steps of its last stage \('anneal'\)"):
+    with pytest.raises(ConfigError, match=r"protocols.demo_classical.sample_every: 250 is more "
+                                          r"than the 200 steps of its last stage \('anneal'\)"):
         load_config(cfg)
     cfg["protocols"]["demo_classical"]["sample_every"] = 200  # one frame, at the end of the stage
     load_config(cfg)
@@ -59,30 +68,18 @@ def test_empty_grid_is_refused():
         load_config(cfg)
 
 
-def test_missing_snapshot_is_refused_unless_fallback(tmp_path):
+def test_forced_snapshot_without_its_data_is_refused_and_auto_falls_back(tmp_path):
+    """Neither cache, mirror nor download can serve the Materials Project snapshot: a forced
+    snapshot is refused at start naming a dataset and how to get it; auto takes the subset."""
     cfg = with_system()
-    cfg["references"].update(snapshot_dir=str(tmp_path / "absent"), on_missing_snapshot="error")
-    with pytest.raises(ConfigError, match="references.snapshot_dir: folder .* does not exist"):
+    cfg["data"] = {"mirror": str(tmp_path), "download": False, "cache_dir": str(tmp_path / "cache")}
+    cfg["references"] = {"source": "snapshot"}
+    with pytest.raises(ConfigError, match=r"^references.source: 'snapshot' needs the Materials "
+                                          r"Project snapshot: dataset mp_\w+ .* is not available"):
         load_config(cfg)
-    cfg["references"]["on_missing_snapshot"] = "fallback"
-    assert "s" in load_config(cfg).systems
-
-
-def test_incomplete_snapshot_is_refused_unless_fallback(tmp_path):
-    """An existing folder without the snapshot files is a wrong path, refused at start with the files it lacks."""
-    from vitriflow.references import SNAPSHOT_FILES
-
-    (tmp_path / "mp").mkdir()
-    (tmp_path / "mp" / SNAPSHOT_FILES["flla"]).write_bytes(b"")
-    cfg = with_system()
-    cfg["references"].update(source="auto", snapshot_dir=str(tmp_path / "mp"), on_missing_snapshot="error")
-    with pytest.raises(ConfigError) as err:
-        load_config(cfg)
-    msg = str(err.value)
-    assert msg.startswith("references.snapshot_dir: ") and "lacks the snapshot files" in msg and "\n" not in msg
-    assert SNAPSHOT_FILES["formation"] in msg and SNAPSHOT_FILES["flla"] not in msg
-    cfg["references"]["on_missing_snapshot"] = "fallback"
-    assert "s" in load_config(cfg).systems
+    cfg["references"] = {"source": "auto"}
+    note = load_config(cfg).derived["references"]
+    assert note["files"] is None and "the shipped subset serves" in note["note"]
 
 
 def test_scan_expands_into_batched_systems():
@@ -111,39 +108,57 @@ def _dry_run(tmp_path, cfg):
 @pytest.mark.parametrize("mutate, message", [
     (lambda c: c["systems"][0].update(potential="lj"), "systems.0.potential: 'lj' is not one of"),
     (lambda c: c["systems"][0].update(compositions=["SiO2", "Xx2O"]), "unknown element 'Xx'"),
-    (lambda c: c["systems"][0].update(replicas=0), "systems.0.replicas: 0 is less than the minimum"),
-    (lambda c: c.update(gnn={"systems": ["nope"]}), "gnn.systems: ['nope'] are not systems of this run"),
-    (lambda c: (c["systems"].append({**c["systems"][0], "name": "t", "potential": "bks"}), c.update(gnn={})),
-     "gnn.systems: the family mixes potentials {'bks': ['t'], 'teter': ['s']}; expected systems of one potential"),
+    (lambda c: c["systems"][0].update(replicas=0),
+     "systems.0.replicas: 0 is less than the minimum"),
+    (lambda c: c.update(gnn={"systems": ["nope"]}),
+     "gnn.systems: ['nope'] are not systems of this run"),
+    (lambda c: (c["systems"].append({**c["systems"][0], "name": "t", "potential": "bks"}),
+                c.update(gnn={})),
+     "gnn.systems: the family mixes potentials {'bks': ['t'], 'teter': ['s']}; "
+     "expected systems of one potential"),
     (lambda c: c.update(gnn={"target": "viscosity"}), "gnn.target: 'viscosity' is not one of"),
-    (lambda c: c.update(viscosity={"mode": "full", "model": {"task_groups": [{"properties": ["viscositty"]}]}}),
+    (lambda c: c.update(viscosity={"mode": "full",
+                                   "model": {"task_groups": [{"properties": ["viscositty"]}]}}),
      "viscosity (mode full, model): task_groups[0].properties: unknown property 'viscositty'"),
     (lambda c: c.update(viscosity={"model": {"early_stopping_on": "dens"}}),
      "early_stopping_on: expected 'all' or one of"),
+    # trained group 0 first, then IndexError
     (lambda c: c.update(viscosity={"model": {"task_groups": [
         {"properties": ["viscosity", "tg", "sconf_tg", "cp_liquid"]},
-        {"properties": ["density", "refractive_index", "liquidus", "elastic_modulus", "cte", "abbe_number"],
+        {"properties": ["density", "refractive_index", "liquidus", "elastic_modulus", "cte",
+                        "abbe_number"],
          "n_models": 0}]}}),
-     "task_groups[1]: n_models: expected an integer >= 1, got 0"),  # trained group 0 first, then IndexError
+     "task_groups[1]: n_models: expected an integer >= 1, got 0"),
+    # never stopped
     (lambda c: c.update(viscosity={"model": {"early_stopping_on": "viscosity", "task_groups": [
         {"properties": ["viscosity", "tg", "sconf_tg", "cp_liquid"]},
-        {"properties": ["density", "refractive_index", "liquidus", "elastic_modulus", "cte", "abbe_number"]}]}}),
-     "task_groups[1]: early_stopping_on: 'viscosity' is not trained by this group"),  # never stopped
+        {"properties": ["density", "refractive_index", "liquidus", "elastic_modulus", "cte",
+                        "abbe_number"]}]}}),
+     "task_groups[1]: early_stopping_on: 'viscosity' is not trained by this group"),
+    # found after training
     (lambda c: c.update(viscosity={"predict": {"compositions": [{"label": "nothing"}]}}),
-     "viscosity.predict.compositions[0] (nothing): row 0 has no oxide content"),  # found after training
-    (lambda c: c.update(viscosity={"predict": {"compositions": [{"label": "g", "sio2": 70, "na2o": 30},
-                                                                  {"label": "g", "sio2": 60, "na2o": 40}]}}),
+     "viscosity.predict.compositions[0] (nothing): row 0 has no oxide content"),
+    (lambda c: c.update(viscosity={"predict": {"compositions": [
+        {"label": "g", "sio2": 70, "na2o": 30}, {"label": "g", "sio2": 60, "na2o": 40}]}}),
      "viscosity.predict.compositions: label(s) ['g'] used more than once"),
     (lambda c: c.update(analysis={"r_max": 5.01, "dr": 0.02}), "r_max=5.01 must be a whole number"),
     (lambda c: c.update(analysis={"experimental_fq": "config/confg.yaml"}),
      "analysis.experimental_fq: no file 'confg.yaml' in config; did you mean 'config.yaml'?"),
-    (lambda c: c.update(dissolution={"table": "tests/data/hamiltn.csv"}), "dissolution.table: no file 'hamiltn.csv'"),
-    (lambda c: c.update(dissolution={"models": ["IV", "Foo"]}), "dissolution.models: unknown model 'Foo'"),
+    (lambda c: c.update(dissolution={"table": "tests/data/hamiltn.csv"}),
+     "dissolution.table: no file 'hamiltn.csv'"),
+    (lambda c: c.update(dissolution={"models": ["IV", "Foo"]}),
+     "dissolution.models: unknown model 'Foo'"),
     (lambda c: c.update(dissolution={"models": ["IV"], "predict": {"model": "V"}}),
      "dissolution.predict.model: 'V' is not among dissolution.models ['IV']"),
-    (lambda c: c.update(dissolution={"select": "Na2O = 25"}), "dissolution.select: 'Na2O = 25' is not a condition"),
-    (lambda c: c["references"].update(snapshot_dir="config", on_missing_snapshot="error"),
-     "references.snapshot_dir: 'config' lacks the snapshot files ['matminer039_flla_2015.csv.gz'"),
+    (lambda c: c.update(dissolution={"select": "Na2O = 25"}),
+     "dissolution.select: 'Na2O = 25' is not a condition"),
+    (lambda c: c.update(references={"source": "snapshot"},
+                        data={"mirror": "config", "download": False, "cache_dir": "no_cache"}),
+     "references.source: 'snapshot' needs the Materials Project snapshot: dataset mp_"),
+    (lambda c: c["protocols"]["demo_classical"].update(timestep_fs=float("nan")),
+     "protocols.demo_classical.timestep_fs: nan is not a finite number"),
+    (lambda c: c["systems"][0].update(atoms_per_cell=9),
+     "a cell of 9 atoms holds only 3 formula unit(s) of SiO2; expected at least 4"),
 ])
 def test_snakemake_refuses_bad_config_in_one_line(tmp_path, mutate, message):
     cfg = with_system()
@@ -155,8 +170,8 @@ def test_snakemake_refuses_bad_config_in_one_line(tmp_path, mutate, message):
     assert not (REPO / "results" / "structures" / "s").exists()
 
 
-@pytest.mark.parametrize("name", ["dft_validation", "gnn_validation_classical", "pcf_validation", "pcf_validation_classical",
-                                  "viscosity_full"])
+@pytest.mark.parametrize("name", ["dft_validation", "gnn_validation_classical", "pcf_validation",
+                                  "pcf_validation_classical", "viscosity_full"])
 def test_shipped_validation_configs_build_their_dag(name):
     """The documented command, target first: `--configfile` takes several files, so a target
     written after it would be read as a second config file."""
@@ -176,8 +191,10 @@ def test_classical_potential_options_match_the_model():
     from vitriflow.potentials.registry import CLASSICAL, REGISTRY
 
     params = inspect.signature(ClassicalPairModel.__init__).parameters.values()
-    kw = {p.name for p in params if p.kind is p.KEYWORD_ONLY} - {"device", "dtype", "compute_forces", "compute_stress"}
-    assert CLASSICAL and all(set(REGISTRY[name].options) == kw for name in CLASSICAL)
+    kw = ({p.name for p in params if p.kind is p.KEYWORD_ONLY}
+          - {"device", "dtype", "compute_forces", "compute_stress"})
+    assert CLASSICAL and all(set(REGISTRY[name].options) - {"parameters"} == kw for name in CLASSICAL)
+    assert set(REGISTRY["buckingham"].options) == kw | {"parameters"}  # the fitted-set file
 
 
 def test_potential_names_come_from_the_registry():
@@ -201,10 +218,12 @@ def test_defaults_are_filled_from_the_schema_and_frozen():
 
 
 @pytest.mark.parametrize("path, value, message", [
-    (("protocols", "demo_classical", "timestep_fs"), float("nan"), "timestep_fs: nan is not a finite number"),
+    (("protocols", "demo_classical", "timestep_fs"), float("nan"),
+     "timestep_fs: nan is not a finite number"),
     (("protocols", "demo_classical", "stages", 0, "temperature_K"), float("inf"),
-     r"stages\[0\]\.temperature_K: inf is not a finite number"),
-    (("packing", "density_scale"), float("nan"), "packing.density_scale: nan is not a finite number"),
+     r"stages.0.temperature_K: inf is greater than the maximum of 20000"),
+    (("packing", "density_scale"), float("nan"),
+     "packing.density_scale: nan is not a finite number"),
 ])
 def test_non_finite_numbers_are_refused(path, value, message):
     cfg = with_system()

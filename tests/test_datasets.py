@@ -323,8 +323,9 @@ def test_fetch_dataset_rule_fills_the_cache(shared_data, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop(datasets.MIRROR_ENV, None)
     run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(tmp_path / "config.yaml"), "-c1", "resources/nimrod_silica_fq/SiO2_NIMROD.mint01"],
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+         "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "-c1",
+         "resources/nimrod_silica_fq/SiO2_NIMROD.mint01"],
         env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     out = tmp_path / "resources" / "nimrod_silica_fq" / "SiO2_NIMROD.mint01"

@@ -26,8 +26,8 @@ CHECKS = SECTION["checks"]
 BOTH_PH = ("initial", "at_time_t")
 
 # the run settings a stage check sees: no data mirror, no downloads (tests need no network)
-RUN = SimpleNamespace(config={"data": {"cache_dir": "resources", "mirror": None, "download": False}},
-                      systems={})
+RUN = SimpleNamespace(
+    config={"data": {"cache_dir": "resources", "mirror": None, "download": False}}, systems={})
 
 
 def section(**kw):

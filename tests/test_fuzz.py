@@ -15,7 +15,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,7 +30,8 @@ FUZZ = settings(max_examples=CASES, deadline=None, derandomize=True,
 # values a user could type where another was expected
 WEIRD = st.one_of(
     st.sampled_from([math.nan, math.inf, -math.inf, -1, 0, -0.5, 1e12, 10**9, "", "eight", "1e6",
-                     None, True, [], {}, [1, 2, 3], {"x": 1}, "../nowhere/file.csv", "Xx2O", "O-Xx"]),
+                     None, True, [], {}, [1, 2, 3], {"x": 1}, "../nowhere/file.csv", "Xx2O",
+                     "O-Xx"]),
     st.integers(min_value=-10**12, max_value=10**12),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
@@ -113,7 +113,8 @@ def _hamilton_like() -> pd.DataFrame:
         for j, ph in enumerate([1.5, 4, 7, 10, 12]):
             rows.append({"Na2O_mol_pct": na, "Al2O3_mol_pct": al, "SiO2_mol_pct": 100 - na - al,
                          "pH_initial": ph, "pH_at_time_t": ph + 0.1,
-                         "log10_QSiO2_mol_SiO2_per_cm2_per_s": -12 - 0.1 * k + 0.05 * (ph - 7) ** 2 + 0.01 * j})
+                         "log10_QSiO2_mol_SiO2_per_cm2_per_s":
+                             -12 - 0.1 * k + 0.05 * (ph - 7) ** 2 + 0.01 * j})
     return pd.DataFrame(rows)
 
 
@@ -134,7 +135,8 @@ def test_mutated_dissolution_tables_are_refused_in_one_line(tmp_path, kind, colu
         df = df.drop(columns=column)
     elif kind in ("text", "nan", "negative", "inf"):
         df[column] = df[column].astype(object)
-        df.loc[row, column] = {"text": "fast", "nan": math.nan, "negative": -5, "inf": math.inf}[kind]
+        df.loc[row, column] = {"text": "fast", "nan": math.nan, "negative": -5,
+                               "inf": math.inf}[kind]
     elif kind == "duplicate":
         df = pd.concat([df, df.iloc[[row]]])
     raw = df.to_csv(index=False).encode()
@@ -143,8 +145,9 @@ def test_mutated_dissolution_tables_are_refused_in_one_line(tmp_path, kind, colu
     path.write_bytes(raw)
     section = with_defaults("dissolution", {"table": str(path), "models": ["IV"], "n_splits": 2,
                                             "extrapolation": {"enabled": False}})
-    run = SimpleNamespace(config={"data": {"cache_dir": str(tmp_path), "mirror": None, "download": False}},
-                          systems={})
+    run = SimpleNamespace(
+        config={"data": {"cache_dir": str(tmp_path), "mirror": None, "download": False}},
+        systems={})
     try:
         out = check_config(section, run)
     except ValueError as exc:

@@ -2,6 +2,7 @@
 atomically; a job that dies leaves its traceback in its rule log."""
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -23,7 +24,8 @@ def test_csv_round_trip_keeps_rows_and_provenance(tmp_path):
 def test_failed_csv_write_leaves_the_old_file(tmp_path):
     path = tmp_path / "t.csv"
     write_csv(pd.DataFrame({"x": [1]}), path, {"stage": "old"})
-    with pytest.raises((TypeError, ValueError)):  # a float format pandas cannot apply fails mid-write
+    # a float format pandas cannot apply fails mid-write
+    with pytest.raises((TypeError, ValueError)):
         write_csv(pd.DataFrame({"x": [2.0]}), path, {"stage": "new"}, float_format="%d%q")
     assert read_csv(path)[1] == {"stage": "old"}
     assert list(tmp_path.iterdir()) == [path]
@@ -42,7 +44,7 @@ def test_markdown_provenance_comment_cannot_close_early():
     assert "--" not in body and json.loads(body) == {"command": "snakemake --cores 2"}
 
 
-def test_a_job_that_dies_writes_its_traceback_to_the_rule_log(tmp_path):
+def test_a_job_that_dies_says_so_in_one_line_and_logs_its_traceback(tmp_path):
     import subprocess
     import sys
 
@@ -54,9 +56,15 @@ def test_a_job_that_dies_writes_its_traceback_to_the_rule_log(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 1
     text = log.read_text()
-    assert "started" in text and "job failed: ValueError: dissolution.table: no such column pH" in text
+    assert ("started" in text
+            and "job failed: ValueError: dissolution.table: no such column pH" in text)
     assert "Traceback" in text
-    assert proc.stderr.count("Traceback") == 1  # stderr as usual, not twice
+    assert "Traceback" not in proc.stderr  # the console gets one line naming the log
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"vitriflow job error: ValueError: dissolution.table: no such column pH (traceback in {log})")
+    debug = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={**os.environ, "VITRIFLOW_DEBUG": "1"})
+    assert debug.stderr.count("Traceback") == 1
 
 
 def test_structures_file_does_not_depend_on_the_order_arrays_were_added(tmp_path):

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from vitriflow.md import Protocol, fire_relax, prerelax, run_melt_quench
-from vitriflow.structures.packing import PackingRequest, pack
 from vitriflow.potentials import load_model
+from vitriflow.structures.packing import PackingRequest, pack
 
 PROTO = {
     "timestep_fs": 1.0,
@@ -67,9 +67,10 @@ def test_unstable_structure_fails_alone(model, cells, tmp_path):
 
 def test_cell_that_failed_packing_is_passed_through_as_failed(model, cells, tmp_path):
     bad = cells[0].copy()
-    bad.info = dict(cells[0].info, structure_id="unpacked", status="failed", reason="packing: too dense")
-    final, trace = run_melt_quench([bad, cells[1]], model, Protocol.from_config(PROTO), tmp_path / "p.pt",
-                                   progress=False)
+    bad.info = dict(cells[0].info, structure_id="unpacked", status="failed",
+                    reason="packing: too dense")
+    final, trace = run_melt_quench([bad, cells[1]], model, Protocol.from_config(PROTO),
+                                   tmp_path / "p.pt", progress=False)
     assert final[0].info["status"] == "failed" and final[0].info["reason"] == "packing: too dense"
     np.testing.assert_array_equal(final[0].positions, bad.get_positions(wrap=True))  # never moved
     assert final[1].info["status"] == "ok" and {r["structure_id"] for r in trace} == {"sio2-r1"}
@@ -152,7 +153,8 @@ def test_relaxation_isolates_a_structure_the_potential_cannot_evaluate(model, ce
     assert np.isfinite(energies[[0, 2]]).all()
     out = prerelax([cells[0], odd], picky, 20, "cpu")  # the packed cell is kept for the MD guard
     np.testing.assert_array_equal(out[1].positions, odd.positions)
-    assert out[1].info["structure_id"] == "odd" and not np.allclose(out[0].positions, cells[0].positions)
+    assert (out[1].info["structure_id"] == "odd"
+            and not np.allclose(out[0].positions, cells[0].positions))
 
 
 def test_quench_reaches_target_temperature_and_npt_changes_the_cell(model, cells, tmp_path):
@@ -204,8 +206,8 @@ def test_samples_survive_a_kill_and_come_out_as_after_a_straight_run(model, cell
     straight, _ = run_melt_quench(cells[:2], model, p, tmp_path / "a.pt", progress=False,
                                   samples=straight_samples)
     with pytest.raises(KeyboardInterrupt):  # stops at step 30: samples 25 and 30 taken
-        run_melt_quench(cells[:2], model, p, tmp_path / "b.pt", progress=False, stop_after_segments=3,
-                        samples=resumed_samples)
+        run_melt_quench(cells[:2], model, p, tmp_path / "b.pt", progress=False,
+                        stop_after_segments=3, samples=resumed_samples)
     run_melt_quench(cells[:2], model, p, tmp_path / "b.pt", progress=False, samples=resumed_samples)
     assert len(straight_samples) == 2 * 6
     assert [(a.info["structure_id"], a.info["sample_step"]) for a in straight_samples] == [
@@ -214,7 +216,8 @@ def test_samples_survive_a_kill_and_come_out_as_after_a_straight_run(model, cell
         np.testing.assert_array_equal(a.positions, b.positions)
         assert a.info["sample_step"] == b.info["sample_step"]
     first = straight_samples[0]
-    assert first.info["temperature_target_K"] == 300 and first.info["time_ps"] == pytest.approx(0.025)
+    assert (first.info["temperature_target_K"] == 300
+            and first.info["time_ps"] == pytest.approx(0.025))
     assert first.info["seed"] == straight[0].info["seed"] and "energy_eV" not in first.info
     # the samples are thermal frames, not the relaxed final structure
     assert not np.allclose(straight_samples[5].positions, straight[0].positions)
@@ -232,7 +235,8 @@ def test_unstable_segment_drops_its_samples_and_failed_structures_give_none(mode
     bad.info = dict(relaxed[0].info, structure_id="blow-up")
     bad.positions[1] = bad.positions[0] + [0.3, 0, 0]
     samples = []
-    final, _ = run_melt_quench([bad, relaxed[1]], model, Protocol.from_config(dict(SAMPLED, prerelax_steps=0)),
+    final, _ = run_melt_quench([bad, relaxed[1]], model,
+                               Protocol.from_config(dict(SAMPLED, prerelax_steps=0)),
                                tmp_path / "u.pt", progress=False, samples=samples)
     assert final[0].info["status"] == "failed"
     assert {a.info["structure_id"] for a in samples} == {"sio2-r1"} and len(samples) == 6

@@ -5,8 +5,9 @@ from vitriflow.structures.packing import PackingError, PackingRequest, min_pair_
 
 
 def _requests(n=3, seed0=0):
-    return [PackingRequest({"Si": 16, "O": 32}, 18.0, seed0 + i, {"structure_id": f"s{i}"})
-            for i in range(n)] + [PackingRequest({"Cu": 20, "Zr": 20}, 21.0, 77, {"structure_id": "cz"})]
+    return ([PackingRequest({"Si": 16, "O": 32}, 18.0, seed0 + i, {"structure_id": f"s{i}"})
+             for i in range(n)]
+            + [PackingRequest({"Cu": 20, "Zr": 20}, 21.0, 77, {"structure_id": "cz"})])
 
 
 @pytest.fixture(scope="module")
@@ -45,5 +46,6 @@ def test_one_unpackable_cell_is_marked_failed_and_the_others_are_packed():
     ok = PackingRequest({"Si": 8, "O": 16}, 17.0, 3, {"structure_id": "fine"})
     dense = PackingRequest({"Si": 8, "O": 16}, 1.5, 1, {"structure_id": "too-dense"})
     cells = pack([ok, dense], min_distance_scale=1.1, max_steps=200)
-    assert cells[1].info["status"] == "failed" and "too-dense: closest pair" in cells[1].info["reason"]
+    assert (cells[1].info["status"] == "failed"
+            and "too-dense: closest pair" in cells[1].info["reason"])
     assert "status" not in cells[0].info and min_pair_ratio(cells[0], 1.1)[0] >= 0.999

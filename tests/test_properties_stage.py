@@ -45,7 +45,8 @@ def test_network_job_reads_a_perfect_network_and_passes_failures_through(shared_
     assert net.at["x-c0000-r00", "status"] == "ok" and net.at["x-c0000-r01", "status"] == "failed"
     assert net.at["x-c0000-r01", "reason"] == "md: blew up"
     assert net.at["x-c0000-r00", "q4_Si"] == pytest.approx(1.0)
-    assert net.at["x-c0000-r00", "nbo_per_t"] == 0.0 == net.at["x-c0000-r00", "nbo_per_t_charge_balance"]
+    assert (net.at["x-c0000-r00", "nbo_per_t"] == 0.0
+            == net.at["x-c0000-r00", "nbo_per_t_charge_balance"])
     sx = tables["xray"]
     assert set(sx["structure_id"]) == {"x-c0000-r00"} and len(sx) > 100
     tail = sx.loc[sx["Q_invA"] > 20, "S_X"]
@@ -88,12 +89,15 @@ def test_tg_ranks_need_three_glasses_per_potential():
 def test_check_config_names_unknown_systems_and_bad_schedules():
     from vitriflow.properties.checks import check_config
 
-    run = SimpleNamespace(systems={"glass": None},
-                          config={"data": {"cache_dir": "resources", "mirror": None, "download": False}})
+    run = SimpleNamespace(
+        systems={"glass": None},
+        config={"data": {"cache_dir": "resources", "mirror": None, "download": False}})
     out = check_config(with_defaults("properties", {"thermal": {"enabled": True}}), run)
     assert out["systems"] == {"network": ["glass"], "elastic": ["glass"], "thermal": ["glass"],
                               "transport": []}
-    with pytest.raises(ConfigError, match=r"properties.elastic.systems: \['nope'\] are not systems"):
+    with pytest.raises(ConfigError,
+                       match=r"properties.elastic.systems: \['nope'\] are not systems"):
         check_config(with_defaults("properties", {"elastic": {"systems": ["nope"]}}), run)
     with pytest.raises(ConfigError, match="properties.thermal.sample_every: 7 does not divide"):
-        check_config(with_defaults("properties", {"thermal": {"enabled": True, "sample_every": 7}}), run)
+        check_config(with_defaults("properties", {"thermal": {"enabled": True, "sample_every": 7}}),
+                     run)

@@ -74,9 +74,11 @@ def test_live_source_is_used_and_labelled(monkeypatch, caplog, tmp_path):
     assert quartz["formation_energy_per_atom_eV"] == pytest.approx(-7.90 + (5.42 + 2 * 4.95) / 3)
     assert "mp-7000" in quartz["decomposition"]
     # Si2O3 lies between Si and SiO2 on the hull
-    assert "mp-149" in table.iloc[1]["decomposition"] and "mp-7000" in table.iloc[1]["decomposition"]
+    assert ("mp-149" in table.iloc[1]["decomposition"]
+            and "mp-7000" in table.iloc[1]["decomposition"])
     assert {a.info["material_id"] for a in crystals} >= {"mp-7000", "mp-149"}
-    assert json.loads(quartz["elemental_reference_energies"]) == pytest.approx({"O": -4.95, "Si": -5.42})
+    assert json.loads(quartz["elemental_reference_energies"]) == pytest.approx(
+        {"O": -4.95, "Si": -5.42})
     from vitriflow.io import write_table
 
     write_table(table, tmp_path / "t.parquet", {"stage": "test"})
@@ -161,8 +163,9 @@ def write_tiny_snapshot(cache):
     dense.scale_lattice(quartz.volume * 0.9)
     documents = {
         "binary_structures": [{"mp_id": "mp-6930", "structure": dense.as_dict()}],
-        "element_entries": {"Si": {"energy": -5.42 * 8, "composition": {"Si": 8}, "entry_id": "mp-149"},
-                            "O": {"energy": -4.95 * 2, "composition": {"O": 2}, "entry_id": "mp-12957"}},
+        "element_entries": {
+            "Si": {"energy": -5.42 * 8, "composition": {"Si": 8}, "entry_id": "mp-149"},
+            "O": {"energy": -4.95 * 2, "composition": {"O": 2}, "entry_id": "mp-12957"}},
         "element_structures": {"Si": {"energy_per_atom": [-5.42], "structure": [si.as_dict()]},
                                "O": {"energy_per_atom": [-4.95], "structure": [o2.as_dict()]}},
     }
@@ -201,27 +204,32 @@ def test_forced_live_query_failure_is_one_line(monkeypatch):
     with pytest.raises(ReferenceError) as err:
         serve_references([parse_composition("SiO2")], source="live", client=FlakyMPRester())
     msg = str(err.value)
-    assert msg.startswith("references.source is 'live': Materials Project query for O-Si failed (MPRestError: ")
+    assert msg.startswith("references.source is 'live': Materials Project query for O-Si failed "
+                          "(MPRestError: ")
     assert "503" in msg and "\n" not in msg and SECRET not in msg
-    assert err.value.__cause__ is None and err.value.__suppress_context__  # no chained message with the key
+    # no chained message with the key
+    assert err.value.__cause__ is None and err.value.__suppress_context__
 
 
 def test_forced_snapshot_or_subset_without_an_index_is_one_line():
     for source in ("snapshot", "subset"):
-        with pytest.raises(ReferenceError, match=f"references.source is '{source}' but the reference index is empty"):
+        with pytest.raises(ReferenceError, match=f"references.source is '{source}' but the "
+                                                 "reference index is empty"):
             serve_references([parse_composition("SiO2")], source=source, snapshot=None)
 
 
 def test_index_is_the_snapshot_or_the_shipped_subset(tmp_path, caplog):
     table, prov = references.index_snapshot(write_tiny_snapshot(tmp_path / "cache"), "cache")
-    assert prov["index_source"] == "snapshot" and set(prov["snapshot_checksums"]) == set(references.SNAPSHOT_DATASETS)
+    assert (prov["index_source"] == "snapshot"
+            and set(prov["snapshot_checksums"]) == set(references.SNAPSHOT_DATASETS))
     assert set(table["formula"]) == {"Si", "O2", "SiO2"}
     subset, prov = references.index_snapshot(None, "no mirror")
     assert prov["index_source"] == "subset" and prov["note"] == "no mirror"
     # a chemistry outside the subset falls through to the estimate, labelled
     caplog.set_level(logging.INFO)
-    table, _ = serve_references([parse_composition("SiO2"), parse_composition("Cs2O-SiO2")], source="auto",
-                                client=None, snapshot=subset, snapshot_version="v", snapshot_label="subset")
+    table, _ = serve_references([parse_composition("SiO2"), parse_composition("Cs2O-SiO2")],
+                                source="auto", client=None, snapshot=subset,
+                                snapshot_version="v", snapshot_label="subset")
     assert list(table["source"]) == ["subset", "estimate"]
     assert "subset source failed" in caplog.text
 
@@ -249,8 +257,9 @@ def _tiny_workflow(tmp_path, refs, data=None):
 
 def _snakemake(workdir, *args):
     repo = Path(__file__).resolve().parents[1]
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), "--cores", "1", *args]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"),
+           "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+           "--cores", "1", *args]
     # no live API in these runs, and no data mirror: each test says where its data come from
     env = {k: v for k, v in os.environ.items() if k not in ("MP_API_KEY", "VITRIFLOW_DATA_MIRROR")}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
@@ -266,15 +275,17 @@ def test_without_mirror_or_network_the_subset_serves(tmp_path):
     proc = _snakemake(tmp_path, TARGET)
     assert proc.returncode == 0, proc.stderr[-3000:]
     table, _ = read_table(tmp_path / TARGET)
-    assert set(table["source"]) == {"subset"} and table["formation_energy_per_atom_eV"].notna().all()
+    assert (set(table["source"]) == {"subset"}
+            and table["formation_energy_per_atom_eV"].notna().all())
     log = (tmp_path / "logs/references/snapshot_index.log").read_text()
-    assert "shipped Materials Project subset" in log and "dataset mp_" in log and "is not available" in log
+    assert ("shipped Materials Project subset" in log and "dataset mp_" in log
+            and "is not available" in log)
     _tiny_workflow(tmp_path, {"source": "snapshot"}, data={"download": False})
     proc = _snakemake(tmp_path, "-n", TARGET)
     line = [ln for ln in proc.stderr.splitlines() if "vitriflow config error" in ln]
     assert proc.returncode != 0 and len(line) == 1, proc.stderr[-2000:]
-    assert line[0].startswith("vitriflow config error: references.source: 'snapshot' needs the Materials "
-                              "Project snapshot: dataset mp_")
+    assert line[0].startswith("vitriflow config error: references.source: 'snapshot' needs the "
+                              "Materials Project snapshot: dataset mp_")
 
 
 def test_forced_live_source_without_key_stops_before_any_job(tmp_path):
@@ -283,7 +294,8 @@ def test_forced_live_source_without_key_stops_before_any_job(tmp_path):
     _tiny_workflow(tmp_path, {"source": "live"})
     proc = _snakemake(tmp_path, TARGET)
     assert proc.returncode != 0
-    line = "vitriflow config error: references.source: 'live' needs the MP_API_KEY environment variable"
+    line = ("vitriflow config error: references.source: 'live' needs the MP_API_KEY environment "
+            "variable")
     assert line in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
 
@@ -301,20 +313,24 @@ def test_forced_live_source_with_key_passes_the_start_check(monkeypatch):
 
 
 def test_changed_snapshot_file_reruns_the_references(tmp_path):
-    """The snapshot files are inputs of snapshot_index: new content schedules it and the references."""
+    """The snapshot files are inputs of snapshot_index: new content schedules it and the
+    references."""
     files = write_tiny_snapshot(tmp_path / "resources")  # in the run's dataset cache
     build_snapshot_index(files)  # the real loader accepts the tiny snapshot
     _tiny_workflow(tmp_path, {"source": "snapshot"}, data={"download": False})
     proc = _snakemake(tmp_path, TARGET)
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = _snakemake(tmp_path, "-n", TARGET)
-    assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+    assert (proc.returncode == 0
+            and "Nothing to be done" in proc.stdout + proc.stderr), proc.stdout[-2000:]
     time.sleep(1.1)  # a newer modification time, as an edit or a fresh download gives
     formation = files["formation"]
     formation.write_bytes(formation.read_bytes())  # same content, newer time: nothing to redo
     proc = _snakemake(tmp_path, "-n", TARGET)
     assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-2000:]
-    pd.DataFrame({"task_id": ["mp-6930"], "formation_energy_per_atom": [-3.2]}).to_csv(formation, index=False)
+    pd.DataFrame({"task_id": ["mp-6930"], "formation_energy_per_atom": [-3.2]}).to_csv(
+        formation, index=False)
     proc = _snakemake(tmp_path, "-n", TARGET)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "rule snapshot_index:" in proc.stdout and "rule references:" in proc.stdout, proc.stdout[-2000:]
+    assert ("rule snapshot_index:" in proc.stdout
+            and "rule references:" in proc.stdout), proc.stdout[-2000:]

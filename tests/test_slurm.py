@@ -96,7 +96,8 @@ def test_cancelled_job_fails_and_is_rerun(cluster, tmp_path):
     env = {**os.environ, **cluster}
     cancelled, deadline = None, time.time() + 600
     while cancelled is None and time.time() < deadline and run.poll() is None:
-        q = subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True, text=True, env=env)
+        q = subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True, text=True,
+                           env=env)
         for line in q.stdout.splitlines():
             jobid, name, state = line.split()[:3]
             if state == "RUNNING" and (work / "logs/md").is_dir():  # the md job is running

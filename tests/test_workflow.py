@@ -35,7 +35,8 @@ def test_demo_dag_writes_report_and_tables(run):
         assert (run / rule_log).is_file()
     # the "At a glance" panel: every structure survived; real crystal references, not estimates
     glance = html[html.index('id="at-a-glance"'):html.index('id="run-summary"')]
-    assert "2 of 2 ok" in glance and "MD throughput, teter" in glance and "Crystal references" not in glance
+    assert ("2 of 2 ok" in glance and "MD throughput, teter" in glance
+            and "Crystal references" not in glance)
     # one composition: the GNN stage says why it did not train, and its model file says so too
     assert "GNN surrogate skipped" in html and "gnn.min_compositions is 3" in html
     from vitriflow.surrogates.gnn import GNNRegressor
@@ -58,7 +59,8 @@ def _slurm_dry_run(tmp_path, env):
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
            str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--profile",
            str(REPO / "profiles" / "slurm"), "-n", "results/md/tiny_silica/summary.parquet"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **env})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return (proc.stdout.split("rule md:")[1].split("\n\n")[0],
             proc.stdout.split("rule structures:")[1].split("\n\n")[0])
@@ -91,8 +93,8 @@ def test_viscosity_chain_with_task_groups(tmp_path):
                     "temperatures_K": [1000, 1400]}}}
     write_config(tmp_path, cfg)
     section = "results/report/sections/60_viscosity.html"
-    proc = snakemake(tmp_path, "results/viscosity/comparison.csv", "results/viscosity/predictions.parquet",
-                     section)
+    proc = snakemake(tmp_path, "results/viscosity/comparison.csv",
+                     "results/viscosity/predictions.parquet", section)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     from vitriflow.surrogates.viscosity import MeltSurrogate
@@ -100,7 +102,8 @@ def test_viscosity_chain_with_task_groups(tmp_path):
     cmp, cmp_prov = read_csv(tmp_path / "results/viscosity/comparison.csv")
     assert cmp_prov["stage"] == "viscosity_evaluate" and "bootstrap_seed" in cmp_prov
     assert {"viscosity:ag", "density", "refractive_index", "liquidus"} <= set(cmp["target"])
-    assert {"n_compositions", "diff_ci_low", "diff_ci_high", "p_vitriflow_lower"} <= set(cmp.columns)
+    assert ({"n_compositions", "diff_ci_low", "diff_ci_high", "p_vitriflow_lower"}
+            <= set(cmp.columns))
     assert (cmp["diff_ci_low"] <= cmp["diff_ci_high"]).all()
     shares = cmp[["worst_melt_share_vitriflow", "worst_melt_share_i-Melt"]]
     assert ((shares > 0) & (shares <= 1)).all().all()
@@ -108,20 +111,26 @@ def test_viscosity_chain_with_task_groups(tmp_path):
     model = MeltSurrogate.load(tmp_path / "results/viscosity/model.pt")
     assert [props for props, _ in model.groups_] == [g["properties"] for g in groups]
     pred, _ = read_table(tmp_path / "results/viscosity/predictions.parquet")
-    assert len(pred) == 2 and pred[["viscosity_ag", "tg", "density", "refractive_index"]].notna().all().all()
+    assert (len(pred) == 2
+            and pred[["viscosity_ag", "tg", "density", "refractive_index"]].notna().all().all())
     assert pred["viscosity_ag"].iloc[0] > pred["viscosity_ag"].iloc[1]  # 1000 K is more viscous
-    assert not (tmp_path / "results/viscosity/checkpoints").exists()  # removed once the model is saved
+    # removed once the model is saved
+    assert not (tmp_path / "results/viscosity/checkpoints").exists()
     cover, _ = read_csv(tmp_path / "results/viscosity/uncertainty.csv")
     vis = cover.set_index("target").loc["viscosity:ag"]  # 552 validation rows: calibrated
     assert vis["n"] == 626 and vis["n_calibration"] == 552 and vis["a"] >= 1.0
     assert vis["cover_95"] >= vis["spread_cover_95"]
     html = (tmp_path / section).read_text()
     assert "Is the uncertainty honest?" in html and "cover_95" in html
-    assert "one bagged ensemble per task group" in html and "P(vitriflow lower)" in html and "Paired bootstrap over test compositions" in html
+    assert ("one bagged ensemble per task group" in html and "P(vitriflow lower)" in html
+            and "Paired bootstrap over test compositions" in html)
     raman, _ = read_table(tmp_path / "results/viscosity/data/raman.parquet")
     assert raman["spectrum_id"].nunique() == 258 and "258 Raman spectra" in html
     dom = read_csv(tmp_path / "results/viscosity/domain.csv")[0].set_index("target")
     counts = cmp.set_index("target")["n"]
-    assert (dom["n_inside"] + dom["n_beyond"]).eq(counts.loc[dom.index]).all()  # every test row, once
-    assert dom.loc["viscosity:ag", "n_beyond"] > 0 and "beyond 5 mol% of the nearest training melt" in html
-    assert pred["viscosity_nearest_mol"].iloc[0] == pred["viscosity_nearest_mol"].iloc[1] < 5  # NS3 is well measured
+    # every test row, once
+    assert (dom["n_inside"] + dom["n_beyond"]).eq(counts.loc[dom.index]).all()
+    assert (dom.loc["viscosity:ag", "n_beyond"] > 0
+            and "beyond 5 mol% of the nearest training melt" in html)
+    # NS3 is well measured
+    assert pred["viscosity_nearest_mol"].iloc[0] == pred["viscosity_nearest_mol"].iloc[1] < 5

@@ -312,7 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure at the edge becomes one line
         if args.debug_all or getattr(args, "debug", False):
-            raise
+            import traceback
+
+            traceback.print_exc()
         first = (str(exc).strip().splitlines() or [""])[0]
         known = isinstance(exc, ValueError | OSError)
         ap.exit(2, f"vitriflow: error: {first if known else f'{type(exc).__name__}: {first}'}\n")

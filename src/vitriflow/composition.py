@@ -43,8 +43,8 @@ def _check_unit(unit: str, where: str) -> PmgComposition:
     # typos that pymatgen would read as other chemistry: Si02 (digit zero) is Si, Na2O.3SiO2
     # and 'Na2O 3SiO2' are single formulas
     if re.search(r"(?<=[A-Za-z)])0(?=\d|[A-Z(]|$)", unit):
-        raise CompositionError(f"{where}: {unit!r} has a count starting with 0 (the digit zero where "
-                               "the letter O was meant?)")
+        raise CompositionError(f"{where}: {unit!r} has a count starting with 0 (the digit zero "
+                               "where the letter O was meant?)")
     if re.search(r"\s|(?<=[A-Za-z)])\.", unit):
         raise CompositionError(f"{where}: {unit!r} mixes units with a space or '.'; write e.g. "
                                "Na2O-3SiO2 or (Na2O)0.25(SiO2)0.75")
@@ -60,7 +60,8 @@ def _check_unit(unit: str, where: str) -> PmgComposition:
     return comp
 
 
-def _normalise(amounts: dict[str, float], where: str, percent: bool | None = None) -> dict[str, float]:
+def _normalise(amounts: dict[str, float], where: str,
+               percent: bool | None = None) -> dict[str, float]:
     """Check non-negative amounts that sum to 1 (fractions) or 100 (mol%); return fractions."""
     for unit, value in amounts.items():
         if not isinstance(value, int | float) or math.isnan(value):
@@ -69,7 +70,8 @@ def _normalise(amounts: dict[str, float], where: str, percent: bool | None = Non
             raise CompositionError(f"{where}: negative amount {value} for {unit}")
     total = sum(amounts.values())
     if total <= 0:
-        raise CompositionError(f"{where}: amounts sum to {total}; expected 1 (fractions) or 100 (mol%)")
+        raise CompositionError(
+            f"{where}: amounts sum to {total}; expected 1 (fractions) or 100 (mol%)")
     if percent is None:
         percent = abs(total - 100.0) <= 100.0 * SUM_TOLERANCE
         if not percent and abs(total - 1.0) > SUM_TOLERANCE:
@@ -135,7 +137,8 @@ class GlassComposition:
         return True
 
 
-def parse_composition(spec: str | Mapping[str, float], where: str = "composition") -> GlassComposition:
+def parse_composition(spec: str | Mapping[str, float],
+                      where: str = "composition") -> GlassComposition:
     """Parse any accepted composition input into a normalised ``GlassComposition``."""
     if isinstance(spec, Mapping):
         if not spec:
@@ -149,7 +152,8 @@ def parse_composition(spec: str | Mapping[str, float], where: str = "composition
     if text.startswith("("):
         parts = _PAREN_UNIT.findall(text)
         if not parts or _PAREN_UNIT.sub("", text).strip():
-            raise CompositionError(f"{where}: cannot read {text!r}; expected e.g. (Na2O)0.25(SiO2)0.75")
+            raise CompositionError(
+                f"{where}: cannot read {text!r}; expected e.g. (Na2O)0.25(SiO2)0.75")
         amounts = _combine([(u, float(a)) for u, a in parts], where)
         return _build(_normalise(amounts, where), text)
     if "-" in text:
@@ -161,7 +165,8 @@ def parse_composition(spec: str | Mapping[str, float], where: str = "composition
             mult = float(m.group(1)) if m else 1.0
             unit = piece[m.end():] if m else piece
             if not mult > 0:
-                raise CompositionError(f"{where}: zero amount of {unit.strip()} in {text!r}; leave it out")
+                raise CompositionError(
+                    f"{where}: zero amount of {unit.strip()} in {text!r}; leave it out")
             parts.append((unit.strip(), mult))
         amounts = _combine(parts, where)
         total = sum(amounts.values())
@@ -204,7 +209,8 @@ def composition_grid(
     bounds = dict(bounds or {})
     for key in bounds:
         if key not in endmembers:
-            raise CompositionError(f"{where}.bounds: {key!r} is not one of the endmembers {list(endmembers)}")
+            raise CompositionError(
+                f"{where}.bounds: {key!r} is not one of the endmembers {list(endmembers)}")
     out = []
     for counts in _simplex(n, len(units)):
         if not include_endmembers and max(counts) == n:
@@ -220,7 +226,8 @@ def composition_grid(
         label = "-".join(f"({u}){float(f):g}" for u, f in zip(units, fracs, strict=True) if f > 0)
         out.append(_build(mix, label))
     if not out:
-        raise CompositionError(f"{where}: the grid over {list(endmembers)} with step {step} is empty")
+        raise CompositionError(
+            f"{where}: the grid over {list(endmembers)} with step {step} is empty")
     return out
 
 
@@ -235,7 +242,8 @@ def _simplex(n: int, k: int):
 
 
 def cell_stoichiometry(comp: GlassComposition, n_atoms: int, tolerance: float = 0.02,
-                       where: str = "atoms_per_cell", atoms_tolerance: float = 0.1) -> dict[str, int]:
+                       where: str = "atoms_per_cell",
+                       atoms_tolerance: float = 0.1) -> dict[str, int]:
     """Whole units of each component for a cell of about ``n_atoms`` atoms.
 
     Picks the number of units per component (largest remainder) for the total closest to
@@ -249,7 +257,8 @@ def cell_stoichiometry(comp: GlassComposition, n_atoms: int, tolerance: float = 
     atoms_per_mix = sum(x * c.num_atoms for c, x in units)
     best = None
     base = n_atoms / atoms_per_mix
-    for scale in sorted({max(1, round(base * f)) for f in (1.0, 0.98, 1.02, 0.96, 1.04)} | {max(1, math.floor(base)), math.ceil(base)}):
+    for scale in sorted({max(1, round(base * f)) for f in (1.0, 0.98, 1.02, 0.96, 1.04)}
+                        | {max(1, math.floor(base)), math.ceil(base)}):
         counts = _largest_remainder([x for _, x in units], scale)
         if any(c == 0 for c in counts):
             continue
@@ -269,7 +278,8 @@ def cell_stoichiometry(comp: GlassComposition, n_atoms: int, tolerance: float = 
                 else "no cell up to 100000 formula units does; round the amounts")
         raise CompositionError(
             f"{where}: no cell of {n_atoms} atoms (±{atoms_tolerance:.0%}) holds "
-            f"{comp.label or comp.reduced_formula} with every component within {tolerance:.0%} ({hint})"
+            f"{comp.label or comp.reduced_formula} with every component within {tolerance:.0%} "
+            f"({hint})"
         )
     counts = best[1]
     if sum(counts) < MIN_FORMULA_UNITS:
@@ -297,7 +307,8 @@ def _largest_remainder(fractions: Sequence[float], total: int) -> list[int]:
 def _smallest_cell(units, tolerance: float) -> int:
     for scale in itertools.count(1):
         counts = _largest_remainder([x for _, x in units], scale)
-        if all(counts) and max(abs(c / scale - x) for c, (_, x) in zip(counts, units, strict=True)) <= tolerance:
+        if all(counts) and max(abs(c / scale - x)
+                               for c, (_, x) in zip(counts, units, strict=True)) <= tolerance:
             return int(sum(c * u.num_atoms for c, (u, _) in zip(counts, units, strict=True)))
         if scale > 100000:
             return -1

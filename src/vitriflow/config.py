@@ -107,7 +107,8 @@ def _inline_refs(node: Any, root: Mapping) -> Any:
             target: Any = root
             for part in node["$ref"][2:].split("/"):
                 target = target[part]
-            merged = {**_inline_refs(target, root), **{k: v for k, v in node.items() if k != "$ref"}}
+            merged = {**_inline_refs(target, root),
+                      **{k: v for k, v in node.items() if k != "$ref"}}
             return _inline_refs(merged, root)
         return {k: _inline_refs(v, root) for k, v in node.items()}
     if isinstance(node, list):
@@ -252,7 +253,10 @@ def _scan_pairs(scan: Mapping[str, Any], where: str) -> list[tuple[str, str]]:
 
 
 def expand_systems(config: Mapping[str, Any]) -> dict[str, SystemSpec]:
-    """All systems of a config: explicit ones plus scan batches, keyed by name (cheap: no parsing)."""
+    """All systems of a config: explicit ones plus scan batches, keyed by name.
+
+    Cheap: no composition is parsed.
+    """
     systems: dict[str, SystemSpec] = {}
     for i, s in enumerate(config["systems"]):
         where = f"systems[{i}] ({s['name']})"
@@ -327,7 +331,8 @@ def data_file(value: str | None, key: str, settings: Settings) -> DataFile:
 def optional_data_file(path: str | Path, key: str) -> str:
     """'' when ``path`` is a file; the reason to go without it when its folder is absent (a data
     set that is not installed, as in a fresh clone without ../shared); a ConfigError naming
-    ``key`` when the folder exists but the file does not, which is a typo, not a missing data set."""
+    ``key`` when the folder exists but the file does not, which is a typo, not a missing data
+    set."""
     import difflib
 
     path = Path(path)
@@ -340,7 +345,8 @@ def optional_data_file(path: str | Path, key: str) -> str:
     raise ConfigError(f"{key}: no file {path.name!r} in {path.parent}{hint}")
 
 
-def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bool = True) -> dict[str, SystemSpec]:
+def check_config(config: Mapping[str, Any], base_dir: str | Path = ".",
+                 deep: bool = True) -> dict[str, SystemSpec]:
     """Meaning checks of a schema-validated config; returns the expanded systems.
 
     ``deep`` parses every composition and checks it fits its cell (skip it for huge scans,
@@ -359,7 +365,8 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bo
     for spec in systems.values():
         if spec.protocol not in protocols:
             raise ConfigError(
-                f"{spec.where}.protocol: unknown protocol {spec.protocol!r}; defined: {sorted(protocols)}"
+                f"{spec.where}.protocol: unknown protocol {spec.protocol!r}; "
+                f"defined: {sorted(protocols)}"
             )
         if spec.potential not in NAMES:
             raise ConfigError(f"{spec.where}.potential: unknown potential {spec.potential!r}; "
@@ -374,7 +381,8 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".", deep: bo
                 raise ConfigError(f"{spec.where}: no compositions")
             for comp in comps:
                 try:
-                    cell_stoichiometry(comp, spec.atoms_per_cell, where=f"{spec.where}.atoms_per_cell")
+                    cell_stoichiometry(comp, spec.atoms_per_cell,
+                                       where=f"{spec.where}.atoms_per_cell")
                 except CompositionError as exc:
                     raise ConfigError(str(exc)) from exc
     return systems
@@ -480,8 +488,8 @@ def check_file(path: str | Path) -> Settings:
     if data is None:
         raise ConfigError(f"{path}: the file is empty; expected a YAML mapping of config keys")
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: the top level is a {type(data).__name__}; expected a mapping of "
-                          "config keys (protocols, systems, ...)")
+        raise ConfigError(f"{path}: the top level is a {type(data).__name__}; expected a "
+                          "mapping of config keys (protocols, systems, ...)")
     try:
         return load_config(data, base_dir=".")
     except ConfigError as exc:

@@ -147,7 +147,8 @@ def load_checkpoint(path: str | os.PathLike | None, digest: str,
     try:
         blob = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as exc:  # noqa: BLE001
-        log.warning("checkpoint %s unreadable (%s: %s); starting afresh", path, type(exc).__name__, exc)
+        log.warning("checkpoint %s unreadable (%s: %s); starting afresh",
+                    path, type(exc).__name__, exc)
         return None
     if not isinstance(blob, dict) or blob.get("digest") != digest:
         log.warning("checkpoint %s was saved for other settings or inputs; starting afresh", path)
@@ -200,7 +201,8 @@ def read_csv(path: str | os.PathLike, **kwargs: Any) -> tuple[pd.DataFrame, dict
 
 def provenance_comment(prov: Mapping[str, Any]) -> str:
     """``prov`` as an HTML comment to end a Markdown file (invisible when rendered)."""
-    body = json.dumps(prov, sort_keys=True, default=str).replace("--", "-\\u002d")  # '--' ends a comment
+    # '--' ends a comment
+    body = json.dumps(prov, sort_keys=True, default=str).replace("--", "-\\u002d")
     return f"\n<!-- vitriflow provenance: {body} -->\n"
 
 
@@ -262,8 +264,8 @@ def read_structures_frame_by_frame(path: str | os.PathLike) -> list[tuple[Any, s
         try:
             n = int(lines[i].split()[0])
         except ValueError:
-            out.append((None, f"line {i + 1}: expected an atom count, got {lines[i].strip()[:40]!r}; "
-                              "the rest of the file is not read"))
+            out.append((None, f"line {i + 1}: expected an atom count, got "
+                              f"{lines[i].strip()[:40]!r}; the rest of the file is not read"))
             break
         chunk = "".join(lines[i:i + n + 2])
         try:

@@ -25,13 +25,15 @@ import pandas as pd
 from vitriflow.io import atomic_path
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2329;background:#f7f8fa}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;\
+color:#1d2329;background:#f7f8fa}
 header{background:#17324d;color:#fff;padding:1.2rem 2rem}
 header h1{margin:0;font-size:1.6rem} header p{margin:.3rem 0 0;opacity:.85}
 nav{background:#fff;border-bottom:1px solid #dde2e8;padding:.5rem 2rem;position:sticky;top:0}
 nav a{margin-right:1rem;color:#17324d;text-decoration:none;font-size:.9rem}
 main{padding:1rem 2rem;max-width:1200px}
-section{background:#fff;border:1px solid #dde2e8;border-radius:6px;padding:1rem 1.5rem;margin:1rem 0}
+section{background:#fff;border:1px solid #dde2e8;border-radius:6px;\
+padding:1rem 1.5rem;margin:1rem 0}
 h2{margin-top:0;color:#17324d} h3{color:#2d4a66}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 .table-scroll{max-width:100%;overflow-x:auto}
@@ -46,10 +48,13 @@ figcaption{font-size:.8rem;color:#555;max-width:560px}
 .kv td{text-align:left}
 code{background:#f0f2f5;padding:0 .2rem}
 .cards{display:flex;flex-wrap:wrap;gap:.7rem}
-.card{flex:1 1 230px;max-width:360px;display:block;border:1px solid #dde2e8;border-left:6px solid #8a96a3;border-radius:4px;
+.card{flex:1 1 230px;max-width:360px;display:block;border:1px solid #dde2e8;\
+border-left:6px solid #8a96a3;border-radius:4px;
 padding:.5rem .7rem;color:inherit;text-decoration:none;background:#fff}
-.card:hover{background:#f3f6f9} .card.good{border-left-color:#1e8e3e} .card.bad{border-left-color:#d93025}
-.card-label{font-size:.78rem;color:#5b6570} .card-value{font-size:1.25rem;font-weight:600;margin:.15rem 0}
+.card:hover{background:#f3f6f9} .card.good{border-left-color:#1e8e3e} \
+.card.bad{border-left-color:#d93025}
+.card-label{font-size:.78rem;color:#5b6570} \
+.card-value{font-size:1.25rem;font-weight:600;margin:.15rem 0}
 .card-detail{font-size:.75rem;color:#5b6570}
 """
 
@@ -91,8 +96,8 @@ def panel_grid(n: int, ncols: int = 4, size: tuple[float, float] = (3.4, 2.6), *
     plt = pyplot()
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
-                             **subplots_kw)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows),
+                             squeeze=False, **subplots_kw)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -113,7 +118,10 @@ def note_html(text: str, kind: str = "note") -> str:
 
 
 def headline(label: str, value: str, detail: str = "", kind: str = "neutral") -> dict[str, str]:
-    """One "At a glance" card: ``kind`` good (meets its target / beats its baseline), bad, neutral."""
+    """One "At a glance" card.
+
+    ``kind`` is good (meets its target / beats its baseline), bad or neutral.
+    """
     if kind not in HEADLINE_KINDS:
         raise ValueError(f"headline kind: expected one of {HEADLINE_KINDS}, got {kind!r}")
     return {"label": str(label), "value": str(value), "detail": str(detail), "kind": kind}
@@ -139,11 +147,13 @@ def glance_html(cards: Sequence[tuple[str, Mapping[str, str]]]) -> str:
     """The "At a glance" panel: (section anchor, card) pairs, in report order."""
     body = "".join(
         f'<a class="card {esc(c.get("kind", "neutral"))}" href="#{esc(anchor)}">'
-        f'<div class="card-label">{esc(c["label"])}</div><div class="card-value">{esc(c["value"])}</div>'
+        f'<div class="card-label">{esc(c["label"])}</div>'
+        f'<div class="card-value">{esc(c["value"])}</div>'
         f'<div class="card-detail">{esc(c.get("detail", ""))}</div></a>' for anchor, c in cards)
     return ('<section id="at-a-glance"><h2>At a glance</h2><div class="cards">' + body + "</div>"
             "<p><em>Green: meets its target or beats its baseline; red: does not, or failed; "
-            "grey: a measurement without a target. Each card links to its section.</em></p></section>")
+            "grey: a measurement without a target. Each card links to its section.</em></p>"
+            "</section>")
 
 
 def skipped_reason(training_json: str | os.PathLike) -> str:

@@ -16,7 +16,8 @@ def main(smk) -> None:
     try:
         expected = load_registry()[key].file
         if out.name != expected:
-            raise DatasetError(f"dataset {key}: the registry's file is {expected!r}, not {out.name!r}")
+            raise DatasetError(
+                f"dataset {key}: the registry's file is {expected!r}, not {out.name!r}")
         path = fetch(key, cache_dir=out.parent.parent, mirror=mirror)
     except DatasetError as exc:
         log.error("%s", exc)

@@ -13,8 +13,10 @@ def main(smk) -> None:
     if files:
         log.info("indexed %d crystals of the Materials Project snapshot (%s)", len(table), note)
     else:
-        log.warning("using the shipped Materials Project subset (%d crystals): %s", len(table), note)
-    write_table(table, smk.output[0], provenance(stage="snapshot_index", inputs=list(smk.input), **prov))
+        log.warning("using the shipped Materials Project subset (%d crystals): %s",
+                    len(table), note)
+    write_table(table, smk.output[0],
+                provenance(stage="snapshot_index", inputs=list(smk.input), **prov))
 
 
 if "snakemake" in globals():

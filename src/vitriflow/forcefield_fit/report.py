@@ -184,9 +184,9 @@ def section_html(workdir: str | Path, reference, names: Sequence[str] | None = N
              ", <code>potential_options: {parameters: ...}</code>).</p>")
     edge = [n for n in names if f"u_{n}" in best and not 0.01 < float(best[f"u_{n}"]) < 0.99]
     if edge:  # the optimum may lie outside the searched box
-        intro += note_html(f"{', '.join(edge)} ended at the edge of its bounds: the best set may lie "
-                           "beyond them; widen forcefield_fit.free and rerun (the history resumes "
-                           "only for the same settings).")
+        intro += note_html(f"{', '.join(edge)} ended at the edge of its bounds: the best set "
+                           "may lie beyond them; widen forcefield_fit.free and rerun (the history "
+                           "resumes only for the same settings).")
     parts = [intro, rchi_figure(history), pdf_figure(reference, curves, history),
              parameter_table(history, names), angle_figure(angles, history, reference_angles)]
     return _section(TITLE, *parts, anchor="forcefield-fit", headlines=[card])

@@ -50,7 +50,8 @@ def elemental_reference_energies(crystals, potential: str, device: str = "cpu",
             log.warning("%s reference %s dropped: %s", el, mid, failed[mid or el])
         elif el not in best or epa < best[el][0]:
             best[el] = (epa, mid)
-    return {"potential": potential, "energies_per_atom": {el: v[0] for el, v in sorted(best.items())},
+    return {"potential": potential,
+            "energies_per_atom": {el: v[0] for el, v in sorted(best.items())},
             "material_ids": {el: v[1] for el, v in sorted(best.items())}, "failed": failed,
             "reason": "" if best else "no elemental reference could be relaxed"}
 
@@ -64,10 +65,12 @@ def elemental_crystals(index, elements) -> list:
 
     if index is None or index.empty:
         return []
-    rows = index[(index["origin"] == "matcalc_element_refs") & index["chemsys"].isin(list(elements))]
+    rows = index[(index["origin"] == "matcalc_element_refs")
+                 & index["chemsys"].isin(list(elements))]
     out = []
     for rec in rows.itertuples():
         atoms = AseAtomsAdaptor.get_atoms(Structure.from_dict(json.loads(rec.structure_json)))
-        atoms.info.update({"material_id": rec.material_id, "role": "element", "formula": rec.formula})
+        atoms.info.update({"material_id": rec.material_id, "role": "element",
+                           "formula": rec.formula})
         out.append(atoms)
     return out

@@ -39,6 +39,9 @@ from vitriflow.structures.packing import density_g_cm3, min_pair_ratio
 
 log = logging.getLogger("vitriflow.md")
 GPA_TO_EV_A3 = 1 / 160.21766208
+# below this potential energy per atom a cell has collapsed (a short-range attraction beating the
+# repulsion): the deepest real binding is tens of eV/atom, even with formal-charge Coulomb sums
+MIN_ENERGY_PER_ATOM_EV = -1000.0
 
 
 @dataclass
@@ -74,6 +77,8 @@ def check_structure(positions, cell, numbers, energy: float, forces, temperature
         return "non-finite forces"
     if not np.all(np.isfinite(positions)):
         return "non-finite positions"
+    if energy / len(numbers) < MIN_ENERGY_PER_ATOM_EV:  # no real solid binds this deeply
+        return f"energy collapse: {energy / len(numbers):.3g} eV/atom"
     limit = protocol.guard_max_temperature_factor * target + 500.0  # target: recent maximum
     if not math.isfinite(temperature) or temperature > limit:
         return f"temperature runaway: {temperature:.0f} K > {limit:.0f} K"
@@ -87,7 +92,10 @@ def check_structure(positions, cell, numbers, energy: float, forces, temperature
 
 # ----------------------------------------------------------------------------- state plumbing
 def _maxwell_boltzmann(numbers: np.ndarray, temperature: float, seed: int) -> np.ndarray:
-    """Momenta (amu Å/ps-internal) at ``temperature`` from a per-structure generator, no net momentum."""
+    """Momenta (amu Å/ps-internal) at ``temperature`` from a per-structure generator.
+
+    The net momentum is removed.
+    """
     import torch_sim as ts
     from ase.data import atomic_masses
 
@@ -151,7 +159,8 @@ def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype,
     _, stage, _ = protocol.stage_at(start)
     dt_scale = tasks[0].dt_scale
     substeps = round(1 / dt_scale)
-    dt = torch.tensor(protocol.timestep_fs * 1e-3 * dt_scale * units.time, device=device, dtype=dtype)
+    dt = torch.tensor(protocol.timestep_fs * 1e-3 * dt_scale * units.time,
+                      device=device, dtype=dtype)
     for t in tasks:
         if t.momenta is None:
             t.momenta = _maxwell_boltzmann(t.numbers, protocol.target_temperature(start), t.seed)
@@ -168,7 +177,8 @@ def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype,
                 st.chain.momenta[i] = torch.as_tensor(t.chain[1], device=device, dtype=dtype)
         step_fn, extra = ts.nvt_nose_hoover_step, {}
     else:
-        gen_seed = int(hashlib.sha256(f"{start}:{[t.seed for t in tasks]}".encode()).hexdigest()[:8], 16)
+        gen_seed = int(
+            hashlib.sha256(f"{start}:{[t.seed for t in tasks]}".encode()).hexdigest()[:8], 16)
         state.rng = gen_seed
         st = ts.npt_crescale_init(state, model, kT=kT0, dt=dt,
                                   tau_p=protocol.barostat_tau_fs * 1e-3 * units.time,
@@ -179,16 +189,19 @@ def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype,
     n_atoms = torch.tensor([len(t.numbers) for t in tasks], device=device, dtype=dtype)
     offsets = np.cumsum([0] + [len(t.numbers) for t in tasks])
     for step in range(start, end):
-        kT = torch.tensor(protocol.target_temperature(step) * units.temperature, device=device, dtype=dtype)
+        kT = torch.tensor(protocol.target_temperature(step) * units.temperature,
+                          device=device, dtype=dtype)
         for _ in range(substeps):
             st = step_fn(st, model, dt=dt, kT=kT, **extra)
         if protocol.is_sample_step(step):
             pos = st.positions.detach().cpu().numpy()
             cells = st.cell.detach().cpu().numpy()
             for i, t in enumerate(tasks):
-                t.samples.append((step + 1, pos[offsets[i]:offsets[i + 1]].copy(), cells[i].T.copy()))
+                t.samples.append((step + 1, pos[offsets[i]:offsets[i + 1]].copy(),
+                                  cells[i].T.copy()))
         if (step + 1) % protocol.log_every == 0 or step + 1 == end:
-            temps = ts.calc_temperature(masses=st.masses, momenta=st.momenta, system_idx=st.system_idx,
+            temps = ts.calc_temperature(masses=st.masses, momenta=st.momenta,
+                                        system_idx=st.system_idx,
                                         dof_per_system=st.get_number_of_degrees_of_freedom() - 3)
             epa = (st.energy / n_atoms).detach().cpu().numpy()
             for i, t in enumerate(tasks):
@@ -199,8 +212,9 @@ def _segment(tasks: list[Task], model, protocol: Protocol, device, dtype,
                 obs = _observe(st, model)
                 for i, t in enumerate(tasks):
                     t.observables.append((step + 1, *obs[i].tolist()))
-    temps = ts.calc_temperature(masses=st.masses, momenta=st.momenta, system_idx=st.system_idx,
-                                dof_per_system=st.get_number_of_degrees_of_freedom() - 3).cpu().numpy()
+    temps = ts.calc_temperature(
+        masses=st.masses, momenta=st.momenta, system_idx=st.system_idx,
+        dof_per_system=st.get_number_of_degrees_of_freedom() - 3).cpu().numpy()
     pos = st.positions.detach().cpu().numpy()
     mom = st.momenta.detach().cpu().numpy()
     forces = st.forces.detach().cpu().numpy()
@@ -276,7 +290,8 @@ def run_digest(structures: Sequence[Atoms], model, protocol: Protocol) -> str:
     h = hashlib.sha256(protocol.digest().encode())
     for a in structures:
         h.update(f"{structure_key(a)}:{a.info.get('seed')}".encode())
-    h.update(f"{type(model).__module__}.{type(model).__name__}:{getattr(model, 'dtype', '')}".encode())
+    h.update(f"{type(model).__module__}.{type(model).__name__}:"
+             f"{getattr(model, 'dtype', '')}".encode())
     if isinstance(model, torch.nn.Module):
         for name, t in model.state_dict().items():
             h.update(name.encode())
@@ -309,7 +324,8 @@ def _batches(tasks: list[Task], model, protocol: Protocol, device,
 
         states = [ts.io.atoms_to_state(Atoms(numbers=t.numbers, positions=t.positions,
                                              cell=t.cell, pbc=True),
-                                       device=torch.device(device), dtype=model.dtype) for t in tasks]
+                                       device=torch.device(device), dtype=model.dtype)
+                  for t in tasks]
         memory = {} if memory is None else memory
         batcher = ts.BinningAutoBatcher(model=model, memory_scales_with=model.memory_scales_with,
                                         max_memory_scaler=memory.get("max_memory_scaler"))
@@ -355,7 +371,8 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
     if tasks is None:
         # a cell marked failed upstream (packing) is passed through as failed, never run
         runnable = [a for a in structures if a.info.get("status") != "failed"]
-        relaxed = iter(prerelax(runnable, model, protocol.prerelax_steps, device) if runnable else [])
+        relaxed = iter(prerelax(runnable, model, protocol.prerelax_steps, device)
+                       if runnable else [])
         tasks = []
         for a in structures:
             failed = a.info.get("status") == "failed"
@@ -389,7 +406,8 @@ def run_melt_quench(structures: Sequence[Atoms], model, protocol: Protocol,
             bins = _batches(group, model, protocol, device, gpu_memory)
             _, stage, _ = protocol.stage_at(first)
             if protocol.stage_at(first)[2] == 0:  # log once per stage
-                log.info("%s stage '%s' (%s, %d steps, %.0f->%.0f K) for %d structures in %d batch(es)",
+                log.info("%s stage '%s' (%s, %d steps, %.0f->%.0f K) for %d structures in "
+                         "%d batch(es)",
                          phase, stage.name, stage.ensemble, stage.steps, stage.t_start, stage.t_end,
                          len(group), len(bins))
             for idx in bins:
@@ -438,7 +456,8 @@ def fire_relax(structures: Sequence[Atoms], model, device, force_tol: float, max
     import torch_sim as ts
 
     def run(batch):
-        if hasattr(model, "reset_cache"):  # start from a fresh neighbour list, as a resumed run does
+        # start from a fresh neighbour list, as a resumed run does
+        if hasattr(model, "reset_cache"):
             model.reset_cache()
         state = ts.io.atoms_to_state(list(batch), device=torch.device(device), dtype=model.dtype)
         state = ts.optimize(system=state, model=model, optimizer=ts.Optimizer.fire,
@@ -487,7 +506,8 @@ def prerelax(structures: Sequence[Atoms], model, max_steps: int, device) -> list
     return out
 
 
-def _sample_frames(tasks: Sequence[Task], finals: Sequence[Atoms], protocol: Protocol) -> list[Atoms]:
+def _sample_frames(tasks: Sequence[Task], finals: Sequence[Atoms],
+                   protocol: Protocol) -> list[Atoms]:
     """The kept frames of the structures that finished, as Atoms carrying their structure's info."""
     frames = []
     for t, final in zip(tasks, finals, strict=True):
@@ -511,17 +531,19 @@ def _finalise(tasks, structures, model, protocol: Protocol, device) -> list[Atom
     for t, src in zip(tasks, structures, strict=True):
         a = Atoms(numbers=t.numbers, positions=t.positions, cell=t.cell, pbc=True)
         a.wrap()
-        a.info.update({k: v for k, v in src.info.items() if k not in ("min_distance_A", "density_g_cm3")})
+        a.info.update({k: v for k, v in src.info.items()
+                       if k not in ("min_distance_A", "density_g_cm3")})
         a.info["status"] = "ok" if t.status == "done" else "failed"
-        a.info["reason"] = t.reason if t.status != "done" else ("retried with dt/2" if t.dt_scale < 1 else "")
+        a.info["reason"] = (t.reason if t.status != "done"
+                            else ("retried with dt/2" if t.dt_scale < 1 else ""))
         a.info["energy_eV"] = t.last_energy
         out.append(a)
     ok = [i for i, a in enumerate(out) if a.info["status"] == "ok"]
     if ok and protocol.relax_enabled and protocol.relax_steps > 0:
         log.info("FIRE relaxation of %d structures (fmax %.3g eV/Å, at most %d steps)",
                  len(ok), protocol.relax_fmax, protocol.relax_steps)
-        relaxed, energies, reasons = fire_relax([out[i] for i in ok], model, device, protocol.relax_fmax,
-                                           protocol.relax_steps)
+        relaxed, energies, reasons = fire_relax([out[i] for i in ok], model, device,
+                                                protocol.relax_fmax, protocol.relax_steps)
         for k, i in enumerate(ok):
             if relaxed[k] is None:
                 out[i].info.update(status="failed", reason=reasons[k])

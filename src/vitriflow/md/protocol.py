@@ -84,7 +84,8 @@ class Protocol:
                 f"its last stage ({last.name!r}), so no frame would be kept; expected at most "
                 f"{last.steps} (0 = no frames)")
         if self.total_steps == 0:
-            raise ProtocolError(f"{where}.stages: every stage has 0 steps; expected at least one step")
+            raise ProtocolError(
+                f"{where}.stages: every stage has 0 steps; expected at least one step")
 
     @property
     def total_steps(self) -> int:

@@ -8,7 +8,8 @@ model through the loader the registry names:
   cuEquivariance kernels are used when ``cuequivariance-torch`` is importable.
 - ``chgnet``: CHGNet 0.3 weights from the ``chgnet`` wheel, wrapped by ``CHGNetTorchSimModel``:
   batched inference on the device, graphs built per structure on the CPU.
-- the classical oxide-glass pair potentials of ``classical_params`` (``vitriflow.potentials.classical``).
+- the classical oxide-glass pair potentials of ``classical_params``
+  (``vitriflow.potentials.classical``).
 """
 
 from __future__ import annotations

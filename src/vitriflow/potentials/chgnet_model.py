@@ -30,14 +30,16 @@ class CHGNetTorchSimModel(ModelInterface):
 
     def forward(self, state, **kwargs) -> dict[str, torch.Tensor]:
         structures = state.to_structures()
-        preds = self.model.predict_structure(structures, task="efs" if self._compute_stress else "ef",
+        preds = self.model.predict_structure(structures,
+                                             task="efs" if self._compute_stress else "ef",
                                              batch_size=len(structures))
         if isinstance(preds, dict):
             preds = [preds]
         n_atoms = [len(s) for s in structures]
         energy = torch.tensor([p["e"] * n for p, n in zip(preds, n_atoms, strict=True)],
                               device=self._device, dtype=state.dtype)
-        forces = torch.cat([torch.as_tensor(p["f"], dtype=state.dtype) for p in preds]).to(self._device)
+        forces = torch.cat([torch.as_tensor(p["f"], dtype=state.dtype)
+                            for p in preds]).to(self._device)
         out = {"energy": energy, "forces": forces}
         if self._compute_stress:
             # CHGNet reports stress in GPa with the compressive-positive sign of VASP; torch-sim

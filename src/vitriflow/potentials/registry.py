@@ -48,8 +48,9 @@ REGISTRY: dict[str, Potential] = {
     "sevennet-0": Potential(
         "sevennet-0", "mlip", "vitriflow.potentials:load_sevennet",
         "SevenNet-0 (NequIP-type equivariant GNN trained on MPtrj; weights in the sevenn wheel)",
-        {"enable_cueq": {"type": "boolean",
-                         "description": "cuEquivariance kernels (default: on CUDA when installed)"}},
+        {"enable_cueq": {
+            "type": "boolean",
+            "description": "cuEquivariance kernels (default: on CUDA when installed)"}},
     ),
     "chgnet": Potential(
         "chgnet", "mlip", "vitriflow.potentials:load_chgnet",

@@ -35,9 +35,10 @@ def check_config(section: Mapping[str, Any], settings) -> dict[str, Any]:
         if section["thermal"]["enabled"]:
             scan_protocol(section["thermal"])
         if section["transport"]["enabled"]:
-            transport_protocol(section["transport"], 1000.0, section["transport"]["green_kubo"]["enabled"])
+            transport_protocol(section["transport"], 1000.0,
+                               section["transport"]["green_kubo"]["enabled"])
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    xray = data_file(section["network"]["xray_form_factors"], "properties.network.xray_form_factors",
-                     settings)
+    xray = data_file(section["network"]["xray_form_factors"],
+                     "properties.network.xray_form_factors", settings)
     return {"systems": systems, "xray": xray}

@@ -71,7 +71,8 @@ def write_properties_section(path: str | os.PathLike, tables: Mapping[str, pd.Da
                                 float_format="{:.4g}"))
     measured = parity[parity["exp_value"].notna()] if len(parity) else parity
     if len(measured):
-        parts.append(figure_html(parity_figure(parity), "MD against measured values (line: y = x)."))
+        parts.append(figure_html(parity_figure(parity),
+                                 "MD against measured values (line: y = x)."))
         parts.append(table_html(measured, "Every MD property with a measured value for the same "
                                           "composition (error = MD − measured).",
                                 float_format="{:.4g}"))
@@ -81,7 +82,8 @@ def write_properties_section(path: str | os.PathLike, tables: Mapping[str, pd.Da
     if len(tables["tg_rank"]):
         parts.append(table_html(tables["tg_rank"], "Tg compared by rank across each potential's "
                                                    "series (the MD cooling rate is many orders "
-                                                   "faster than a laboratory's).", float_format="{:.3g}"))
+                                                   "faster than a laboratory's).",
+                                float_format="{:.3g}"))
     if len(nbo):
         parts.append(table_html(nbo, "Non-bridging oxygens per tetrahedron: the MD glasses against "
                                      "the charge-balance value of their composition.",
@@ -94,11 +96,12 @@ def write_properties_section(path: str | os.PathLike, tables: Mapping[str, pd.Da
         cols = [c for c in tables["transport"].columns
                 if c in ("structure_id", "transport_T_K", "eta_Pa_s", "eta_note", "transport_note")
                 or (c.startswith("D_") and c.endswith("_m2_s"))]
-        parts.append(table_html(tables["transport"][cols], "Self-diffusion coefficients in the melt "
-                                                           "(m²/s) and the Green–Kubo viscosity where "
-                                                           "its integral converged.",
+        parts.append(table_html(tables["transport"][cols],
+                                "Self-diffusion coefficients in the melt (m²/s) and the Green–Kubo "
+                                "viscosity where its integral converged.",
                                 float_format="{:.3g}"))
-    write_section(path, TITLE, *parts, headlines=property_headlines(parity, tables["tg_rank"], targets))
+    write_section(path, TITLE, *parts,
+                  headlines=property_headlines(parity, tables["tg_rank"], targets))
 
 
 def property_headlines(parity: pd.DataFrame, tg_rank: pd.DataFrame,
@@ -118,12 +121,14 @@ def property_headlines(parity: pd.DataFrame, tg_rank: pd.DataFrame,
         rel = 100 * g["rel_error"].abs()
         worst = g.loc[rel.idxmax()]
         cards.append(headline(label, f"mean |Δ| {rel.mean():.1f} %",
-                              f"{len(g)} comparisons; worst {rel.max():.1f} % ({worst['property']}, "
-                              f"{worst['composition']}, {worst['potential']}); target {target:g} %",
+                              f"{len(g)} comparisons; worst {rel.max():.1f} % "
+                              f"({worst['property']}, {worst['composition']}, "
+                              f"{worst['potential']}); target {target:g} %",
                               "good" if rel.max() <= target else "bad"))
     for row in tg_rank.itertuples():
         if np.isfinite(row.rho):
             cards.append(headline(f"Tg rank vs experiment, {row.potential}", f"ρ = {row.rho:.2f}",
-                                  f"Spearman over {int(row.n)} glasses; target {targets['tg_rho']:g}",
+                                  f"Spearman over {int(row.n)} glasses; "
+                                  f"target {targets['tg_rho']:g}",
                                   "good" if row.rho >= targets["tg_rho"] else "bad"))
     return cards

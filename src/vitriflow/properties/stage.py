@@ -43,19 +43,22 @@ def network_job(structures: Sequence, cfg: Mapping[str, Any], analysis: Mapping[
     grid = AnalysisSettings.from_config(analysis)
     table = load_cromer_mann(xray_path) if xray_path else None
     # (former, "O") keys, as default_cutoffs writes them
-    fixed = {(a, b) if b == "O" else (b, a): v for (a, b), v in to_cutoff_map(cfg["cutoffs"]).items()}
+    fixed = {(a, b) if b == "O" else (b, a): v
+             for (a, b), v in to_cutoff_map(cfg["cutoffs"]).items()}
     results, rows, xray = {}, [], []
     for a in structures:
         row = _ids(a)
         if a.info.get("status", "ok") != "ok":
-            rows.append({**row, "status": "failed", "reason": a.info.get("reason", "failed upstream")})
+            rows.append({**row, "status": "failed",
+                         "reason": a.info.get("reason", "failed upstream")})
             continue
         cutoffs = {**default_cutoffs(a), **fixed}
         results[a.info["structure_id"]] = network_properties(
             a, cutoffs, rings=cfg["rings"], max_ring_size=cfg["max_ring_size"],
             max_ring_vertices=cfg["max_ring_vertices"])
         try:
-            balance, note = nbo_per_t_charge_balance(a.info.get("label") or a.get_chemical_formula()), ""
+            balance, note = nbo_per_t_charge_balance(
+                a.info.get("label") or a.get_chemical_formula()), ""
         except ValueError as exc:
             balance, note = np.nan, str(exc)
         rows.append({**row, "status": "ok", "reason": "", "nbo_per_t_charge_balance": balance,
@@ -99,7 +102,8 @@ def transport_job(structures: Sequence, model, cfg: Mapping[str, Any], protocol,
     temps = list(cfg["temperatures_K"]) or melt_temperatures(protocol)
     rows, msd = [], []
     for t in temps:
-        r, m = run_transport(structures, model, cfg, Path(checkpoint_dir) / f"transport_{t:.0f}K.pt",
+        r, m = run_transport(structures, model, cfg,
+                             Path(checkpoint_dir) / f"transport_{t:.0f}K.pt",
                              t, device=device, green_kubo=green_kubo)
         rows.extend(r)
         msd.append(m)
@@ -135,7 +139,8 @@ def md_long(tables: Mapping[str, pd.DataFrame], density_is_md: bool = True) -> p
             out.append(vals.rename(columns={col: "value", "label": "composition"})
                        .assign(property=prop))
     if not out:
-        return pd.DataFrame(columns=["structure_id", "composition", "potential", "value", "property"])
+        return pd.DataFrame(
+            columns=["structure_id", "composition", "potential", "value", "property"])
     return pd.concat(out, ignore_index=True)
 
 
@@ -168,7 +173,8 @@ def tg_ranks(parity: pd.DataFrame) -> pd.DataFrame:
     from vitriflow.properties.experiment import spearman_tg
 
     rows = []
-    tg = parity[(parity["property"] == "tg") & parity["exp_value"].notna()] if len(parity) else parity
+    tg = (parity[(parity["property"] == "tg") & parity["exp_value"].notna()]
+          if len(parity) else parity)
     for potential, g in (tg.groupby("potential") if len(tg) else []):
         g = g.sort_values("exp_n", ascending=False).drop_duplicates("composition")
         rows.append({"potential": potential, **spearman_tg(g)})

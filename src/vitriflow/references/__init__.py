@@ -26,7 +26,8 @@ from vitriflow.references.sources import (
 )
 
 __all__ = [
-    "SNAPSHOT_DATASETS", "SUBSET_PATH", "RefEntry", "ReferenceError", "ReferenceSet", "build_snapshot_index",
+    "SNAPSHOT_DATASETS", "SUBSET_PATH", "RefEntry", "ReferenceError", "ReferenceSet",
+    "build_snapshot_index",
     "composition_reference", "crystals_for", "elemental_energies", "estimate_reference_set",
     "index_snapshot", "live_reference_set", "load_snapshot_index",
     "open_live_client", "serve_references", "snapshot_reference_set",

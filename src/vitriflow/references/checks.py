@@ -22,7 +22,8 @@ def check_config(section: Mapping[str, Any], settings) -> dict[str, Any]:
         # checked here, not only in the job, so a run cannot do its other stages first and then
         # stop at the references (jobs, on a cluster too, inherit the submitting environment)
         raise ConfigError("references.source: 'live' needs the MP_API_KEY environment variable, "
-                          "which is not set (use 'auto' to fall back to the snapshot or the subset)")
+                          "which is not set (use 'auto' to fall back to the snapshot or the "
+                          "subset)")
     if source in ("subset", "estimate", "live"):
         return {"files": None, "note": f"references.source is {source!r}"}
     if not section["snapshot"]:

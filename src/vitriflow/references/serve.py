@@ -28,7 +28,8 @@ log = logging.getLogger("vitriflow.references")
 
 
 # ----------------------------------------------------------------------------- per composition
-def composition_reference(refs: ReferenceSet, comp: Composition, e_above_hull_max: float = 0.05) -> dict:
+def composition_reference(refs: ReferenceSet, comp: Composition,
+                          e_above_hull_max: float = 0.05) -> dict:
     """Hull decomposition, volume per atom and formation energy of ``comp`` from ``refs``."""
     if refs.source == "estimate":
         fracs = comp.fractional_composition
@@ -51,7 +52,8 @@ def composition_reference(refs: ReferenceSet, comp: Composition, e_above_hull_ma
         e_hull = pdg.get_e_above_hull(pde)
         if e_hull is not None and e_hull <= e_above_hull_max:
             ref = refs.entries[pde.entry_id]
-            near.append({"material_id": ref.material_id, "e_above_hull_eV": round(float(e_hull), 4)})
+            near.append({"material_id": ref.material_id,
+                         "e_above_hull_eV": round(float(e_hull), 4)})
     return {
         "volume_per_atom_A3": float(vpa),
         "formation_energy_per_atom_eV": float(pdg.get_hull_energy_per_atom(comp)),
@@ -109,7 +111,7 @@ def serve_references(
     snapshot_version: str = "", e_above_hull_max: float = 0.05, client=None,
     snapshot_label: str = "snapshot",
 ) -> tuple[pd.DataFrame, list]:
-    """Reference rows (one per composition) and crystal structures, from the first source that serves.
+    """Reference rows (one per composition) and crystal structures from the first serving source.
 
     ``compositions`` are ``GlassComposition`` objects. Each chemical system is served by the
     first source of ``SOURCE_ORDER[source]`` that works: the live API, the index (``snapshot``,
@@ -121,8 +123,9 @@ def serve_references(
     if source in ("auto", "live") and client is None:
         client = open_live_client()
         if client is None and source == "live":
-            raise ReferenceError("references.source is 'live' but the Materials Project API is unavailable "
-                                 "(MP_API_KEY not set or the API did not answer; the reason is logged above)")
+            raise ReferenceError("references.source is 'live' but the Materials Project API is "
+                                 "unavailable (MP_API_KEY not set or the API did not answer; the "
+                                 "reason is logged above)")
     if source in ("snapshot", "subset") and snapshot is None:
         raise ReferenceError(f"references.source is {source!r} but the reference index is empty")
     order = SOURCE_ORDER[source]
@@ -138,8 +141,8 @@ def serve_references(
         info = composition_reference(refs, comp, e_above_hull_max)
         info["elemental_reference_energies"] = json.dumps(elemental_energies(refs))
         rows.append({"composition_index": idx, "label": gc.label, "formula": comp.reduced_formula,
-                     "chemsys": chemsys, "source": refs.source, "source_version": refs.source_version,
-                     **info})
+                     "chemsys": chemsys, "source": refs.source,
+                     "source_version": refs.source_version, **info})
         for atoms in crystals_for(refs, [info["decomposition"]]):
             if atoms.info["material_id"] not in seen_ids:
                 seen_ids.add(atoms.info["material_id"])
@@ -148,7 +151,10 @@ def serve_references(
 
 
 def elemental_energies(refs: ReferenceSet) -> dict[str, float]:
-    """Lowest known total energy per atom of each element's phases (MP-compatible; {} if unknown)."""
+    """Lowest known total energy per atom of each element's phases.
+
+    MP-compatible energies; {} if unknown.
+    """
     out: dict[str, float] = {}
     for e in refs.entries:
         if len(e.composition.elements) == 1 and np.isfinite(e.energy_per_atom):
@@ -166,11 +172,13 @@ def _first_source(elements, source, order, snapshot, snapshot_version, snapshot_
             if name == "index" and snapshot is not None:
                 return snapshot_reference_set(snapshot, elements, snapshot_version, snapshot_label)
             if name == "estimate":
-                log.warning("references for %s: using the element-data ESTIMATE (no MP data)", "-".join(elements))
+                log.warning("references for %s: using the element-data ESTIMATE (no MP data)",
+                            "-".join(elements))
                 return estimate_reference_set(elements)
         except ReferenceError as exc:
             if name == order[-1]:
                 raise ReferenceError(f"references.source is {source!r}: {exc}") from None
-            log.warning("references for %s: %s source failed (%s); trying the next", "-".join(elements),
-                        snapshot_label if name == "index" else name, exc)
-    raise ReferenceError(f"references.source {source!r}: no source could serve {'-'.join(elements)}")
+            log.warning("references for %s: %s source failed (%s); trying the next",
+                        "-".join(elements), snapshot_label if name == "index" else name, exc)
+    raise ReferenceError(
+        f"references.source {source!r}: no source could serve {'-'.join(elements)}")

@@ -92,7 +92,8 @@ def _read_json(path: str | os.PathLike):
         return json.load(fh)
 
 
-def build_snapshot_index(files: Mapping[str, str | os.PathLike]) -> tuple[pd.DataFrame, dict[str, str]]:
+def build_snapshot_index(
+        files: Mapping[str, str | os.PathLike]) -> tuple[pd.DataFrame, dict[str, str]]:
     """One table of every crystal in the snapshot with structure, volume and formation energy.
 
     ``files`` maps each role of ``SNAPSHOT_DATASETS`` to its file (CSV files may be gzipped).
@@ -120,7 +121,8 @@ def build_snapshot_index(files: Mapping[str, str | os.PathLike]) -> tuple[pd.Dat
         mid = rec["mp_id"]
         if mid in seen or mid not in ef_by_id:
             continue
-        rows.append(_row(mid, Structure.from_dict(rec["structure"]), ef_by_id[mid], "matcalc_binary+roost"))
+        rows.append(_row(mid, Structure.from_dict(rec["structure"]), ef_by_id[mid],
+                         "matcalc_binary+roost"))
         seen.add(mid)
 
     element_entries = _read_json(files["element_entries"])
@@ -131,7 +133,8 @@ def build_snapshot_index(files: Mapping[str, str | os.PathLike]) -> tuple[pd.Dat
         best = int(energies.argmin())
         s = Structure.from_dict(rec["structure"][best])
         ref = element_entries.get(el, {})
-        mp_epa = float(ref["energy"]) / Composition(ref["composition"]).num_atoms if ref else float("nan")
+        mp_epa = (float(ref["energy"]) / Composition(ref["composition"]).num_atoms
+                  if ref else float("nan"))
         mid = ref.get("entry_id") or ref.get("data", {}).get("material_id") or f"element-{el}"
         row = _row(str(mid), s, 0.0, "matcalc_element_refs", mp_energy_per_atom=mp_epa)
         row["pbe_energy_per_atom"] = float(e_min)
@@ -149,8 +152,8 @@ def index_snapshot(files: Mapping[str, str | os.PathLike] | None,
         table, checksums = build_snapshot_index(files)
         return table, {"index_source": "snapshot", "snapshot_checksums": checksums, "note": note}
     table = pd.read_parquet(SUBSET_PATH)
-    return table, {"index_source": "subset", "snapshot_checksums": {"subset": sha256_file(SUBSET_PATH)},
-                   "note": note}
+    return table, {"index_source": "subset",
+                   "snapshot_checksums": {"subset": sha256_file(SUBSET_PATH)}, "note": note}
 
 
 def _literal(text: str):
@@ -159,7 +162,8 @@ def _literal(text: str):
     return ast.literal_eval(text)
 
 
-def _row(mid: str, s: Structure, ef: float, origin: str, mp_energy_per_atom: float = float("nan")) -> dict:
+def _row(mid: str, s: Structure, ef: float, origin: str,
+         mp_energy_per_atom: float = float("nan")) -> dict:
     comp = s.composition
     return {
         "material_id": str(mid),
@@ -205,14 +209,17 @@ def live_reference_set(elements: Sequence[str], client) -> ReferenceSet:
     try:
         raw = client.get_entries_in_chemsys(list(elements))
         version = client.get_database_version() or "unknown"
-    except Exception as exc:  # the client's errors are not ours to classify: all mean "no live data"
-        raise ReferenceError(f"Materials Project query for {chemsys} failed ({_describe(exc)})") from None
+    except Exception as exc:
+        # the client's errors are not ours to classify: all mean "no live data"
+        raise ReferenceError(
+            f"Materials Project query for {chemsys} failed ({_describe(exc)})") from None
     if not raw:
         raise ReferenceError(f"Materials Project returned no entries for {chemsys}")
     try:
         pd_live = PhaseDiagram(raw)
     except ValueError as exc:  # e.g. no entry for one of the elements
-        raise ReferenceError(f"Materials Project entries for {chemsys} make no phase diagram ({_describe(exc)})") from None
+        raise ReferenceError(f"Materials Project entries for {chemsys} make no phase diagram "
+                             f"({_describe(exc)})") from None
     entries = []
     for e in raw:
         s = getattr(e, "structure", None)

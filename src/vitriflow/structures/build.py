@@ -50,7 +50,8 @@ def build_structures(spec: SystemSpec, refs: pd.DataFrame, packing: Mapping, see
             info = {"structure_id": sid, "system": spec.name, "label": comp.label,
                     "formula": comp.reduced_formula, "composition_index": ci, "replica": r,
                     "target_volume_per_atom_A3": round(vpa, 5), "volume_source": volume_source}
-            requests.append(PackingRequest(counts, vpa, structure_seed(seed, spec.name, ci, r), info))
+            requests.append(PackingRequest(counts, vpa, structure_seed(seed, spec.name, ci, r),
+                                           info))
         rows.append(row)
     atoms = pack(requests, packing["min_distance_scale"], packing["max_steps"])
     table = pd.DataFrame(rows)

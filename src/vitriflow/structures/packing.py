@@ -2,9 +2,9 @@
 1.15 x the crystal volume per atom, overlaps removed by a soft-sphere FIRE relaxation).
 
 Each cell is deterministic in (master seed, system, composition index, replica): positions come
-from a NumPy generator seeded by ``vitriflow.structures.ids.structure_seed``. Overlaps are removed with
-torch-sim's multi-species soft-sphere model and FIRE, all cells of a job in one batch, until every
-pair is at least ``min_distance_scale`` x (sum of covalent radii) apart.
+from a NumPy generator seeded by ``vitriflow.structures.ids.structure_seed``. Overlaps are removed
+with torch-sim's multi-species soft-sphere model and FIRE, all cells of a job in one batch, until
+every pair is at least ``min_distance_scale`` x (sum of covalent radii) apart.
 """
 
 from __future__ import annotations
@@ -118,8 +118,9 @@ def pack(requests: Sequence[PackingRequest], min_distance_scale: float = 0.7,
         name = req.info.get("structure_id", "?")
         atoms.info.update(dict(req.info))
         if ratio < 0.999:
-            why = (f"{name}: closest pair {dmin:.2f} Å is below {min_distance_scale} x covalent radii "
-                   f"after {max_steps} FIRE steps (lower packing.min_distance_scale or raise density_scale)")
+            why = (f"{name}: closest pair {dmin:.2f} Å is below {min_distance_scale} x covalent "
+                   f"radii after {max_steps} FIRE steps (lower packing.min_distance_scale or raise "
+                   "density_scale)")
             log.error("packing failed: %s", why)
             atoms.info.update(status="failed", reason=f"packing: {why}")
             failed.append(why)
@@ -128,5 +129,6 @@ def pack(requests: Sequence[PackingRequest], min_distance_scale: float = 0.7,
         atoms.info["density_g_cm3"] = round(density_g_cm3(atoms), 5)
         out.append(atoms)
     if len(failed) == len(out):
-        raise PackingError(failed[0] if len(failed) == 1 else f"no cell could be packed; first: {failed[0]}")
+        raise PackingError(failed[0] if len(failed) == 1
+                           else f"no cell could be packed; first: {failed[0]}")
     return out

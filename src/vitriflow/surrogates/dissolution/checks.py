@@ -85,7 +85,8 @@ def check_config(section: Mapping[str, Any], settings) -> dict[str, Any]:
     from vitriflow.config import data_file
 
     if not section["enabled"]:
-        return {"skip_reason": "dissolution.enabled is false in the config.", "table": None, "rows": None}
+        return {"skip_reason": "dissolution.enabled is false in the config.", "table": None,
+                "rows": None}
     check_queries_and_models(section)
     if not section["table"]:
         return {"skip_reason": "no dissolution table configured (dissolution.table is null).",
