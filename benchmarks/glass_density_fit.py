@@ -8,7 +8,7 @@ Usage::
 
 Procedure (deterministic, CPU, a few seconds):
 
-1. i-Melt NKCMAS density rows (``vitriflow.ingest.imelt_data``), fixed train/valid/test splits.
+1. i-Melt NKCMAS density rows (``vitriflow.surrogates.viscosity.data``), fixed train/valid/test splits.
 2. Train+valid compositions are grouped by single-linkage clustering at 0.02 mole fraction
    (Chebyshev distance): any two compositions within 2 mol% in every oxide share a group, so
    near-duplicates never sit on both sides of a fold. 10-fold ``GroupKFold``.
@@ -35,8 +35,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.model_selection import GroupKFold
 
 from vitriflow import glass_density as gd
-from vitriflow.ingest.imelt_data import load_imelt, validate
-from vitriflow.surrogates.melt.features import OXIDES as COLS
+from vitriflow.surrogates.viscosity.data import load_imelt, validate
+from vitriflow.surrogates.viscosity.features import OXIDES as COLS
 
 N_FOLDS = 10
 GROUP_TOL = 0.02  # mole fraction

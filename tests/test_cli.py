@@ -10,12 +10,12 @@ from test_viscosity import _synthetic_table  # pytest puts tests/ (no __init__) 
 
 from vitriflow import cli
 from vitriflow.io import read_csv
-from vitriflow.surrogates.viscosity import MeltSurrogate
+from vitriflow.surrogates.viscosity import ViscositySurrogate
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    est = MeltSurrogate(n_models=2, hidden=8, layers=1, max_epochs=3, batch_size=0).fit(_synthetic_table())
+    est = ViscositySurrogate(n_models=2, hidden=8, layers=1, max_epochs=3, batch_size=0).fit(_synthetic_table())
     path = tmp_path_factory.mktemp("m") / "model.pt"
     est.save(path)
     return path
@@ -30,7 +30,7 @@ def test_viscosity_predict_matches_the_estimator(model_path, tmp_path):
     assert prov["stage"] == "cli viscosity predict" and str(model_path) in prov["inputs"]
     assert list(got["label"]) == ["NS3", "NS3", "sio2=0.7,cao=0.3", "sio2=0.7,cao=0.3"]
     assert list(got["T_K"]) == [900, 1300, 900, 1300]
-    ref = MeltSurrogate.load(model_path).predict(
+    ref = ViscositySurrogate.load(model_path).predict(
         pd.DataFrame([{"sio2": 0.75, "na2o": 0.25, "al2o3": 0, "k2o": 0, "mgo": 0, "cao": 0}]), T=900.0)
     assert got["viscosity_ag"].iloc[0] == pytest.approx(ref["viscosity_ag"].iloc[0], rel=1e-5)
     assert got["viscosity_ag"].iloc[0] > got["viscosity_ag"].iloc[1]  # hotter melt flows more
@@ -109,4 +109,4 @@ def test_a_model_file_of_another_kind_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["viscosity", "predict", "--model", str(tmp_path / "model.joblib"), "--composition", "SiO2=100", "-T", "2000"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "model.joblib: not a vitriflow melt surrogate" in err[0]
+    assert len(err) == 1 and "model.joblib: not a readable vitriflow viscosity model" in err[0]

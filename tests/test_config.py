@@ -119,23 +119,20 @@ def _dry_run(tmp_path, cfg):
     (lambda c: c.update(gnn={"target": "viscosity"}), "gnn.target: 'viscosity' is not one of"),
     (lambda c: c.update(viscosity={"mode": "full",
                                    "model": {"task_groups": [{"properties": ["viscositty"]}]}}),
-     "viscosity (mode full, model): task_groups[0].properties: unknown property 'viscositty'"),
+     "viscosity.model.task_groups[0].properties[0]: 'viscositty' is not one of"),
     (lambda c: c.update(viscosity={"model": {"early_stopping_on": "dens"}}),
-     "early_stopping_on: expected 'all' or one of"),
-    # trained group 0 first, then IndexError
+     "viscosity.model.early_stopping_on: 'dens' is not one of ['all'"),
     (lambda c: c.update(viscosity={"model": {"task_groups": [
         {"properties": ["viscosity", "tg", "sconf_tg", "cp_liquid"]},
         {"properties": ["density", "refractive_index", "liquidus", "elastic_modulus", "cte",
                         "abbe_number"],
          "n_models": 0}]}}),
-     "task_groups[1]: n_models: expected an integer >= 1, got 0"),
-    # never stopped
+     "viscosity.model.task_groups[1].n_models: 0 is less than the minimum of 1"),
     (lambda c: c.update(viscosity={"model": {"early_stopping_on": "viscosity", "task_groups": [
         {"properties": ["viscosity", "tg", "sconf_tg", "cp_liquid"]},
         {"properties": ["density", "refractive_index", "liquidus", "elastic_modulus", "cte",
                         "abbe_number"]}]}}),
-     "task_groups[1]: early_stopping_on: 'viscosity' is not trained by this group"),
-    # found after training
+     "viscosity.model.task_groups[1].early_stopping_on: 'viscosity' is not trained by this group"),
     (lambda c: c.update(viscosity={"predict": {"compositions": [{"label": "nothing"}]}}),
      "viscosity.predict.compositions[0] (nothing): row 0 has no oxide content"),
     (lambda c: c.update(viscosity={"predict": {"compositions": [

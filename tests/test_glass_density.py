@@ -42,7 +42,7 @@ TEST_RMSE_BOUND = 0.030
 
 @pytest.fixture(scope="module")
 def imelt_density() -> pd.DataFrame:
-    from vitriflow.ingest.imelt_data import load_imelt, validate
+    from vitriflow.surrogates.viscosity.data import load_imelt, validate
 
     good, _ = validate(load_imelt(properties=("density",)))
     return good

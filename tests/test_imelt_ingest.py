@@ -1,4 +1,5 @@
-"""Ingestion of the i-Melt database: tidy schema, units, provenance, bad rows reported and excluded."""
+"""Ingestion of the i-Melt database: tidy schema, units, provenance, bad rows reported and
+excluded."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vitriflow.ingest import imelt_data as im
-from vitriflow.surrogates.melt.features import OXIDES
+from vitriflow.surrogates.viscosity import data as im
+from vitriflow.surrogates.viscosity.features import OXIDES
 
 pytest.importorskip("imelt")
 
@@ -20,7 +21,11 @@ def raw():
 def test_tidy_schema_and_split_sizes(raw):
     assert list(raw.columns) == im.COLUMNS
     n = raw.groupby(["property", "split"]).size()
-    assert (n["viscosity", "train"], n["viscosity", "valid"], n["viscosity", "test"]) == (5101, 552, 626)
+    assert (n["viscosity", "train"], n["viscosity", "valid"], n["viscosity", "test"]) == (
+        5101,
+        552,
+        626,
+    )
     assert (n["density", "train"], n["density", "valid"], n["density", "test"]) == (569, 71, 69)
     assert set(raw.loc[raw.property == "viscosity", "unit"]) == {"log10 Pa s"}
     assert raw["row_id"].is_unique
@@ -37,8 +42,11 @@ def test_corrupted_rows_are_excluded_and_reported(raw):
     good, bad = im.validate(df)
     assert len(good) == 47 and len(bad) == 3
     assert set(bad["row_id"]) == {df["row_id"].iloc[i] for i in (3, 7, 11)}
-    assert set(bad["reason"]) == {"oxide fractions do not sum to 1 (tol 0.001)",
-                                  "temperature missing or not positive", "value is NaN/inf"}
+    assert set(bad["reason"]) == {
+        "oxide fractions do not sum to 1 (tol 0.001)",
+        "temperature missing or not positive",
+        "value is NaN/inf",
+    }
     assert not set(bad["row_id"]) & set(good["row_id"])
 
 
@@ -51,16 +59,29 @@ def test_shipped_cp_rows_at_zero_kelvin_are_rejected(raw):
 def test_ingest_provenance_has_version_and_checksums():
     good, bad, prov = im.ingest()
     assert prov["imelt_version"].startswith("2.")
-    assert "NKCMAS_viscosity.hdf5" in prov["files"] and len(prov["files"]["NKCMAS_viscosity.hdf5"]) == 64
+    assert (
+        "NKCMAS_viscosity.hdf5" in prov["files"]
+        and len(prov["files"]["NKCMAS_viscosity.hdf5"]) == 64
+    )
     assert prov["n_rejected"] == len(bad) and prov["n_rows"] == len(good) + len(bad)
 
 
 def test_user_csv_in_mol_percent_is_added_and_validated(tmp_path):
     p = tmp_path / "mine.csv"
-    pd.DataFrame({"property": ["viscosity", "density", "viscosity"], "split": ["train"] * 3,
-                  "sio2": [75, 75, 75], "al2o3": [0, 0, 0], "na2o": [25, 25, 25], "k2o": 0,
-                  "mgo": 0, "cao": 0, "T_K": [1200, None, None], "value": [4.1, 2.4, 3.0]}
-                 ).to_csv(p, index=False)
+    pd.DataFrame(
+        {
+            "property": ["viscosity", "density", "viscosity"],
+            "split": ["train"] * 3,
+            "sio2": [75, 75, 75],
+            "al2o3": [0, 0, 0],
+            "na2o": [25, 25, 25],
+            "k2o": 0,
+            "mgo": 0,
+            "cao": 0,
+            "T_K": [1200, None, None],
+            "value": [4.1, 2.4, 3.0],
+        }
+    ).to_csv(p, index=False)
     df = im.read_user_csv(p, first_row_id=100)
     assert df["sio2"].iloc[0] == pytest.approx(0.75)
     assert list(df["row_id"]) == [100, 101, 102]
@@ -70,21 +91,44 @@ def test_user_csv_in_mol_percent_is_added_and_validated(tmp_path):
 
 def test_user_csv_whose_every_row_is_rejected_stops_the_ingestion(tmp_path):
     p = tmp_path / "nm.csv"
-    pd.DataFrame({"property": ["refractive_index"] * 2, "split": ["train"] * 2, "sio2": [75, 80],
-                  "al2o3": 0, "na2o": [25, 20], "k2o": 0, "mgo": 0, "cao": 0,
-                  "wavelength_um": [589.3, 632.8], "value": [1.50, 1.49]}).to_csv(p, index=False)
-    with pytest.raises(ValueError, match=r"nm.csv: none of its 2 rows is usable .*given in nm\? expected µm"):
+    pd.DataFrame(
+        {
+            "property": ["refractive_index"] * 2,
+            "split": ["train"] * 2,
+            "sio2": [75, 80],
+            "al2o3": 0,
+            "na2o": [25, 20],
+            "k2o": 0,
+            "mgo": 0,
+            "cao": 0,
+            "wavelength_um": [589.3, 632.8],
+            "value": [1.50, 1.49],
+        }
+    ).to_csv(p, index=False)
+    with pytest.raises(
+        ValueError, match=r"nm.csv: none of its 2 rows is usable .*given in nm\? expected µm"
+    ):
         im.ingest(user_csvs=[p])
 
 
 def test_user_csvs_with_the_same_name_in_two_folders_stay_apart(tmp_path):
-    rows = {"property": ["density"], "split": ["train"], "sio2": [75], "al2o3": 0, "na2o": [25], "k2o": 0,
-            "mgo": 0, "cao": 0}
+    rows = {
+        "property": ["density"],
+        "split": ["train"],
+        "sio2": [75],
+        "al2o3": 0,
+        "na2o": [25],
+        "k2o": 0,
+        "mgo": 0,
+        "cao": 0,
+    }
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     pd.DataFrame({**rows, "value": [2.40]}).to_csv(tmp_path / "a" / "data.csv", index=False)
     pd.DataFrame({**rows, "value": [float("nan")]}).to_csv(tmp_path / "b" / "data.csv", index=False)
-    with pytest.raises(ValueError, match=r"b/data.csv: none of its 1 rows is usable"):  # not a/data.csv
+    with pytest.raises(
+        ValueError, match=r"b/data.csv: none of its 1 rows is usable"
+    ):  # not a/data.csv
         im.ingest(user_csvs=[tmp_path / "a" / "data.csv", tmp_path / "b" / "data.csv"])
     pd.DataFrame({**rows, "value": [2.41]}).to_csv(tmp_path / "b" / "data.csv", index=False)
     good, _, prov = im.ingest(user_csvs=[tmp_path / "a" / "data.csv", tmp_path / "b" / "data.csv"])
@@ -122,7 +166,9 @@ def test_raman_bad_spectrum_is_rejected_whole(raman):
     good, bad = im.validate_raman(df)
     assert sorted(good["spectrum_id"].unique()) == [0, 2] and len(good) == 2 * 850
     assert dict(zip(bad["spectrum_id"], bad["reason"], strict=True)) == {
-        1: "intensity is NaN/inf", 3: "oxide fractions do not sum to 1 (tol 0.001)"}
+        1: "intensity is NaN/inf",
+        3: "oxide fractions do not sum to 1 (tol 0.001)",
+    }
 
 
 def test_raman_ingest_provenance():

@@ -37,8 +37,8 @@ def test_headline_cards_are_collected_in_report_order_and_link_to_their_sections
 def test_stage_cards_compare_with_their_baseline_or_target():
     from vitriflow.surrogates.dissolution import headline_card
     from vitriflow.surrogates.gnn.report import gnn_headline
-    from vitriflow.surrogates.melt.report import melt_headlines
     from vitriflow.surrogates.pcf.report import pcf_headline
+    from vitriflow.surrogates.viscosity.report import melt_headlines
 
     cmp = pd.DataFrame({"target": ["viscosity:ag", "viscosity:fv", "tg", "sconf_tg"],
                         "vitriflow": [0.35, 0.33, 11.0, 0.9], "i-Melt": [0.38, 0.32, 12.0, np.nan]})

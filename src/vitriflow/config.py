@@ -54,6 +54,7 @@ STAGE_CHECKS = {
     "gnn": "vitriflow.surrogates.gnn.checks:check_config",
     "dissolution": "vitriflow.surrogates.dissolution.checks:check_config",
     "forcefield_fit": "vitriflow.forcefield_fit.checks:check_config",
+    "viscosity": "vitriflow.surrogates.viscosity.checks:check_config",
 }
 
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from vitriflow.surrogates.melt.features import ATOMS_PER_OXIDE, MOLAR_MASS, oxide_matrix
+from vitriflow.surrogates.viscosity.features import ATOMS_PER_OXIDE, MOLAR_MASS, oxide_matrix
 
 OXIDES: tuple[str, ...] = ("SiO2", "Al2O3", "Na2O", "K2O", "MgO", "CaO")
 _KEY = {o.lower(): i for i, o in enumerate(OXIDES)}

@@ -1,26 +1,18 @@
-# Melt/glass property surrogate (issue 4): ingest i-Melt data -> train a bagged physics-guided
-# network -> evaluate on the test split -> pretrained i-Melt on the same rows -> compare -> report.
-# Enabled by the presence of the top-level `viscosity` key.
-if "viscosity" in config:
-    VISC = config["viscosity"]
-    validate(VISC, schema="../schemas/viscosity.schema.yaml", set_default=True)
-    try:
-        from vitriflow.surrogates.viscosity import check_model_config
+# Melt viscosity and glass-property surrogate: ingest the i-Melt database -> train the bagged
+# physics-guided network (preset config/viscosity/<mode>.yaml) -> evaluate it and the pretrained
+# i-Melt ensemble on the same rows -> predict the configured compositions -> report section.
+# Enabled by the top-level key `viscosity` (src/vitriflow/schemas/viscosity.schema.yaml).
 
-        check_model_config(VISC)
-    except (TypeError, ValueError) as exc:
-        sys.exit(f"vitriflow config error: viscosity (mode {VISC.get('mode')}, model): {exc}")
-    try:
-        from vitriflow.surrogates.viscosity import check_predict_config
+if SETTINGS.enabled("viscosity"):
+    from vitriflow.surrogates.viscosity.presets import preset_path
 
-        check_predict_config(VISC)
-    except ValueError as exc:
-        sys.exit(f"vitriflow config error: {exc}")
+    VISC = SETTINGS.section("viscosity")
+    VISC_OUT = "results/surrogates/viscosity"
     VISC_SECTION = "results/report/sections/60_viscosity.html"
     REPORT_SECTIONS.append(VISC_SECTION)
     STAGE_TARGETS += [
-        "results/viscosity/comparison.csv",
-        "results/viscosity/predictions.parquet",
+        f"{VISC_OUT}/comparison.csv",
+        f"{VISC_OUT}/predictions.parquet",
         VISC_SECTION,
     ]
 
@@ -28,11 +20,11 @@ if "viscosity" in config:
         input:
             user=VISC["user_data"],
         output:
-            table="results/viscosity/data/properties.parquet",
-            rejected="results/viscosity/data/rejected.parquet",
-            summary="results/viscosity/data/ingest.json",
-            raman="results/viscosity/data/raman.parquet",
-            raman_rejected="results/viscosity/data/raman_rejected.parquet",
+            table=f"{VISC_OUT}/data/properties.parquet",
+            rejected=f"{VISC_OUT}/data/rejected.parquet",
+            summary=f"{VISC_OUT}/data/ingest.json",
+            raman=f"{VISC_OUT}/data/raman.parquet",
+            raman_rejected=f"{VISC_OUT}/data/raman_rejected.parquet",
         log:
             "logs/viscosity/ingest.log",
         benchmark:
@@ -48,12 +40,14 @@ if "viscosity" in config:
     rule viscosity_train:
         input:
             table=rules.viscosity_ingest.output.table,
+            preset=str(preset_path(VISC)),
         output:
-            model="results/viscosity/model.pt",
-            summary="results/viscosity/training.json",
+            model=f"{VISC_OUT}/model.pt",
+            summary=f"{VISC_OUT}/training.json",
+            cv=f"{VISC_OUT}/cv_predictions.parquet",
         params:
-            cfg=VISC,
-            checkpoint_dir="results/viscosity/checkpoints",
+            viscosity=VISC,
+            checkpoint_dir=f"{VISC_OUT}/checkpoints",
         threads: VISC["threads"]
         log:
             "logs/viscosity/train.log",
@@ -71,12 +65,15 @@ if "viscosity" in config:
         input:
             table=rules.viscosity_ingest.output.table,
             model=rules.viscosity_train.output.model,
+            cv=rules.viscosity_train.output.cv,
         output:
-            vitriflow="results/viscosity/predictions_vitriflow.parquet",
-            imelt="results/viscosity/predictions_imelt.parquet",
-            comparison="results/viscosity/comparison.csv",
-            uncertainty="results/viscosity/uncertainty.csv",
-            domain="results/viscosity/domain.csv",
+            vitriflow=f"{VISC_OUT}/predictions_vitriflow.parquet",
+            imelt=f"{VISC_OUT}/predictions_imelt.parquet",
+            comparison=f"{VISC_OUT}/comparison.csv",
+            uncertainty=f"{VISC_OUT}/uncertainty.csv",
+            domain=f"{VISC_OUT}/domain.csv",
+            bias=f"{VISC_OUT}/bias.csv",
+            coverage=f"{VISC_OUT}/coverage.csv",
         params:
             compare_imelt=VISC["compare_imelt"],
             seed=VISC["seed"],
@@ -97,8 +94,8 @@ if "viscosity" in config:
         input:
             model=rules.viscosity_train.output.model,
         output:
-            parquet="results/viscosity/predictions.parquet",
-            csv="results/viscosity/predictions.csv",
+            parquet=f"{VISC_OUT}/predictions.parquet",
+            csv=f"{VISC_OUT}/predictions.csv",
         params:
             predict=VISC["predict"],
         log:
@@ -125,6 +122,8 @@ if "viscosity" in config:
             comparison=rules.viscosity_evaluate.output.comparison,
             uncertainty=rules.viscosity_evaluate.output.uncertainty,
             domain=rules.viscosity_evaluate.output.domain,
+            bias=rules.viscosity_evaluate.output.bias,
+            coverage=rules.viscosity_evaluate.output.coverage,
             predictions=rules.viscosity_predict.output.parquet,
         output:
             html=VISC_SECTION,

@@ -1,29 +1,36 @@
-"""Snakemake adapter: report section 60_viscosity."""
-
+"""Write report section 60: the surrogate against the pretrained i-Melt ensemble."""
 import json
 
 from vitriflow.io import read_csv, read_table
 from vitriflow.runtime import script_logger
-from vitriflow.surrogates.melt.report import write_report
-from vitriflow.surrogates.viscosity import IMELT_REPORTED, MeltSurrogate
+from vitriflow.surrogates.viscosity.estimator import ViscositySurrogate
+from vitriflow.surrogates.viscosity.evaluate import IMELT_REPORTED
+from vitriflow.surrogates.viscosity.report import write_report
 
-sm = snakemake  # noqa: F821 (injected by Snakemake)
-log = script_logger("viscosity_report", sm.log[0])
-table, _ = read_table(sm.input.table)
-rejected, _ = read_table(sm.input.rejected)
-preds = {"vitriflow": read_table(sm.input.vitriflow)[0]}
-imelt_model = None
-if sm.params.compare_imelt:
-    import imelt
 
-    preds["i-Melt"] = read_table(sm.input.imelt)[0]
-    imelt_model = imelt.load_pretrained_bagged()
-write_report(sm.output.html, title="Melt viscosity & glass properties (vs i-Melt)",
-             rmse=read_csv(sm.input.comparison)[0], preds=preds, table=table,
-             model=MeltSurrogate.load(sm.input.model),
-             training=json.loads(open(sm.input.training).read()),
-             ingest=json.loads(open(sm.input.ingest).read()), rejected=rejected,
-             imelt_model=imelt_model, reported=IMELT_REPORTED,
-             predictions=read_table(sm.input.predictions)[0],
-             uncertainty=read_csv(sm.input.uncertainty)[0], domain=read_csv(sm.input.domain)[0])
-log.info("wrote %s", sm.output.html)
+def main(smk):
+    log = script_logger("viscosity", smk.log[0])
+    preds = {"vitriflow": read_table(smk.input.vitriflow)[0]}
+    imelt_model = None
+    if smk.params.compare_imelt:
+        import imelt
+
+        preds["i-Melt"] = read_table(smk.input.imelt)[0]
+        imelt_model = imelt.load_pretrained_bagged()
+    with open(smk.input.training) as fh, open(smk.input.ingest) as gh:
+        training, ingest = json.load(fh), json.load(gh)
+    write_report(smk.output.html, title="Melt viscosity & glass properties (vs i-Melt)",
+                 rmse=read_csv(smk.input.comparison)[0], preds=preds,
+                 table=read_table(smk.input.table)[0],
+                 model=ViscositySurrogate.load(smk.input.model),
+                 training=training, ingest=ingest, rejected=read_table(smk.input.rejected)[0],
+                 imelt_model=imelt_model, reported=IMELT_REPORTED,
+                 predictions=read_table(smk.input.predictions)[0],
+                 uncertainty=read_csv(smk.input.uncertainty)[0],
+                 domain=read_csv(smk.input.domain)[0], bias=read_csv(smk.input.bias)[0],
+                 coverage=read_csv(smk.input.coverage)[0])
+    log.info("wrote %s", smk.output.html)
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821

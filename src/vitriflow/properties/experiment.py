@@ -1,6 +1,6 @@
 """Measured glass properties for MD compositions, and MD-vs-experiment parity tables.
 
-Measurements come from the tidy i-Melt NKCMAS table of ``vitriflow.ingest.imelt_data``
+Measurements come from the tidy i-Melt NKCMAS table of ``vitriflow.surrogates.viscosity.data``
 (columns property, sio2, al2o3, na2o, k2o, mgo, cao as mole fractions, wavelength_um, value,
 unit): either the Parquet file that the ingest rule writes or, without a path, read from the
 HDF5 files of the installed ``imelt`` package.
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from vitriflow.properties.network import oxide_fractions
-from vitriflow.surrogates.melt.features import OXIDES
+from vitriflow.surrogates.viscosity.features import OXIDES
 
 __all__ = [
     "MEASURED_PROPERTIES",
@@ -74,7 +74,7 @@ def load_measured(path: str | os.PathLike | None = None,
                   properties: Sequence[str] = MEASURED_PROPERTIES) -> pd.DataFrame:
     """Tidy measured-property table restricted to ``properties``.
 
-    ``path``: the Parquet table of the ingest rule (``results/viscosity/data/properties.parquet``)
+    ``path``: the Parquet table of the ingest rule (``results/surrogates/viscosity/data/properties.parquet``)
     or a CSV in the same schema; None reads i-Melt's HDF5 files and validates them (slower: it
     imports the ingest module and torch).
     """

@@ -36,7 +36,7 @@ class PCFPredictor:
 
     ``domain``: the unique training compositions (m, len(fingerprint.components)), as the
     fingerprint's component fractions (oxide mole fractions, or atomic fractions with
-    ``basis: element``); None in models saved before it was kept (no distance, no warning).
+    ``basis: element``); None in a model file that holds no domain (no distance, no warning).
     """
 
     model: PCFSurrogate
@@ -44,7 +44,7 @@ class PCFPredictor:
     r: np.ndarray
     pairs: tuple[str, ...]
     info: dict[str, Any] = field(default_factory=dict)
-    domain: np.ndarray | None = None  # a class default: older pickles load with None
+    domain: np.ndarray | None = None  # a class default: a pickle without it loads with None
 
     def glass_pairs(self, fractions: dict[str, float]) -> list[str]:
         """The trained pairs whose two species are present in the glass."""

@@ -192,7 +192,7 @@ def build_section(path, dataset: pd.DataFrame, predictions: pd.DataFrame, metric
     ]
     kind = "note"
     parts += [note_html(s, kind) for s in verdict(metrics, default, best, timings)]
-    near = list(training["split"].get("test_nearest_mol", {}).values())  # absent in older runs
+    near = list(training["split"].get("test_nearest_mol", {}).values())  # may be absent
     if near:
         unit = "at.%" if training.get("settings", {}).get("basis", "oxide") == "element" else "mol%"
         n_far = sum(d > DOMAIN_WARN_MOL for d in near)

@@ -1,4 +1,4 @@
-"""Composition features for the NKCMAS melt surrogate.
+"""Composition features of the viscosity surrogate (numpy only).
 
 The network sees the 6 oxide mole fractions plus 33 descriptors derived from them (NBO/T,
 optical basicity, the 30 pairwise oxide ratios x_i/(x_i+x_j), Al/(Al+M)): the same 39 columns
@@ -14,12 +14,25 @@ import pandas as pd
 OXIDES: tuple[str, ...] = ("sio2", "al2o3", "na2o", "k2o", "mgo", "cao")
 
 # g/mol (IUPAC 2016 atomic weights, as in i-Melt)
-_W = {"si": 28.085, "al": 26.982, "na": 22.990, "k": 39.098, "mg": 24.305, "ca": 40.078,
-      "o": 15.9994}
-MOLAR_MASS = np.array([
-    _W["si"] + 2 * _W["o"], 2 * _W["al"] + 3 * _W["o"], 2 * _W["na"] + _W["o"],
-    2 * _W["k"] + _W["o"], _W["mg"] + _W["o"], _W["ca"] + _W["o"],
-])
+_W = {
+    "si": 28.085,
+    "al": 26.982,
+    "na": 22.990,
+    "k": 39.098,
+    "mg": 24.305,
+    "ca": 40.078,
+    "o": 15.9994,
+}
+MOLAR_MASS = np.array(
+    [
+        _W["si"] + 2 * _W["o"],
+        2 * _W["al"] + 3 * _W["o"],
+        2 * _W["na"] + _W["o"],
+        2 * _W["k"] + _W["o"],
+        _W["mg"] + _W["o"],
+        _W["ca"] + _W["o"],
+    ]
+)
 ATOMS_PER_OXIDE = np.array([3.0, 5.0, 3.0, 3.0, 2.0, 2.0])
 # optical basicity of each oxide (Moretti 2005, Table 1)
 _OPTBAS = np.array([0.48, 0.59, 1.15, 1.36, 0.78, 0.99])
@@ -47,12 +60,17 @@ def oxide_matrix(X, *, name: str = "compositions", tol: float = 1e-3) -> np.ndar
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != 6:
-            raise ValueError(f"{name}: expected shape (n, 6) in oxide order {list(OXIDES)}, "
-                             f"got {arr.shape}")
+            raise ValueError(
+                f"{name}: expected shape (n, 6) in oxide order {list(OXIDES)}, got {arr.shape}"
+            )
     if not np.isfinite(arr).all():
-        raise ValueError(f"{name}: non-finite oxide fraction in row {int(np.where(~np.isfinite(arr))[0][0])}")
+        raise ValueError(
+            f"{name}: non-finite oxide fraction in row {int(np.where(~np.isfinite(arr))[0][0])}"
+        )
     if (arr < -tol).any():
-        raise ValueError(f"{name}: negative oxide fraction in row {int(np.where(arr < -tol)[0][0])}")
+        raise ValueError(
+            f"{name}: negative oxide fraction in row {int(np.where(arr < -tol)[0][0])}"
+        )
     total = arr.sum(axis=1)
     if (total <= 0).any():
         raise ValueError(f"{name}: row {int(np.where(total <= 0)[0][0])} has no oxide content")

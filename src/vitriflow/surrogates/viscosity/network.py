@@ -16,8 +16,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vitriflow.surrogates.melt import equations as eq
-from vitriflow.surrogates.melt.features import ATOMS_PER_OXIDE, MOLAR_MASS
+from vitriflow.surrogates.viscosity import equations as eq
+from vitriflow.surrogates.viscosity.features import ATOMS_PER_OXIDE, MOLAR_MASS
+from vitriflow.surrogates.viscosity.options import REFRACTIVE_INDEX_LAWS
 
 # reference partial molar volumes of the oxides in glasses/melts, cm3/mol (Courtial & Dingwell
 # 1999; Lange 1997) and partial molar liquid heat capacities, J/mol/K (Richet & Bottinga 1985)
@@ -32,7 +33,6 @@ A_REF = -3.5
 A_HALF_RANGE = 4.0  # A in (-7.5, 0.5) log10 Pa s: high-T limits of silicate melts
 SELLMEIER_UV_MAX = 0.045  # um^2; below (0.2302 um)^2, the shortest wavelength in the data
 N_RAW = 34
-REFRACTIVE_INDEX_LAWS = ("sellmeier", "lorentz_lorenz")
 
 
 def _inv_softplus(y: float) -> float:
@@ -42,12 +42,26 @@ def _inv_softplus(y: float) -> float:
 class MeltNet(nn.Module):
     """Composition (39 scaled features + 6 raw fractions) -> dict of physical parameters."""
 
-    def __init__(self, n_features: int, hidden: int = 256, layers: int = 3, dropout: float = 0.2,
-                 linear_skip: bool = False, refractive_index_law: str = "sellmeier"):
+    def __init__(
+        self,
+        n_features: int,
+        hidden: int = 256,
+        layers: int = 3,
+        dropout: float = 0.2,
+        linear_skip: bool = False,
+        refractive_index_law: str = "sellmeier",
+        density_prior: bool = False,
+    ):
         super().__init__()
+        # density_prior: the molar volume is a given prior volume (forward's v_prior) times
+        # exp(sum_i x_i (1 - x_i) z_i), a learned excess-volume correction that vanishes at
+        # every end-member (where the prior is pinned or extrapolated) and is ~0 at start
+        self.density_prior = density_prior
         if refractive_index_law not in REFRACTIVE_INDEX_LAWS:
-            raise ValueError(f"refractive_index_law: expected one of {REFRACTIVE_INDEX_LAWS}, "
-                             f"got {refractive_index_law!r}")
+            raise ValueError(
+                f"refractive_index_law: expected one of {REFRACTIVE_INDEX_LAWS}, "
+                f"got {refractive_index_law!r}"
+            )
         # lorentz_lorenz: 6 more raw outputs, the oxides' partial molar refractivities
         self.lorentz_lorenz = refractive_index_law == "lorentz_lorenz"
         n_raw = N_RAW + (6 if self.lorentz_lorenz else 0)
@@ -75,7 +89,8 @@ class MeltNet(nn.Module):
             r_ref = torch.tensor(_LL_FRACTION_REF) * torch.tensor(_V_REF)
             self.register_buffer("log_r_ref", torch.log(r_ref))
 
-    def forward(self, feats: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, feats: torch.Tensor, x: torch.Tensor,
+                v_prior: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         z = self.head(self.trunk(feats))
         if self.skip is not None:
             z = z + self.skip(x)
@@ -94,8 +109,14 @@ class MeltNet(nn.Module):
         p["t0_vft"] = p["tg"] * torch.sigmoid(col(7))
         p["t0_fv"] = 0.7 * p["tg"] * torch.exp(col(8))
         p["c_fv"] = 61.0 * torch.exp(col(9))
-        vm = torch.exp(z[:, 10:16] + self.log_v_ref)  # partial molar volumes, cm3/mol
-        p["molar_volume"] = (x * vm).sum(dim=1, keepdim=True)
+        if self.density_prior:
+            if v_prior is None:
+                raise ValueError("MeltNet: built with a density prior, but no prior volume given")
+            mixing = (x * (1.0 - x) * z[:, 10:16]).sum(dim=1, keepdim=True)
+            p["molar_volume"] = v_prior * torch.exp(mixing)
+        else:
+            vm = torch.exp(z[:, 10:16] + self.log_v_ref)  # partial molar volumes, cm3/mol
+            p["molar_volume"] = (x * vm).sum(dim=1, keepdim=True)
         p["density"] = (x @ self.molar_mass).unsqueeze(1) / p["molar_volume"]
         cp_i = torch.exp(z[:, 16:22] + self.log_cp_ref)
         cpb = torch.exp(z[:, 22:24] + self.log_cpb_ref)
@@ -105,8 +126,12 @@ class MeltNet(nn.Module):
         cpg = 3.0 * eq.R_GAS * (x @ self.atoms).unsqueeze(1)
         p["cp_conf_a"] = F.softplus(p["cp_a"] - cpg)
         p["sellmeier_B"] = F.softplus(
-            z[:, 24:27] + torch.tensor([_inv_softplus(v) for v in (0.9, 0.2, 0.98)], device=z.device))
-        c_uv = SELLMEIER_UV_MAX * torch.sigmoid(z[:, 27:29] + torch.tensor([-1.8, 0.0], device=z.device))
+            z[:, 24:27]
+            + torch.tensor([_inv_softplus(v) for v in (0.9, 0.2, 0.98)], device=z.device)
+        )
+        c_uv = SELLMEIER_UV_MAX * torch.sigmoid(
+            z[:, 27:29] + torch.tensor([-1.8, 0.0], device=z.device)
+        )
         c_ir = 100.0 * torch.exp(z[:, 29:30])
         p["sellmeier_C"] = torch.cat([c_uv, c_ir], dim=1)
         p["elastic_modulus"] = 80.0 * torch.exp(col(30))
@@ -120,7 +145,9 @@ class MeltNet(nn.Module):
         return p
 
 
-def viscosity(p: dict[str, torch.Tensor], T: torch.Tensor, which=eq.EQUATIONS) -> dict[str, torch.Tensor]:
+def viscosity(
+    p: dict[str, torch.Tensor], T: torch.Tensor, which=eq.EQUATIONS
+) -> dict[str, torch.Tensor]:
     """log10 viscosity from every requested equation, for parameter rows p at T (n, 1)."""
     out = {}
     if "ag" in which:
@@ -143,6 +170,7 @@ def heat_capacity(p: dict[str, torch.Tensor], T: torch.Tensor) -> torch.Tensor:
 
 def refractive_index(p: dict[str, torch.Tensor], lbd_um: torch.Tensor) -> torch.Tensor:
     if "molar_refractivity" in p:
-        return eq.lorentz_lorenz(lbd_um, p["molar_refractivity"], p["molar_volume"],
-                                 p["sellmeier_B"], p["sellmeier_C"])
+        return eq.lorentz_lorenz(
+            lbd_um, p["molar_refractivity"], p["molar_volume"], p["sellmeier_B"], p["sellmeier_C"]
+        )
     return eq.sellmeier(lbd_um, p["sellmeier_B"], p["sellmeier_C"])

@@ -72,5 +72,10 @@ def lorentz_lorenz(lbd_um, R_d, V, B, C):
 
 
 EQUATIONS = ("ag", "myega", "am", "vft", "fv")
-EQUATION_NAMES = {"ag": "Adam-Gibbs", "myega": "MYEGA", "am": "Avramov-Milchev",
-                  "vft": "VFT", "fv": "free volume"}
+EQUATION_NAMES = {
+    "ag": "Adam-Gibbs",
+    "myega": "MYEGA",
+    "am": "Avramov-Milchev",
+    "vft": "VFT",
+    "fv": "free volume",
+}

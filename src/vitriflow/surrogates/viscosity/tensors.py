@@ -12,31 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vitriflow.surrogates.melt.features import OXIDES, descriptors
-
-# property name in the tidy table -> what the network predicts for it
-PROPERTIES: dict[str, dict] = {
-    "viscosity": {"unit": "log10 Pa s", "needs": "T_K"},
-    "tg": {"unit": "K"},
-    "sconf_tg": {"unit": "J/mol/K"},
-    "density": {"unit": "g/cm3"},
-    "refractive_index": {"unit": "1", "needs": "wavelength_um"},
-    "liquidus": {"unit": "K"},
-    "elastic_modulus": {"unit": "GPa"},
-    "cte": {"unit": "1e-6/K"},
-    "abbe_number": {"unit": "1"},
-    "cp_liquid": {"unit": "J/mol/K", "needs": "T_K"},
-}
-def target_name(prop: str, equation: str = "") -> str:
-    """'viscosity:ag' for a viscosity equation, the property name otherwise."""
-    return f"{prop}:{equation}" if equation else prop
-
-
-# noise scale per task (same units as the property): the loss is sum_task MSE / sigma^2
-DEFAULT_SIGMAS: dict[str, float] = {
-    "viscosity": 0.25, "tg": 10.0, "sconf_tg": 0.5, "density": 0.02, "refractive_index": 0.004,
-    "liquidus": 40.0, "elastic_modulus": 6.0, "cte": 2.0, "abbe_number": 3.0, "cp_liquid": 4.0,
-}
+from vitriflow.surrogates.viscosity.data import PROPERTIES
+from vitriflow.surrogates.viscosity.features import OXIDES, descriptors
 
 
 @dataclass
@@ -48,9 +25,13 @@ class TaskRows:
     row_id: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def to(self, device):
-        return TaskRows(self.comp.to(device), self.y.to(device),
-                        None if self.T is None else self.T.to(device),
-                        None if self.lbd is None else self.lbd.to(device), self.row_id)
+        return TaskRows(
+            self.comp.to(device),
+            self.y.to(device),
+            None if self.T is None else self.T.to(device),
+            None if self.lbd is None else self.lbd.to(device),
+            self.row_id,
+        )
 
 
 @dataclass
@@ -58,6 +39,7 @@ class MeltData:
     x: torch.Tensor  # (N, 6) unique mole-fraction vectors
     feats: np.ndarray  # (N, 39) unscaled descriptors
     tasks: dict[str, dict[str, TaskRows]]  # split -> property -> rows
+    v_prior: torch.Tensor | None = None  # (N, 1) prior molar volume of each composition
 
 
 def _col(df: pd.DataFrame, name: str, idx) -> torch.Tensor:
@@ -74,11 +56,16 @@ def build(table: pd.DataFrame, splits=("train", "valid", "test")) -> MeltData:
     for split in splits:
         tasks[split] = {}
         for prop, spec in PROPERTIES.items():
-            idx = np.flatnonzero((table["split"] == split).to_numpy() & (table["property"] == prop).to_numpy())
+            idx = np.flatnonzero(
+                (table["split"] == split).to_numpy() & (table["property"] == prop).to_numpy()
+            )
             if idx.size == 0:
                 continue
-            rows = TaskRows(torch.tensor(inverse[idx], dtype=torch.long), _col(table, "value", idx),
-                            row_id=table.loc[idx, "row_id"].to_numpy() if "row_id" in table else idx)
+            rows = TaskRows(
+                torch.tensor(inverse[idx], dtype=torch.long),
+                _col(table, "value", idx),
+                row_id=table.loc[idx, "row_id"].to_numpy() if "row_id" in table else idx,
+            )
             if spec.get("needs") == "T_K":
                 rows.T = _col(table, "T_K", idx)
             if spec.get("needs") == "wavelength_um":
@@ -96,9 +83,11 @@ def merge_splits(d: MeltData, sources=("train", "valid"), into: str = "train") -
         parts = [d.tasks[s][prop] for s in sources if prop in d.tasks.get(s, {})]
         if not parts:
             continue
-        pooled[prop] = TaskRows(*(_cat(parts, name) for name in ("comp", "y", "T", "lbd")),
-                                np.concatenate([r.row_id for r in parts]))
-    return MeltData(d.x, d.feats, {into: pooled})
+        pooled[prop] = TaskRows(
+            *(_cat(parts, name) for name in ("comp", "y", "T", "lbd")),
+            np.concatenate([r.row_id for r in parts]),
+        )
+    return MeltData(d.x, d.feats, {into: pooled}, d.v_prior)
 
 
 def _cat(parts: list[TaskRows], name: str) -> torch.Tensor | None:

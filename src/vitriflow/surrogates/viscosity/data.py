@@ -1,4 +1,4 @@
-"""The i-Melt NKCMAS database (PyPI ``imelt``) as one tidy, validated Parquet table.
+"""The i-Melt NKCMAS database (PyPI ``imelt``) as one tidy, validated table (torch-free).
 
 ``imelt`` ships HDF5 files with fixed train/valid/test splits for each property; their X
 matrices hold the six oxide mole fractions (sio2, al2o3, na2o, k2o, mgo, cao) followed by 33
@@ -31,13 +31,43 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vitriflow.surrogates.melt.data import PROPERTIES
-from vitriflow.surrogates.melt.features import OXIDES
+from vitriflow.surrogates.viscosity.features import OXIDES
 
-log = logging.getLogger("vitriflow.ingest.imelt")
+log = logging.getLogger("vitriflow.surrogates.viscosity.data")
+
+# property name in the tidy table -> its unit, and the column a row of it needs
+PROPERTIES: dict[str, dict] = {
+    "viscosity": {"unit": "log10 Pa s", "needs": "T_K"},
+    "tg": {"unit": "K"},
+    "sconf_tg": {"unit": "J/mol/K"},
+    "density": {"unit": "g/cm3"},
+    "refractive_index": {"unit": "1", "needs": "wavelength_um"},
+    "liquidus": {"unit": "K"},
+    "elastic_modulus": {"unit": "GPa"},
+    "cte": {"unit": "1e-6/K"},
+    "abbe_number": {"unit": "1"},
+    "cp_liquid": {"unit": "J/mol/K", "needs": "T_K"},
+}
+
+
+def target_name(prop: str, equation: str = "") -> str:
+    """'viscosity:ag' for a viscosity equation, the property name otherwise."""
+    return f"{prop}:{equation}" if equation else prop
+
+
 SPLITS = ("train", "valid", "test")
-COLUMNS = ["property", "split", "source", "source_row", "row_id", *OXIDES, "T_K",
-           "wavelength_um", "value", "unit"]
+COLUMNS = [
+    "property",
+    "split",
+    "source",
+    "source_row",
+    "row_id",
+    *OXIDES,
+    "T_K",
+    "wavelength_um",
+    "value",
+    "unit",
+]
 SUM_TOL = 1e-3
 
 # property -> (file, X key stem, y key stem, T key stem, wavelength key stem, y column)
@@ -55,7 +85,15 @@ _LAYOUT = {
 }
 
 RAMAN_FILE = "NKCMAS_Raman.hdf5"
-RAMAN_COLUMNS = ["split", "source", "source_row", "spectrum_id", *OXIDES, "wavenumber_cm1", "intensity"]
+RAMAN_COLUMNS = [
+    "split",
+    "source",
+    "source_row",
+    "spectrum_id",
+    *OXIDES,
+    "wavenumber_cm1",
+    "intensity",
+]
 RAMAN_SHIFT_CM1 = np.arange(400.0, 1250.0, 1.0)  # i-Melt's channel axis (imelt.data.x_raman_shift)
 
 
@@ -71,8 +109,9 @@ def imelt_files(data_dir: str | os.PathLike | None = None) -> list[Path]:
     return sorted({d / spec[0] for spec in _LAYOUT.values()})
 
 
-def load_imelt(data_dir: str | os.PathLike | None = None,
-               properties=tuple(_LAYOUT)) -> pd.DataFrame:
+def load_imelt(
+    data_dir: str | os.PathLike | None = None, properties=tuple(_LAYOUT)
+) -> pd.DataFrame:
     """Read the i-Melt HDF5 files into the tidy schema (no validation yet)."""
     import h5py
 
@@ -80,7 +119,9 @@ def load_imelt(data_dir: str | os.PathLike | None = None,
     frames = []
     for prop in properties:
         if prop not in _LAYOUT:
-            raise ValueError(f"load_imelt: unknown property {prop!r}; expected one of {sorted(_LAYOUT)}")
+            raise ValueError(
+                f"load_imelt: unknown property {prop!r}; expected one of {sorted(_LAYOUT)}"
+            )
         fname, xk, yk, tk, lk = _LAYOUT[prop]
         path = d / fname
         if not path.is_file():
@@ -96,8 +137,9 @@ def load_imelt(data_dir: str | os.PathLike | None = None,
                 fr.insert(2, "source", f"imelt:{fname}")
                 fr.insert(3, "source_row", np.arange(len(fr)))
                 fr["T_K"] = np.asarray(h[tk.format(s=s)][()], float).reshape(-1) if tk else np.nan
-                fr["wavelength_um"] = (np.asarray(h[lk.format(s=s)][()], float).reshape(-1)
-                                       if lk else np.nan)
+                fr["wavelength_um"] = (
+                    np.asarray(h[lk.format(s=s)][()], float).reshape(-1) if lk else np.nan
+                )
                 fr["value"] = y
                 fr["unit"] = PROPERTIES[prop]["unit"]
                 frames.append(fr)
@@ -135,12 +177,17 @@ def read_user_csv(path: str | os.PathLike, first_row_id: int = 0) -> pd.DataFram
     df["source_row"] = np.arange(len(df))
     df["row_id"] = np.arange(first_row_id, first_row_id + len(df), dtype=np.int64)
     if "unit" in df:
-        bad_unit = [(i, u) for i, (p, u) in enumerate(zip(df["property"], df["unit"], strict=True))
-                    if p in PROPERTIES and str(u) != PROPERTIES[p]["unit"]]
+        bad_unit = [
+            (i, u)
+            for i, (p, u) in enumerate(zip(df["property"], df["unit"], strict=True))
+            if p in PROPERTIES and str(u) != PROPERTIES[p]["unit"]
+        ]
         if bad_unit:
             i, u = bad_unit[0]
-            raise ValueError(f"{path}: row {i} unit {u!r} for {df['property'][i]!r}; expected "
-                             f"{PROPERTIES[df['property'][i]]['unit']!r}")
+            raise ValueError(
+                f"{path}: row {i} unit {u!r} for {df['property'][i]!r}; expected "
+                f"{PROPERTIES[df['property'][i]]['unit']!r}"
+            )
     df["unit"] = [PROPERTIES.get(p, {}).get("unit", "") for p in df["property"]]
     return df[COLUMNS]
 
@@ -167,16 +214,27 @@ def _first_reasons(df: pd.DataFrame, checks) -> pd.Series:
 def validate(df: pd.DataFrame, tol: float = SUM_TOL) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``df`` into (good rows, rejected rows with a ``reason`` column)."""
     needs = df["property"].map(lambda p: PROPERTIES.get(p, {}).get("needs"))
-    reasons = _first_reasons(df, [
-        (~df["property"].isin(list(PROPERTIES)), "unknown property"),
-        *_split_and_composition_checks(df, tol),
-        (~np.isfinite(df["value"].astype(float)), "value is NaN/inf"),
-        ((needs == "T_K") & ~(df["T_K"].astype(float) > 0), "temperature missing or not positive"),
-        ((needs == "wavelength_um") & ~(df["wavelength_um"].astype(float) > 0),
-         "wavelength missing or not positive"),
-        ((needs == "wavelength_um") & (df["wavelength_um"].astype(float) > MAX_WAVELENGTH_UM),
-         f"wavelength above {MAX_WAVELENGTH_UM:g} µm (given in nm? expected µm)"),
-    ])
+    reasons = _first_reasons(
+        df,
+        [
+            (~df["property"].isin(list(PROPERTIES)), "unknown property"),
+            *_split_and_composition_checks(df, tol),
+            (~np.isfinite(df["value"].astype(float)), "value is NaN/inf"),
+            (
+                (needs == "T_K") & ~(df["T_K"].astype(float) > 0),
+                "temperature missing or not positive",
+            ),
+            (
+                (needs == "wavelength_um") & ~(df["wavelength_um"].astype(float) > 0),
+                "wavelength missing or not positive",
+            ),
+            (
+                (needs == "wavelength_um")
+                & (df["wavelength_um"].astype(float) > MAX_WAVELENGTH_UM),
+                f"wavelength above {MAX_WAVELENGTH_UM:g} µm (given in nm? expected µm)",
+            ),
+        ],
+    )
     bad = reasons != ""
     rejected = df.loc[bad].assign(reason=reasons[bad]).reset_index(drop=True)
     for (prop, why), n in rejected.groupby(["property", "reason"]).size().items():
@@ -201,8 +259,10 @@ def load_imelt_raman(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
             X = np.asarray(h[f"X_raman_{s}"][()], dtype=float)
             y = np.asarray(h[f"y_raman_{s}"][()], dtype=float)
             if y.shape[1] != RAMAN_SHIFT_CM1.size:
-                raise ValueError(f"{path}: y_raman_{s} has {y.shape[1]} channels; expected "
-                                 f"{RAMAN_SHIFT_CM1.size} (400-1249 cm^-1)")
+                raise ValueError(
+                    f"{path}: y_raman_{s} has {y.shape[1]} channels; expected "
+                    f"{RAMAN_SHIFT_CM1.size} (400-1249 cm^-1)"
+                )
             n, m = y.shape
             fr = pd.DataFrame(np.repeat(X[:, :6], m, axis=0), columns=list(OXIDES))
             fr.insert(0, "split", s)
@@ -218,15 +278,20 @@ def load_imelt_raman(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
 
 def validate_raman(df: pd.DataFrame, tol: float = SUM_TOL) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(good rows, rejected spectra): one row per rejected spectrum with its first reason."""
-    reason = _first_reasons(df, [
-        *_split_and_composition_checks(df, tol),
-        (~(df["wavenumber_cm1"].astype(float) > 0), "wavenumber missing or not positive"),
-        (~np.isfinite(df["intensity"].astype(float)), "intensity is NaN/inf"),
-    ])
+    reason = _first_reasons(
+        df,
+        [
+            *_split_and_composition_checks(df, tol),
+            (~(df["wavenumber_cm1"].astype(float) > 0), "wavenumber missing or not positive"),
+            (~np.isfinite(df["intensity"].astype(float)), "intensity is NaN/inf"),
+        ],
+    )
     bad_rows = df.assign(reason=reason)[reason != ""]
-    rejected = (bad_rows.drop_duplicates("spectrum_id")
-                .loc[:, ["spectrum_id", "split", "source", "source_row", *OXIDES, "reason"]]
-                .reset_index(drop=True))
+    rejected = (
+        bad_rows.drop_duplicates("spectrum_id")
+        .loc[:, ["spectrum_id", "split", "source", "source_row", *OXIDES, "reason"]]
+        .reset_index(drop=True)
+    )
     for why, n in rejected.groupby("reason").size().items():
         log.warning("rejected %d Raman spectrum/spectra: %s", n, why)
     good = df[~df["spectrum_id"].isin(rejected["spectrum_id"])].reset_index(drop=True)
@@ -240,16 +305,46 @@ def ingest_raman(data_dir: str | os.PathLike | None = None):
     raw = load_imelt_raman(data_dir)
     good, rejected = validate_raman(raw)
     path = _raman_path(data_dir)
-    prov = {"source": "imelt NKCMAS Raman spectra", "imelt_version": metadata.version("imelt"),
-            "files": {path.name: sha256_file(path)}, "units": {"wavenumber_cm1": "cm^-1",
-                                                                "intensity": "normalised to max 1"},
-            "n_spectra": int(raw["spectrum_id"].nunique()), "n_rejected": int(len(rejected)),
-            "counts": {s: int(n) for s, n in good.groupby("split")["spectrum_id"].nunique().items()}}
+    prov = {
+        "source": "imelt NKCMAS Raman spectra",
+        "imelt_version": metadata.version("imelt"),
+        "files": {path.name: sha256_file(path)},
+        "units": {"wavenumber_cm1": "cm^-1", "intensity": "normalised to max 1"},
+        "n_spectra": int(raw["spectrum_id"].nunique()),
+        "n_rejected": int(len(rejected)),
+        "counts": {s: int(n) for s, n in good.groupby("split")["spectrum_id"].nunique().items()},
+    }
     return good, rejected, prov
+
+
+def _unusable(path, frame: pd.DataFrame, rejected: pd.DataFrame) -> str:
+    """Why none of the rows of user file ``path`` is usable ('' when some are): a unit or format
+    mistake, not a few bad measurements."""
+    lost = rejected[rejected["source"] == frame["source"].iloc[0]] if len(frame) else frame
+    if len(lost) < len(frame):
+        return ""
+    why = lost["reason"].value_counts().index[0] if len(lost) else "the file has no rows"
+    return (
+        f"{path}: none of its {len(frame)} rows is usable (most common reason: {why}); "
+        f"expected the tidy schema {COLUMNS}"
+    )
+
+
+def check_user_csv(path: str | os.PathLike) -> tuple[int, int]:
+    """(usable rows, rejected rows) of one user CSV; ValueError naming the file when it is
+    missing, lacks a column, gives a wrong unit or has no usable row."""
+    frame = read_user_csv(path)
+    good, rejected = validate(frame)
+    why = _unusable(path, frame, rejected)
+    if why:
+        raise ValueError(why)
+    return len(good), len(rejected)
 
 
 def ingest(user_csvs=(), data_dir: str | os.PathLike | None = None):
     """Load i-Melt + user CSVs, validate; returns (good, rejected, provenance dict)."""
+    from vitriflow.io import sha256_file
+
     df = load_imelt(data_dir)
     frames = [df]
     for p in user_csvs:
@@ -257,20 +352,21 @@ def ingest(user_csvs=(), data_dir: str | os.PathLike | None = None):
     raw = pd.concat(frames, ignore_index=True)
     good, rejected = validate(raw)
     for p, frame in zip(user_csvs, frames[1:], strict=True):
-        lost = rejected[rejected["source"] == frame["source"].iloc[0]] if len(frame) else frame
-        if len(lost) == len(frame):  # a unit or format mistake, not a few bad measurements
-            why = lost["reason"].value_counts().index[0] if len(lost) else "the file has no rows"
-            raise ValueError(f"{p}: none of its {len(frame)} rows is usable (most common reason: {why}); "
-                             f"expected the tidy schema {COLUMNS}")
-    from vitriflow.io import sha256_file
-
+        why = _unusable(p, frame, rejected)
+        if why:
+            raise ValueError(why)
     prov = {
         "source": "imelt NKCMAS database",
         "imelt_version": metadata.version("imelt"),
-        "files": {**{f.name: sha256_file(f) for f in imelt_files(data_dir)},
-                  **{str(p): sha256_file(p) for p in user_csvs}},
+        "files": {
+            **{f.name: sha256_file(f) for f in imelt_files(data_dir)},
+            **{str(p): sha256_file(p) for p in user_csvs},
+        },
         "units": {p: s["unit"] for p, s in PROPERTIES.items()},
-        "n_rows": int(len(raw)), "n_rejected": int(len(rejected)),
-        "counts": {f"{p}/{s}": int(n) for (p, s), n in good.groupby(["property", "split"]).size().items()},
+        "n_rows": int(len(raw)),
+        "n_rejected": int(len(rejected)),
+        "counts": {
+            f"{p}/{s}": int(n) for (p, s), n in good.groupby(["property", "split"]).size().items()
+        },
     }
     return good, rejected, prov

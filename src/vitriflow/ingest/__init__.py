@@ -1,1 +1,0 @@
-"""Ingestion of external experimental data into tidy, validated tables with provenance."""

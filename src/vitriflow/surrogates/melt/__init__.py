@@ -1,1 +1,0 @@
-"""Physics-guided melt/glass property surrogate (features, equations, network, estimator, report)."""
