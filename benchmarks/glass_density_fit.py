@@ -8,7 +8,8 @@ Usage::
 
 Procedure (deterministic, CPU, a few seconds):
 
-1. i-Melt NKCMAS density rows (``vitriflow.surrogates.viscosity.data``), fixed train/valid/test splits.
+1. i-Melt NKCMAS density rows (``vitriflow.surrogates.viscosity.data``), fixed
+   train/valid/test splits.
 2. Train+valid compositions are grouped by single-linkage clustering at 0.02 mole fraction
    (Chebyshev distance): any two compositions within 2 mol% in every oxide share a group, so
    near-duplicates never sit on both sides of a fold. 10-fold ``GroupKFold``.

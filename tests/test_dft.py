@@ -739,7 +739,8 @@ def _snakemake_config(dft: dict) -> dict:
     import yaml
 
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    for stage in ("analysis", "dft", "viscosity", "dissolution", "pcf", "gnn"):
+    for stage in ("analysis", "properties", "dft", "forcefield_fit", "viscosity", "dissolution",
+                  "pcf", "gnn"):
         cfg.pop(stage, None)
     cfg["references"] = {"snapshot": False}
     cfg["systems"] = [{"name": "s", "compositions": ["SiO2"], "atoms_per_cell": 48,

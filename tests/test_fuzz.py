@@ -154,3 +154,70 @@ def test_mutated_dissolution_tables_are_refused_in_one_line(tmp_path, kind, colu
         assert _one_line_refusal(exc).startswith("dissolution.")
         return
     assert out["rows"] and out["rows"] > 0 and out["skip_reason"] == ""
+
+
+# ----------------------------------------------------------------------------- model files
+_MODELS: dict[str, Path] = {}
+
+
+def _saved_models(root: Path) -> dict[str, Path]:
+    """A tiny viscosity surrogate and a tiny GNN, each saved once per test session."""
+    if not _MODELS:
+        import numpy as np
+        from ase import Atoms
+        from test_viscosity import _synthetic_table  # tests/ is on sys.path
+
+        from vitriflow.surrogates.gnn.model import GNNRegressor
+        from vitriflow.surrogates.viscosity import ViscositySurrogate
+
+        root.mkdir(parents=True, exist_ok=True)
+        ViscositySurrogate(n_models=1, hidden=8, layers=1, max_epochs=2, batch_size=0).fit(
+            _synthetic_table(n_comp=12)).save(root / "viscosity.pt")
+        rng = np.random.default_rng(0)
+        cells = [Atoms(["Si"] * n + ["O"] * (12 - n), positions=rng.uniform(0, 5, (12, 3)),
+                       cell=[5, 5, 5], pbc=True) for n in (3, 4, 5, 6)]
+        GNNRegressor(cutoff_A=3.0, n_rbf=4, hidden=4, layers=1, epochs=2, batch_size=4,
+                     n_models=1, seed=0).fit(cells, [-7.0, -7.1, -6.0, -6.1]).save(
+            root / "gnn.pt", target="energy_per_atom_eV")
+        cells[0].write(root / "cells.extxyz")
+        _MODELS.update(viscosity=root / "viscosity.pt", gnn=root / "gnn.pt",
+                       cells=root / "cells.extxyz")
+    return _MODELS
+
+
+@FUZZ
+@given(kind=st.sampled_from(["viscosity", "gnn"]),
+       damage=st.sampled_from(["truncate", "flip", "empty", "text"]),
+       where=st.floats(0.0, 0.999), bit=st.integers(0, 7))
+def test_damaged_model_files_are_named_in_one_line(tmp_path_factory, kind, damage, where, bit,
+                                                   capsys):
+    """``vitriflow <stage> predict`` on a cut, bit-flipped, empty or foreign model file: either
+    the damage missed everything the model needs (a prediction is printed), or one line names
+    the file; never a traceback."""
+    from vitriflow import cli
+
+    models = _saved_models(tmp_path_factory.getbasetemp() / "fuzz_models")
+    raw = bytearray(models[kind].read_bytes())
+    at = int(where * len(raw))
+    if damage == "truncate":
+        raw = raw[:at]
+    elif damage == "flip":
+        raw[at] ^= 1 << bit
+    elif damage == "empty":
+        raw = bytearray()
+    else:
+        raw = bytearray(b"model: not really\n")
+    path = tmp_path_factory.mktemp("damaged") / f"{kind}.pt"
+    path.write_bytes(bytes(raw))
+    args = (["viscosity", "predict", "--model", str(path), "--composition", "SiO2=75,Na2O=25",
+             "-T", "1200"] if kind == "viscosity"
+            else ["gnn", "predict", "--model", str(path), str(models["cells"])])
+    try:
+        code = cli.main(args)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "Traceback" not in out
+    if code:
+        lines = [ln for ln in err.strip().splitlines() if ln]
+        assert len(lines) == 1 and str(path) in lines[0], err

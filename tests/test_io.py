@@ -49,21 +49,30 @@ def test_a_job_that_dies_says_so_in_one_line_and_logs_its_traceback(tmp_path):
     import sys
 
     log = tmp_path / "logs" / "job.log"
-    code = ("from vitriflow.runtime import script_logger\n"
-            f"log = script_logger('job', {str(log)!r})\n"
-            "log.info('started')\n"
-            "raise ValueError('dissolution.table: no such column pH')\n")
+    code = (
+        "from vitriflow.runtime import script_logger\n"
+        f"log = script_logger('job', {str(log)!r})\n"
+        "log.info('started')\n"
+        "raise ValueError('dissolution.table: no such column pH')\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 1
     text = log.read_text()
-    assert ("started" in text
-            and "job failed: ValueError: dissolution.table: no such column pH" in text)
+    assert (
+        "started" in text and "job failed: ValueError: dissolution.table: no such column pH" in text
+    )
     assert "Traceback" in text
     assert "Traceback" not in proc.stderr  # the console gets one line naming the log
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"vitriflow job error: ValueError: dissolution.table: no such column pH (traceback in {log})")
-    debug = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           env={**os.environ, "VITRIFLOW_DEBUG": "1"})
+        f"vitriflow job error: ValueError: dissolution.table: no such column pH "
+        f"(traceback in {log})"
+    )
+    debug = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VITRIFLOW_DEBUG": "1"},
+    )
     assert debug.stderr.count("Traceback") == 1
 
 

@@ -49,8 +49,10 @@ def test_stage_cards_compare_with_their_baseline_or_target():
     # sconf: no i-Melt value
     assert count["value"] == "2 of 3" and "viscosity:ag, tg" in count["detail"]
     cmp.loc[1, "vitriflow"] = 0.31
-    assert (melt_headlines(cmp, "demo")[0]["kind"] == "good"
-            and "demo ensemble" in melt_headlines(cmp, "demo")[0]["detail"])
+    # a demo ensemble is never judged against i-Melt: the card shows the full preset beside it
+    demo = melt_headlines(cmp, "demo")[0]
+    assert (demo["kind"] == "neutral" and "demo ensemble" in demo["label"]
+            and demo["value"].split(" / ")[1] == "0.317" and "full preset" in demo["detail"])
     alone = melt_headlines(cmp.drop(columns="i-Melt"), "full")
     assert (len(alone) == 1 and alone[0]["kind"] == "neutral"
             and "no i-Melt comparison" in alone[0]["detail"])

@@ -1100,7 +1100,8 @@ def test_shipped_configs_pass_the_start_up_check(monkeypatch):
     for name, mode in (("config.yaml", "demo"), ("viscosity_full.yaml", "full")):
         cfg = yaml.safe_load((REPO / "config" / name).read_text())
         settings = vconfig.load_config(cfg)
-        assert settings.derived["viscosity"] == {"preset": f"config/viscosity/{mode}.yaml"}
+        assert settings.derived["viscosity"] == {
+            "preset": str(REPO / "config" / "viscosity" / f"{mode}.yaml")}
         assert settings.section("viscosity")["mode"] == mode
     bad = yaml.safe_load((REPO / "config" / "viscosity_full.yaml").read_text())
     bad["viscosity"]["model"] = {"task_groups": [{"properties": ["viscositty"]}]}

@@ -25,20 +25,37 @@ from pathlib import Path
 from vitriflow import __version__
 from vitriflow.composition import parse_oxides
 
-_VISCOSITY_COLUMNS = ["label", "T_K", "viscosity_ag", "viscosity_ag_std", "viscosity_myega",
-                      "viscosity_am", "viscosity_vft", "viscosity_fv", "tg", "tg_std", "fragility",
-                      "density", "refractive_index", "liquidus", "elastic_modulus", "cte",
-                      "abbe_number"]
-
-
+_VISCOSITY_COLUMNS = [
+    "label",
+    "T_K",
+    "viscosity_ag",
+    "viscosity_ag_std",
+    "viscosity_myega",
+    "viscosity_am",
+    "viscosity_vft",
+    "viscosity_fv",
+    "tg",
+    "tg_std",
+    "fragility",
+    "density",
+    "refractive_index",
+    "liquidus",
+    "elastic_modulus",
+    "cte",
+    "abbe_number",
+]
 
 
 def _write_csv(out, args: argparse.Namespace, inputs) -> None:
     """``--out`` CSV with a provenance line (the command line and the model's checksum)."""
     from vitriflow.io import provenance, write_csv
 
-    write_csv(out, args.out, provenance(stage=f"cli {args.stage} {args.cmd}", inputs=inputs,
-                                        argv=sys.argv[1:]), float_format="%.6g")
+    write_csv(
+        out,
+        args.out,
+        provenance(stage=f"cli {args.stage} {args.cmd}", inputs=inputs, argv=sys.argv[1:]),
+        float_format="%.6g",
+    )
 
 
 def _viscosity_predict(args: argparse.Namespace) -> int:
@@ -50,20 +67,31 @@ def _viscosity_predict(args: argparse.Namespace) -> int:
     )
 
     if not Path(args.model).is_file():
-        raise ValueError(f"--model {args.model}: file not found (written by the viscosity_train "
-                         "rule)")
+        raise ValueError(
+            f"--model {args.model}: file not found (written by the viscosity_train rule)"
+        )
     if not all(t > 0 for t in args.temperatures):
-        raise ValueError(f"-T/--temperatures {args.temperatures}: expected positive temperatures "
-                         "in K")
+        raise ValueError(
+            f"-T/--temperatures {args.temperatures}: expected positive temperatures in K"
+        )
     labels = args.label or []
     if len(labels) > len(args.composition):
-        raise ValueError(f"--label: {len(labels)} labels for {len(args.composition)} "
-                         "--composition(s); expected at most one --label per --composition, "
-                         "in the same order")
-    comps = [{"label": labels[i] if i < len(labels) else text, **parse_oxides(text, OXIDES)}
-             for i, text in enumerate(args.composition)]
-    out = predict_compositions(ViscositySurrogate.load(args.model), comps, args.temperatures,
-                               args.wavelength, name="--composition/--label")
+        raise ValueError(
+            f"--label: {len(labels)} labels for {len(args.composition)} "
+            "--composition(s); expected at most one --label per --composition, "
+            "in the same order"
+        )
+    comps = [
+        {"label": labels[i] if i < len(labels) else text, **parse_oxides(text, OXIDES)}
+        for i, text in enumerate(args.composition)
+    ]
+    out = predict_compositions(
+        ViscositySurrogate.load(args.model),
+        comps,
+        args.temperatures,
+        args.wavelength,
+        name="--composition/--label",
+    )
     for line in extrapolation_warnings(out):
         print(line, file=sys.stderr)
     if not args.all_columns:
@@ -84,7 +112,9 @@ def _gnn_rows(est, path: str, target: str) -> list[dict]:
     from vitriflow.io import read_structures_frame_by_frame
 
     def whole_file_failed(reason: str) -> list[dict]:
-        return [{"file": path, "structure_id": "", "formula": "", "status": "failed", "reason": reason}]
+        return [
+            {"file": path, "structure_id": "", "formula": "", "status": "failed", "reason": reason}
+        ]
 
     try:
         parsed = read_structures_frame_by_frame(path)
@@ -102,14 +132,32 @@ def _gnn_rows(est, path: str, target: str) -> list[dict]:
     rows = []
     for k, (a, unreadable) in enumerate(parsed):
         if a is None:
-            rows.append({"file": path, "frame": k, "structure_id": "", "formula": "", "status": "failed",
-                         "reason": f"not readable as extended XYZ: {unreadable}"})
+            rows.append(
+                {
+                    "file": path,
+                    "frame": k,
+                    "structure_id": "",
+                    "formula": "",
+                    "status": "failed",
+                    "reason": f"not readable as extended XYZ: {unreadable}",
+                }
+            )
             continue
         w = next(why)
         mean, sigma = (np.nan, np.nan) if w else next(predicted)
-        rows.append({"file": path, "frame": k, "structure_id": a.info.get("structure_id", ""),
-                     "formula": a.get_chemical_formula(), "n_atoms": len(a), target: mean, "sigma": sigma,
-                     "status": "failed" if w else "ok", "reason": w})
+        rows.append(
+            {
+                "file": path,
+                "frame": k,
+                "structure_id": a.info.get("structure_id", ""),
+                "formula": a.get_chemical_formula(),
+                "n_atoms": len(a),
+                target: mean,
+                "sigma": sigma,
+                "status": "failed" if w else "ok",
+                "reason": w,
+            }
+        )
     return rows
 
 
@@ -122,17 +170,44 @@ def _gnn_predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--model {args.model}: file not found (written by the gnn_train rule)")
     for path in args.structures:  # a mistyped path stops the command before any work
         if not Path(path).is_file():
-            raise ValueError(f"{path}: structure file not found (extended XYZ, e.g. results/md/<system>/quenched.extxyz)")
+            raise ValueError(
+                f"{path}: structure file not found (extended XYZ, "
+                "e.g. results/md/<system>/quenched.extxyz)"
+            )
     est = GNNRegressor.load(args.model)
     target = est.meta_.get("target", "prediction")
-    out = pd.DataFrame([row for path in args.structures for row in _gnn_rows(est, path, target)],
-                       columns=["file", "frame", "structure_id", "formula", "n_atoms", target, "sigma",
-                                "status", "reason"])
-    out[["frame", "n_atoms"]] = out[["frame", "n_atoms"]].astype("Int64")  # empty for a file that could not be read
-    failed = [(r.file if pd.isna(r.frame) else f"{r.file} frame {r.frame} ({r.structure_id or 'no structure_id'})",
-               r.reason) for r in out[out["status"] != "ok"].itertuples()]
-    if len(failed) == len(out):  # one bad frame never stops the others, but nothing predicted is an error
-        raise ValueError(f"no frame could be predicted ({len(failed)} failed); {failed[0][0]}: {failed[0][1]}")
+    out = pd.DataFrame(
+        [row for path in args.structures for row in _gnn_rows(est, path, target)],
+        columns=[
+            "file",
+            "frame",
+            "structure_id",
+            "formula",
+            "n_atoms",
+            target,
+            "sigma",
+            "status",
+            "reason",
+        ],
+    )
+    out[["frame", "n_atoms"]] = out[["frame", "n_atoms"]].astype(
+        "Int64"
+    )  # empty for a file that could not be read
+    failed = [
+        (
+            r.file
+            if pd.isna(r.frame)
+            else f"{r.file} frame {r.frame} ({r.structure_id or 'no structure_id'})",
+            r.reason,
+        )
+        for r in out[out["status"] != "ok"].itertuples()
+    ]
+    if len(failed) == len(
+        out
+    ):  # one bad frame never stops the others, but nothing predicted is an error
+        raise ValueError(
+            f"no frame could be predicted ({len(failed)} failed); {failed[0][0]}: {failed[0][1]}"
+        )
     for where, reason in failed:
         print(f"warning: {where}: not predicted: {reason}", file=sys.stderr)
     if args.out:
@@ -144,8 +219,10 @@ def _gnn_predict(args: argparse.Namespace) -> int:
 
 def _check_labels(args: argparse.Namespace) -> None:
     if args.label and len(args.label) != len(args.composition):
-        raise ValueError(f"--label given {len(args.label)} times for {len(args.composition)} "
-                         "--composition; expected one label per composition, in order")
+        raise ValueError(
+            f"--label given {len(args.label)} times for {len(args.composition)} "
+            "--composition; expected one label per composition, in order"
+        )
 
 
 def _fractions(text: str, amounts: dict[str, float]) -> dict[str, float]:
@@ -157,8 +234,10 @@ def _fractions(text: str, amounts: dict[str, float]) -> dict[str, float]:
     if any(v < 0 for v in amounts.values()):
         raise ValueError(f"--composition {text!r}: negative amount; expected amounts >= 0")
     if abs(total - 100) > 100 * SUM_TOLERANCE and abs(total - 1) > SUM_TOLERANCE:
-        raise ValueError(f"--composition {text!r}: amounts sum to {total:g}; expected 100 (mol%) or "
-                         "1 (mole fractions), as in configs")
+        raise ValueError(
+            f"--composition {text!r}: amounts sum to {total:g}; expected 100 (mol%) or "
+            "1 (mole fractions), as in configs"
+        )
     return {c: v / total for c, v in amounts.items()}
 
 
@@ -180,12 +259,16 @@ def _pcf_predict(args: argparse.Namespace) -> int:
         fractions = _fractions(text, amounts)
         label = args.label[i] if args.label else text
         pairs, g = pred.predict(fractions, args.pairs)
-        dist = pred.nearest_mol(fractions)  # None for a model saved before it kept its training glasses
+        dist = pred.nearest_mol(
+            fractions
+        )  # None for a model saved before it kept its training glasses
         near = {} if dist is None else {"nearest_mol": dist}
         warnings.append(pred.domain_warning(label, fractions))
         for pair, curve in zip(pairs, g, strict=True):
             r0, h0 = first_peak(pred.r, curve)
-            peaks.append({"label": label, "pair": pair, "first_peak_r_A": r0, "first_peak_g": h0, **near})
+            peaks.append(
+                {"label": label, "pair": pair, "first_peak_r_A": r0, "first_peak_g": h0, **near}
+            )
             curves.append(pd.DataFrame({"label": label, "pair": pair, "r_A": pred.r, "g": curve}))
     for line in filter(None, warnings):  # once every composition has been predicted
         print(line, file=sys.stderr)
@@ -215,8 +298,9 @@ def _dissolution(args: argparse.Namespace) -> int:
         if args.cmd == "descriptors":
             print(json.dumps(count_constraints(comp, "--composition").as_dict(), indent=2))
             return 0
-        out = predict_from_file(args.models, args.model,
-                                [{"label": "cli", "composition": comp, "pH": args.ph}])
+        out = predict_from_file(
+            args.models, args.model, [{"label": "cli", "composition": comp, "pH": args.ph}]
+        )
         print(out.to_string(index=False))
         return 0
     except Exception:
@@ -233,8 +317,10 @@ def _config_check(args: argparse.Namespace) -> int:
     for path in args.files:
         settings = check_file(path)
         enabled = [name for name in STAGE_SECTIONS if name in settings.config]
-        print(f"{path}: ok ({len(settings.systems)} systems; stage sections: "
-              f"{', '.join(enabled) or 'none'})")
+        print(
+            f"{path}: ok ({len(settings.systems)} systems; stage sections: "
+            f"{', '.join(enabled) or 'none'})"
+        )
     return 0
 
 
@@ -246,15 +332,27 @@ def build_parser() -> argparse.ArgumentParser:
     vcmd = visc.add_subparsers(dest="cmd", required=True)
     p = vcmd.add_parser("predict", help="properties of compositions at temperatures")
     p.add_argument("--model", required=True, help="model.pt written by the viscosity_train rule")
-    p.add_argument("--composition", action="append", required=True,
-                   help="oxide amounts summing to 100 (mol%%) or 1 (fractions), e.g. "
-                        "SiO2=75,Na2O=25; repeat for more")
+    p.add_argument(
+        "--composition",
+        action="append",
+        required=True,
+        help="oxide amounts summing to 100 (mol%%) or 1 (fractions), e.g. "
+        "SiO2=75,Na2O=25; repeat for more",
+    )
     p.add_argument("--label", action="append", help="name of each --composition, in order")
     p.add_argument("-T", "--temperatures", type=float, nargs="+", required=True, help="K")
-    p.add_argument("--wavelength", type=float, default=0.5893,
-                   help="micrometres, for the refractive index (default: sodium D line)")
-    p.add_argument("--all-columns", action="store_true",
-                   help="every predicted column (equation parameters, standard deviations) instead of the main ones")
+    p.add_argument(
+        "--wavelength",
+        type=float,
+        default=0.5893,
+        help="micrometres, for the refractive index (default: sodium D line)",
+    )
+    p.add_argument(
+        "--all-columns",
+        action="store_true",
+        help="every predicted column (equation parameters, standard deviations) "
+        "instead of the main ones",
+    )
     p.add_argument("--out", help="write CSV here instead of printing a table")
     p.set_defaults(func=_viscosity_predict)
     gnn = stage.add_parser("gnn", help="graph-network surrogate of per-structure MD properties")
@@ -264,23 +362,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("structures", nargs="+", help="extended XYZ files of periodic cells")
     p.add_argument("--out", help="write CSV here instead of printing a table")
     p.set_defaults(func=_gnn_predict)
-    pcf = stage.add_parser("pcf", help="partial pair-correlation functions of glasses from their composition")
+    pcf = stage.add_parser(
+        "pcf", help="partial pair-correlation functions of glasses from their composition"
+    )
     pcmd = pcf.add_subparsers(dest="cmd", required=True)
-    p = pcmd.add_parser("predict", help="partial g(r) of compositions; prints first peaks, --out writes curves")
+    p = pcmd.add_parser(
+        "predict", help="partial g(r) of compositions; prints first peaks, --out writes curves"
+    )
     p.add_argument("--model", required=True, help="model.joblib written by the pcf_train rule")
-    p.add_argument("--composition", action="append", required=True,
-                   help="amounts of the trained family's components (mol%% or fractions, normalised), "
-                        "e.g. SiO2=70,Al2O3=10,Na2O=20; repeat for more")
+    p.add_argument(
+        "--composition",
+        action="append",
+        required=True,
+        help="amounts of the trained family's components (mol%% or fractions, normalised), "
+        "e.g. SiO2=70,Al2O3=10,Na2O=20; repeat for more",
+    )
     p.add_argument("--label", action="append", help="name of each --composition, in order")
-    p.add_argument("--pairs", nargs="+", help="pairs to predict, e.g. O-Si Na-O (default: every pair of the glass)")
+    p.add_argument(
+        "--pairs",
+        nargs="+",
+        help="pairs to predict, e.g. O-Si Na-O (default: every pair of the glass)",
+    )
     p.add_argument("--out", help="write the curves (label, pair, r_A, g) as CSV here")
     p.set_defaults(func=_pcf_predict)
     diss = stage.add_parser("dissolution", help="topology-informed dissolution-rate models")
     dcmd = diss.add_subparsers(dest="cmd", required=True)
     diss_comp = "oxide mol %% (sum 100) or fractions (sum 1), e.g. Na2O=20,Al2O3=10,SiO2=70"
     p = dcmd.add_parser("predict", help="rates for one composition at given pH values")
-    p.add_argument("--models", required=True,
-                   help="models.json written by the dissolution_evaluate rule")
+    p.add_argument(
+        "--models", required=True, help="models.json written by the dissolution_evaluate rule"
+    )
     p.add_argument("--model", default="IV@initial", help="card key, e.g. IV@initial (default)")
     p.add_argument("--composition", required=True, help=diss_comp)
     p.add_argument("--ph", type=float, nargs="+", required=True)
@@ -292,11 +403,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_dissolution)
     cfg = stage.add_parser("config", help="check a config file before running it")
     ccmd = cfg.add_subparsers(dest="cmd", required=True)
-    p = ccmd.add_parser("check", help="every start-up check of the workflow, naming file, line and key")
+    p = ccmd.add_parser(
+        "check", help="every start-up check of the workflow, naming file, line and key"
+    )
     p.add_argument("files", nargs="+", help="config YAML files, e.g. config/config.yaml")
     p.set_defaults(func=_config_check)
-    ap.add_argument("--debug", action="store_true", dest="debug_all",
-                    help="show the traceback of an error instead of one line")
+    ap.add_argument(
+        "--debug",
+        action="store_true",
+        dest="debug_all",
+        help="show the traceback of an error instead of one line",
+    )
     return ap
 
 

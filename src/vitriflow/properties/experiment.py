@@ -74,7 +74,8 @@ def load_measured(path: str | os.PathLike | None = None,
                   properties: Sequence[str] = MEASURED_PROPERTIES) -> pd.DataFrame:
     """Tidy measured-property table restricted to ``properties``.
 
-    ``path``: the Parquet table of the ingest rule (``results/surrogates/viscosity/data/properties.parquet``)
+    ``path``: the Parquet table of the ingest rule
+    (``results/surrogates/viscosity/data/properties.parquet``)
     or a CSV in the same schema; None reads i-Melt's HDF5 files and validates them (slower: it
     imports the ingest module and torch).
     """
