@@ -95,3 +95,11 @@ def test_no_table_is_wider_than_the_page(page_of):
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
     wide = [t for t in page.evaluate(TABLES_JS) if t["right"] > WIDTH]
     assert wide == []
+
+
+def test_no_card_or_note_overflows_its_box(page_of):
+    """A long word (a URL in a skipped stage's reason) wraps inside its card or note."""
+    over = page_of[0].evaluate(
+        "[...document.querySelectorAll('.card, .note')]"
+        ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.slice(0, 80))")
+    assert over == []

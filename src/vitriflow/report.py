@@ -43,7 +43,8 @@ th{background:#eef2f6} td:first-child,th:first-child{text-align:left}
 figure{display:inline-block;margin:.5rem 1rem .5rem 0;vertical-align:top}
 figure img{max-width:560px;border:1px solid #eee}
 figcaption{font-size:.8rem;color:#555;max-width:560px}
-.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5rem .8rem;margin:.5rem 0}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5rem .8rem;margin:.5rem 0;\
+overflow-wrap:anywhere}
 .bad{background:#fdecea;border-left:4px solid #d93025;padding:.5rem .8rem;margin:.5rem 0}
 .kv td{text-align:left}
 code{background:#f0f2f5;padding:0 .2rem}
@@ -55,7 +56,7 @@ padding:.5rem .7rem;color:inherit;text-decoration:none;background:#fff}
 .card.bad{border-left-color:#d93025}
 .card-label{font-size:.78rem;color:#5b6570} \
 .card-value{font-size:1.25rem;font-weight:600;margin:.15rem 0}
-.card-detail{font-size:.75rem;color:#5b6570}
+.card-detail{font-size:.75rem;color:#5b6570;overflow-wrap:anywhere}
 """
 
 HEADLINE_KINDS = ("good", "bad", "neutral")
