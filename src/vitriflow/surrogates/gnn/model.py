@@ -252,9 +252,13 @@ class GNNRegressor:
             est.atom_ref_ = np.asarray(blob["atom_ref"], dtype=np.float64)
             est.y_mean_, est.y_std_ = float(blob["y_mean"]), float(blob["y_std"])
             est.members_, est.history_ = blob["members"], blob["history"]
-        except (KeyError, TypeError, ValueError) as exc:
+            for state in est.members_:  # every network's tensors fit its architecture
+                GlassGNN(len(est.species_), est.n_rbf, est.hidden, est.layers).load_state_dict(
+                    state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            why = (str(exc).strip().splitlines() or [""])[0][:100]
             raise ValueError(f"{path}: damaged vitriflow GNN model "
-                             f"({type(exc).__name__}: {exc})") from None
+                             f"({type(exc).__name__}: {why})") from None
         est.calibration_ = blob.get("calibration")
         est.meta_ = blob.get("meta", {})
         return est

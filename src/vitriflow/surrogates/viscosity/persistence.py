@@ -79,10 +79,18 @@ def load(cls, path: str | os.PathLike):
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path}: not a vitriflow viscosity model (expected format {FORMAT})")
     try:
-        return from_blob(cls, blob)
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        raise ValueError(f"{path}: incomplete vitriflow viscosity model ({type(exc).__name__}: "
-                         f"{exc}); expected the file written by ViscositySurrogate.save") from None
+        est = from_blob(cls, blob)
+        for sub in [est, *(e for _, e in getattr(est, "groups_", None) or [])]:
+            if hasattr(sub, "members_"):
+                for _ in sub._nets():  # every network's tensors fit its architecture
+                    pass
+        return est
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
+        # RuntimeError: torch's load_state_dict on tensors whose shapes were damaged
+        why = (str(exc).strip().splitlines() or [""])[0][:100]
+        raise ValueError(f"{path}: incomplete or damaged vitriflow viscosity model "
+                         f"({type(exc).__name__}: {why}); expected the file written by "
+                         "ViscositySurrogate.save") from None
 
 
 def training_record(est, mode: str, device: str, threads: int, data_provenance: dict,
