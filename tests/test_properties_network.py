@@ -337,3 +337,17 @@ def test_module_is_torch_free():
             "vitriflow.properties.experiment; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_charge_balance_from_the_cell_whatever_its_label():
+    """A glass configured as {Na2O: 25, SiO2: 75} is labelled 'Na2O25-SiO275', which names no
+    oxide units; the charge balance is taken from the cell's own atoms instead."""
+    from vitriflow.properties.network import cell_oxides, nbo_per_t_charge_balance
+
+    ns3 = ["Na"] * 4 + ["Si"] * 6 + ["O"] * 15
+    assert cell_oxides(ns3) == pytest.approx({"Na2O": 0.25, "SiO2": 0.75})
+    assert nbo_per_t_charge_balance(cell_oxides(ns3)) == pytest.approx(2 / 3)
+    nas = ["Na"] * 2 + ["Al"] * 2 + ["Si"] * 3 + ["O"] * 10  # Na2O.Al2O3.3SiO2: fully polymerised
+    assert nbo_per_t_charge_balance(cell_oxides(nas)) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="B is neither Si, Al"):
+        cell_oxides(["B", "B", "O", "O", "O"])

@@ -368,6 +368,31 @@ def oxide_fractions(composition, where: str = "composition") -> dict[str, float]
         raise
 
 
+_ALKALI = ("Li", "Na", "K", "Rb", "Cs")
+_ALKALINE_EARTH = ("Be", "Mg", "Ca", "Sr", "Ba")
+
+
+def cell_oxides(symbols) -> dict[str, float]:
+    """Oxide mole fractions of a cell from its atoms' chemical symbols (the exact stoichiometry
+    of the MD glass, whatever its label says): Si -> SiO2, Al -> Al2O3, alkali -> M2O,
+    alkaline earth -> MO. ValueError for any other cation."""
+    from collections import Counter
+
+    moles = {}
+    for el, n in Counter(symbols).items():
+        if el == ANION:
+            continue
+        if el == "Si" or el in _ALKALINE_EARTH:
+            moles[f"{el}O2" if el == "Si" else f"{el}O"] = float(n)
+        elif el == "Al" or el in _ALKALI:
+            moles[f"{el}2O3" if el == "Al" else f"{el}2O"] = n / 2.0
+        else:
+            raise ValueError(f"cell_oxides: {el} is neither Si, Al, an alkali nor an "
+                             "alkaline earth")
+    total = sum(moles.values())
+    return {oxide: m / total for oxide, m in moles.items()}
+
+
 def nbo_per_t_charge_balance(composition) -> float:
     """NBO/T of an (alumino)silicate glass from its oxide composition by charge balance.
 

@@ -33,6 +33,7 @@ def network_job(structures: Sequence, cfg: Mapping[str, Any], analysis: Mapping[
     from vitriflow.analysis.rdf import rdf
     from vitriflow.analysis.system import AnalysisSettings
     from vitriflow.properties.network import (
+        cell_oxides,
         default_cutoffs,
         nbo_per_t_charge_balance,
         network_properties,
@@ -57,8 +58,7 @@ def network_job(structures: Sequence, cfg: Mapping[str, Any], analysis: Mapping[
             a, cutoffs, rings=cfg["rings"], max_ring_size=cfg["max_ring_size"],
             max_ring_vertices=cfg["max_ring_vertices"])
         try:
-            balance, note = nbo_per_t_charge_balance(
-                a.info.get("label") or a.get_chemical_formula()), ""
+            balance, note = nbo_per_t_charge_balance(cell_oxides(a.get_chemical_symbols())), ""
         except ValueError as exc:
             balance, note = np.nan, str(exc)
         rows.append({**row, "status": "ok", "reason": "", "nbo_per_t_charge_balance": balance,
