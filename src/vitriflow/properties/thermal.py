@@ -31,7 +31,6 @@ log = logging.getLogger("vitriflow.properties")
 
 AMU_PER_A3_TO_G_CM3 = 1.66053906660
 #: long-table property name (as in ``vitriflow.properties.experiment``) -> (column, unit)
-LONG_PROPERTIES = {"tg": ("tg_K", "K"), "cte": ("cte_linear_ppm_per_K", "1e-6/K")}
 _ID_KEYS = ("structure_id", "system", "label", "formula", "composition_index", "replica",
             "potential")
 
@@ -234,16 +233,3 @@ def fit_two_lines(x, y, min_points: int = 3, n_grid: int = 400) -> dict[str, flo
             "intercept": float(coef[0]), "sse": best,
             "r2": 1 - best / total if total > 0 else float("nan"),
             "break_low": float(within.min()), "break_high": float(within.max())}
-
-
-def long_table(rows: Sequence[Mapping[str, Any]], properties: Mapping = LONG_PROPERTIES
-               ) -> pd.DataFrame:
-    """Long rows (ids, property, value, unit) of the structures whose scan succeeded."""
-    out = []
-    for r in rows:
-        if r.get("status") != "ok":
-            continue
-        ids = {k: r[k] for k in _ID_KEYS if k in r}
-        for prop, (col, unit) in properties.items():
-            out.append({**ids, "property": prop, "value": float(r[col]), "unit": unit})
-    return pd.DataFrame(out)
