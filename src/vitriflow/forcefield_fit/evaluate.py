@@ -5,9 +5,12 @@ Every candidate starts from the same starting liquids (one per replica: packed, 
 pre-melted at the state point with the base set) with the same seeded velocities, so differences
 between candidates come from their parameters, not from their starts. The MD is NVT
 (Nose-Hoover chain): optional FIRE steps with the candidate's own parameters, equilibration,
-then frames every ``sample_every`` steps; g(r) is averaged over the frames and replicas. Every
-``guard_every`` steps each cell is checked (``vitriflow.md.check_structure``: finite energy,
-forces and positions, no pair closer than the guard, no temperature runaway); a candidate whose
+then frames every ``sample_every`` steps. With the glass protocol (``melt_temperature_K``) the
+starts are pre-melted and equilibrated at the melt temperature and each candidate is cooled
+linearly to the state point's temperature before its frames are taken. g(r) is averaged over
+the frames and replicas. Every ``guard_every`` steps each cell is checked
+(``vitriflow.md.check_structure``: finite energy, forces and positions, no pair closer than the
+guard, no temperature runaway, against the thermostat's temperature); a candidate whose
 cell fails leaves the batch with its reason and gets ``failure_cost``, never an exception.
 """
 
@@ -41,6 +44,8 @@ class StatePoint:
     counts: Mapping[str, int]
     temperature_K: float
     density_g_cm3: float
+    melt_temperature_K: float | None
+    quench_steps: int
     timestep_fs: float
     thermostat_tau_fs: float
     premelt_steps: int
@@ -62,7 +67,8 @@ class StatePoint:
     @classmethod
     def from_section(cls, section: Mapping[str, Any], counts: Mapping[str, int]) -> StatePoint:
         sp, md, ref = section["state_point"], section["md"], section["reference"]
-        keys = ("temperature_K", "density_g_cm3", "timestep_fs", "thermostat_tau_fs",
+        keys = ("temperature_K", "density_g_cm3", "melt_temperature_K", "quench_steps",
+                "timestep_fs", "thermostat_tau_fs",
                 "premelt_steps", "prerelax_steps", "equilibration_steps", "sampling_steps",
                 "sample_every", "guard_every", "replicas", "min_distance_scale",
                 "max_temperature_factor")
@@ -84,16 +90,40 @@ class StatePoint:
     def torch_dtype(self) -> torch.dtype:
         return {"float32": torch.float32, "float64": torch.float64}[self.dtype]
 
+    @property
+    def start_temperature_K(self) -> float:
+        """Temperature of the starting liquids and of equilibration: the melt's for the glass
+        protocol, else the state point's."""
+        return self.melt_temperature_K or self.temperature_K
+
+    @property
+    def total_steps(self) -> int:
+        return self.equilibration_steps + self.quench_steps + self.sampling_steps
+
+    def setpoint_K(self, step: int) -> float:
+        """Thermostat temperature of MD step ``step`` (0-based): the melt, the linear quench,
+        then the state point."""
+        t0, t1 = self.start_temperature_K, self.temperature_K
+        k = step - self.equilibration_steps
+        if k < 0:
+            return t0
+        if k < self.quench_steps:
+            return t0 + (t1 - t0) * (k + 1) / self.quench_steps
+        return t1
+
     def protocol(self):
         """The candidates' MD as a ``vitriflow.md.Protocol`` (its guard settings are used)."""
         from vitriflow.config import with_defaults
         from vitriflow.md import Protocol
 
-        t = self.temperature_K
+        t, t0 = self.temperature_K, self.start_temperature_K
         stages = []
         if self.equilibration_steps:
             stages.append({"name": "equilibrate", "ensemble": "nvt",
-                           "steps": self.equilibration_steps, "temperature_K": t})
+                           "steps": self.equilibration_steps, "temperature_K": t0})
+        if self.quench_steps:
+            stages.append({"name": "quench", "ensemble": "nvt", "steps": self.quench_steps,
+                           "temperature_K": [t0, t]})
         stages.append({"name": "sample", "ensemble": "nvt", "steps": self.sampling_steps,
                        "temperature_K": t})
         cfg = with_defaults("config#protocol", {
@@ -185,7 +215,7 @@ class Evaluator:
         state = self._fire(state, model, 200)
         if sp.premelt_steps:
             units = ts.units.MetalUnits
-            kt = torch.tensor(sp.temperature_K * units.temperature, device=self.device,
+            kt = torch.tensor(sp.start_temperature_K * units.temperature, device=self.device,
                               dtype=self.dtype)
             dt = torch.tensor(sp.timestep_fs * 1e-3 * units.time, device=self.device,
                               dtype=self.dtype)
@@ -356,27 +386,31 @@ class Evaluator:
             except (RuntimeError, ValueError, FloatingPointError) as exc:
                 log.warning("candidate FIRE steps failed (%s); starting from the liquids as they "
                             "are", " ".join(str(exc).split())[:120])
-        mom0 = np.concatenate([_maxwell_boltzmann(numbers[c], sp.temperature_K,
+        mom0 = np.concatenate([_maxwell_boltzmann(numbers[c], sp.start_temperature_K,
                                                   derived_seed(sp.seed, "velocities", owners[c][1]))
                                for c in alive])
         state = build(alive, pos0, mom0)
-        kt = torch.tensor(sp.temperature_K * units.temperature, device=dev, dtype=dt_)
+
+        def kt_at(s):  # thermostat kT of step s
+            return torch.tensor(sp.setpoint_K(s) * units.temperature, device=dev, dtype=dt_)
+
         dt = torch.tensor(sp.timestep_fs * 1e-3 * units.time, device=dev, dtype=dt_)
         tau = torch.tensor(sp.thermostat_tau_fs * 1e-3 * units.time, device=dev, dtype=dt_)
 
-        def nh_init(st):
+        def nh_init(st, s):
             model.reset_cache()
-            return ts.nvt_nose_hoover_init(st, model, kT=kt, dt=dt, tau=tau, chain_length=3,
+            return ts.nvt_nose_hoover_init(st, model, kT=kt_at(s), dt=dt, tau=tau, chain_length=3,
                                            chain_steps=1, sy_steps=1)
 
-        md = nh_init(state)
-        total = sp.equilibration_steps + sp.sampling_steps
+        md = nh_init(state, 0)
+        total = sp.total_steps
+        first_sampled = sp.equilibration_steps + sp.quench_steps
         step = 0
         while step < total and alive:
             end = min(total, step + sp.guard_every)
             for s in range(step, end):
-                md = ts.nvt_nose_hoover_step(md, model, dt=dt, kT=kt)
-                k_sample = s + 1 - sp.equilibration_steps
+                md = ts.nvt_nose_hoover_step(md, model, dt=dt, kT=kt_at(s))
+                k_sample = s + 1 - first_sampled
                 if k_sample > 0 and k_sample % sp.sample_every == 0:
                     pos = md.positions.detach().cpu().numpy().astype(np.float64)
                     offsets = np.cumsum([0] + [len(numbers[c]) for c in alive])
@@ -401,7 +435,7 @@ class Evaluator:
             alive = [alive[i] for i in keep]
             state, chain = self._subset(md, keep, sizes, build, alive)
             model.set_parameters([sets[owners[c][0]] for c in alive])
-            md = nh_init(state)
+            md = nh_init(state, step)
             md.chain.positions, md.chain.momenta = chain
         return frames, reasons
 
@@ -420,7 +454,8 @@ class Evaluator:
         for i, c in enumerate(alive):
             sl = slice(offsets[i], offsets[i + 1])
             why = check_structure(pos[sl], cell_np[c], numbers[c], float(energy[i]), forces[sl],
-                                  float(temps[i]), self.sp.temperature_K, self.protocol)
+                                  float(temps[i]), self.sp.setpoint_K(start),
+                                  self.protocol)
             if why:
                 failed[c] = f"steps {start}-{end}: {why}"
         return failed

@@ -332,6 +332,14 @@ def check_config(section: Mapping[str, Any], settings=None, base_dir: str | Path
     except ValueError:
         raise ConfigError(f"{where}.r_max: {ref['r_max']} is not a whole number (>= 2) of bins "
                           f"of dr = {ref['dr']}") from None
+    if (sp["melt_temperature_K"] is None) != (sp["quench_steps"] == 0):
+        raise ConfigError(f"{SECTION}.state_point.quench_steps: {sp['quench_steps']} with "
+                          f"melt_temperature_K {sp['melt_temperature_K']}; the glass protocol "
+                          "needs both (a melt temperature and quench_steps > 0), a liquid neither")
+    if sp["melt_temperature_K"] is not None and sp["melt_temperature_K"] <= sp["temperature_K"]:
+        raise ConfigError(f"{SECTION}.state_point.melt_temperature_K: "
+                          f"{sp['melt_temperature_K']} is not above temperature_K "
+                          f"{sp['temperature_K']}; expected a melt hotter than the glass")
     if sp["sample_every"] > sp["sampling_steps"]:
         raise ConfigError(f"{SECTION}.state_point.sample_every: {sp['sample_every']} exceeds "
                           f"sampling_steps {sp['sampling_steps']}; no frame would be sampled")
