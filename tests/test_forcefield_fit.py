@@ -350,6 +350,29 @@ def test_report_section_has_figures_table_and_headline(tiny_fit, tmp_path):
     assert card["label"] == "Force-field fit R_chi" and card["kind"] in ("good", "bad")
 
 
+def test_report_draws_the_neutron_fq_of_fit_and_published_sets(tiny_fit, tmp_path, shared_data):
+    """With a measured F(Q) as reference the section states the protocol and draws F(Q)."""
+    from vitriflow.forcefield_fit.optimize import read_history
+    from vitriflow.forcefield_fit.report import fq_figure, section_html, state_point_text
+
+    result, _ = tiny_fit
+    fq = shared_data / "structure_reference" / "silica_neutron_NIMROD" / "SiO2_NIMROD_FQ.csv"
+    sec = load_section(_section(reference={"kind": "neutron_fq", "path": str(fq),
+                                           "q_min": 2.0, "q_max": 15.0}))
+    reference = load_reference(sec, {"Si": 16, "O": 32})
+    history, curves, _, _ = read_history(result.workdir)
+    html = fq_figure(reference, curves, history, {"Si": 16, "O": 32}, 9.0**3)
+    assert html.count("<img") == 1 and "2-15 1/Å" in html
+    html = section_html(result.workdir, reference, section=sec)
+    assert html.count("<img") == 4  # R_chi by round, F(Q), partial g(r), bond angles
+    assert "liquid at 3600 K: 0.04 ps equilibrated, 0.08 ps sampled" in html
+    glass = load_section(_section(state_point={"temperature_K": 300.0,
+                                               "melt_temperature_K": 3600.0,
+                                               "quench_steps": 400}))
+    text = state_point_text(glass)
+    assert "glass: 0.04 ps at 3600 K, quenched to 300 K in 0.4 ps (8250 K/ps)" in text
+
+
 # ----------------------------------------------------------------------------- recovery
 # Free parameters q_Si and A_O-O (the thesis's 2-D demonstrations free q_Si and one short-range
 # term): with Si-O fixed, q_Si sets the Si-O bond length and the second shells and is resolved to

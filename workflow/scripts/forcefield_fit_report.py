@@ -12,11 +12,14 @@ def main(smk) -> None:
                       headlines=[headline("Forcefield fit", "skipped", smk.params.reason, "bad")])
         log.info("skipped: %s", smk.params.reason)
         return
+    from vitriflow.config import thaw
     from vitriflow.forcefield_fit import fit_reference
     from vitriflow.forcefield_fit.report import write_section_html
+    from vitriflow.forcefield_fit.space import load_section
 
     reference = fit_reference(smk.params.cfg, path=smk.input.reference)
-    write_section_html(smk.output[0], smk.params.workdir, reference)
+    write_section_html(smk.output[0], smk.params.workdir, reference,
+                       section=load_section(thaw(smk.params.cfg)))
     log.info("wrote %s", smk.output[0])
 
 

@@ -1,6 +1,7 @@
-"""Report section of a force-field fit: R_chi per round with the best so far, the fitted partial
-g(r) against the reference and the published sets at the same state point, the parameters beside
-BKS and CHIK, and the bond-angle distributions as the a-posteriori check (not fitted)."""
+"""Report section of a force-field fit: the state point, R_chi per round with the best so far, the
+fitted partial g(r) (and, for a measured F(Q), the neutron F(Q)) against the reference and the
+published sets at the same state point, the parameters beside BKS and CHIK, and the bond-angle
+distributions as the a-posteriori check (not fitted)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ from vitriflow.report import (
     section_html as _section,
 )
 
-__all__ = ["angle_figure", "parameter_table", "pdf_figure", "rchi_figure", "section_html",
-           "write_section_html"]
+__all__ = ["angle_figure", "fq_figure", "parameter_table", "pdf_figure", "rchi_figure",
+           "section_html", "state_point_text", "write_section_html"]
 
 TITLE = "Force-field fit"
 _STYLE = {"reference": ("k", "-", 2.2), "fit": ("C3", "-", 1.4)}
@@ -98,6 +99,71 @@ def pdf_figure(reference, curves: pd.DataFrame, history: pd.DataFrame) -> str:
                             "published sets, all at the fit's state point.")
 
 
+def state_point_text(section: Mapping[str, Any]) -> str:
+    """What every candidate and published set simulated, in a sentence (validated section)."""
+    sp = section["state_point"]
+    fs = sp["timestep_fs"] * 1e-3
+    cells = (f"{sp['replicas']} cells of about {sp['atoms_per_cell']} atoms of "
+             f"{sp['composition']} at {sp['density_g_cm3']:g} g/cm³ (NVT)")
+    if sp["melt_temperature_K"] is None:
+        run = (f"liquid at {sp['temperature_K']:g} K: {sp['equilibration_steps'] * fs:g} ps "
+               f"equilibrated, {sp['sampling_steps'] * fs:g} ps sampled")
+    else:
+        rate = ((sp["melt_temperature_K"] - sp["temperature_K"])
+                / max(sp["quench_steps"] * fs, 1e-12))
+        run = (f"glass: {sp['equilibration_steps'] * fs:g} ps at {sp['melt_temperature_K']:g} K, "
+               f"quenched to {sp['temperature_K']:g} K in {sp['quench_steps'] * fs:g} ps "
+               f"({rate:.0f} K/ps), {sp['sampling_steps'] * fs:g} ps sampled")
+    return f"Every candidate and published set: {cells}; {run}."
+
+
+def _rdf_from_curves(curves: pd.DataFrame, eval_id: int, counts: Mapping[str, int],
+                     volume: float):
+    """The averaged g(r) of one evaluation, rebuilt from the curves table."""
+    from vitriflow.analysis.rdf import RDF
+
+    sel = curves[curves["eval_id"] == eval_id]
+    partials = {pair: g["g"].to_numpy(float) for pair, g in sel.groupby("pair")}
+    r = sel.loc[sel["pair"] == next(iter(partials)), "r_A"].to_numpy(float)
+    dr = float(r[1] - r[0])
+    n = sum(counts.values())
+    total = np.zeros_like(r)
+    for pair, g in partials.items():
+        a, b = pair.split("-")
+        total += (1.0 if a == b else 2.0) * counts[a] * counts[b] / n**2 * g
+    return RDF(r=r, edges=np.append(r - dr / 2, r[-1] + dr / 2), partials=partials,
+               total=total, counts=dict(counts), volume=float(volume))
+
+
+def fq_figure(reference, curves: pd.DataFrame, history: pd.DataFrame,
+              counts: Mapping[str, int], volume: float) -> str:
+    """Neutron F(Q) of the fit and the published sets against a measured F(Q) reference."""
+    from vitriflow.analysis.scattering import neutron_fq
+
+    best = _best(history)
+    compare = history[(history["kind"] == "compare") & (history["status"] == "ok")]
+    fig, axes = panel_grid(1, ncols=1)
+    ax = axes[0]
+    c, ls, lw = _STYLE["reference"]
+    ax.plot(reference.q, reference.f_q, color=c, ls=ls, lw=lw, label="measured")
+    for k, row in enumerate(compare.itertuples()):
+        f, _ = neutron_fq(_rdf_from_curves(curves, row.eval_id, counts, volume), reference.q,
+                          reference.scattering_lengths, source=reference.scattering_source)
+        ax.plot(reference.q, f, lw=1, ls="--", color=_COMPARE_COLOURS[k % len(_COMPARE_COLOURS)],
+                label=f"{row.name} (R_chi {row.cost:.3g})")
+    f, _ = neutron_fq(_rdf_from_curves(curves, int(best["eval_id"]), counts, volume),
+                      reference.q, reference.scattering_lengths,
+                      source=reference.scattering_source)
+    c, ls, lw = _STYLE["fit"]
+    ax.plot(reference.q, f, color=c, ls=ls, lw=lw, label=f"fit (R_chi {best['cost']:.3g})")
+    ax.set_xlabel("Q (1/Å)")
+    ax.set_ylabel("F(Q) (barn/sr/atom)")
+    ax.legend(fontsize=7)
+    lo, hi = reference.q_range
+    return figure_html(fig, f"Neutron F(Q) of the fitted potential and the published sets against "
+                            f"the measurement, over the R_chi range {lo:g}-{hi:g} 1/Å.")
+
+
 def parameter_table(history: pd.DataFrame, names: Sequence[str],
                     others: Sequence[str] = ("bks", "chik")) -> str:
     """The fitted free parameters beside the published sets (same conventions: rho = 1/B)."""
@@ -160,10 +226,12 @@ def angle_figure(angles: pd.DataFrame, history: pd.DataFrame, reference_angles=N
 
 
 def section_html(workdir: str | Path, reference, names: Sequence[str] | None = None,
-                 reference_angles: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None
-                 ) -> str:
+                 reference_angles: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                 section: Mapping[str, Any] | None = None) -> str:
     """The report section of the fit in ``workdir`` (``optimize.run_fit`` outputs), with its
-    headline card: the fitted R_chi, green when it beats every published set simulated alongside."""
+    headline card: the fitted R_chi, green when it beats every published set simulated alongside.
+    ``section`` (the validated ``forcefield_fit`` section) adds the state point and, for a
+    measured F(Q), the F(Q) figure."""
     from vitriflow.forcefield_fit.optimize import read_history
 
     history, curves, angles, _ = read_history(workdir)
@@ -182,12 +250,21 @@ def section_html(workdir: str | Path, reference, names: Sequence[str] | None = N
              f"free parameters: {esc(', '.join(names))}. The fitted parameter file is "
              f"<code>{esc(Path(workdir) / 'fitted.yaml')}</code> (potential <code>buckingham</code>"
              ", <code>potential_options: {parameters: ...}</code>).</p>")
+    if section is not None:
+        intro += f"<p>{esc(state_point_text(section))}</p>"
     edge = [n for n in names if f"u_{n}" in best and not 0.01 < float(best[f"u_{n}"]) < 0.99]
     if edge:  # the optimum may lie outside the searched box
         intro += note_html(f"{', '.join(edge)} ended at the edge of its bounds: the best set "
                            "may lie beyond them; widen forcefield_fit.free and rerun (the history "
                            "resumes only for the same settings).")
-    parts = [intro, rchi_figure(history), pdf_figure(reference, curves, history),
+    parts = [intro, rchi_figure(history)]
+    if section is not None and reference.kind == "neutron_fq":
+        from vitriflow.forcefield_fit.space import build_space, cell_length
+
+        counts = build_space(section).counts
+        parts.append(fq_figure(reference, curves, history, counts,
+                               cell_length(counts, section["state_point"]["density_g_cm3"]) ** 3))
+    parts += [pdf_figure(reference, curves, history),
              parameter_table(history, names), angle_figure(angles, history, reference_angles)]
     return _section(TITLE, *parts, anchor="forcefield-fit", headlines=[card])
 
