@@ -5,7 +5,8 @@ new starting cells and velocities, so the fitted set's R_chi is not the best of 
         config/forcefield_fit_nimrod.yaml results/forcefield_fit/fitted.yaml --seeds 101 102 103
 
 Prints, per seed (each its own starts and velocities, every set sharing them) and as mean ± sd,
-the R_chi of the fitted set and of each set in the config's ``compare_with``.
+the R_chi of the fitted set and of each set in the config's ``compare_with``. A reference made by
+the run (``rdf_table``) must exist: run the fit's config first.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 import yaml
 
-from vitriflow.config import data_file, load_config
+from vitriflow.config import load_config, thaw
 from vitriflow.forcefield_fit.evaluate import Evaluator, StatePoint
 from vitriflow.forcefield_fit.reference import load_reference
 from vitriflow.forcefield_fit.space import build_space, load_section
@@ -33,11 +34,11 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     with open(a.config) as fh:
         settings = load_config(yaml.safe_load(fh))
-    section = load_section(dict(settings.section("forcefield_fit")))
-    found = data_file(section["reference"]["path"], "forcefield_fit.reference.path", settings)
-    if found.path is None:
-        raise SystemExit(f"{a.config}: forcefield_fit reference not available: {found.reason}")
-    section["reference"]["path"] = found.path
+    section = load_section(thaw(settings.section("forcefield_fit")))
+    where = settings.derived["forcefield_fit"]  # a dataset, the user's file or the run's rdf table
+    if where["reference_path"] is None:
+        raise SystemExit(f"{a.config}: forcefield_fit reference not available: {where['reason']}")
+    section["reference"]["path"] = where["reference_path"]
     space = build_space(section)
     reference = load_reference(section, space.counts)
     fitted = space.comparison_set(load_parameter_file(a.fitted))
