@@ -361,7 +361,7 @@ def test_report_draws_the_neutron_fq_of_fit_and_published_sets(tiny_fit, tmp_pat
                                            "q_min": 2.0, "q_max": 15.0}))
     reference = load_reference(sec, {"Si": 16, "O": 32})
     history, curves, _, _ = read_history(result.workdir)
-    html = fq_figure(reference, curves, history, {"Si": 16, "O": 32}, 9.0**3)
+    html = fq_figure(reference, curves, history, sec)
     assert html.count("<img") == 1 and "2-15 1/Å" in html
     html = section_html(result.workdir, reference, section=sec)
     assert html.count("<img") == 4  # R_chi by round, F(Q), partial g(r), bond angles

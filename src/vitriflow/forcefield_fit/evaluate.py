@@ -391,8 +391,14 @@ class Evaluator:
                                for c in alive])
         state = build(alive, pos0, mom0)
 
-        def kt_at(s):  # thermostat kT of step s
-            return torch.tensor(sp.setpoint_K(s) * units.temperature, device=dev, dtype=dt_)
+        fixed_kt = {t: torch.tensor(t * units.temperature, device=dev, dtype=dt_)
+                    for t in (sp.start_temperature_K, sp.temperature_K)}
+
+        def kt_at(s):  # thermostat kT of step s (a new tensor only inside the quench)
+            t = sp.setpoint_K(s)
+            kt = fixed_kt.get(t)
+            return kt if kt is not None else torch.tensor(t * units.temperature, device=dev,
+                                                          dtype=dt_)
 
         dt = torch.tensor(sp.timestep_fs * 1e-3 * units.time, device=dev, dtype=dt_)
         tau = torch.tensor(sp.thermostat_tau_fs * 1e-3 * units.time, device=dev, dtype=dt_)

@@ -118,44 +118,46 @@ def state_point_text(section: Mapping[str, Any]) -> str:
 
 
 def _rdf_from_curves(curves: pd.DataFrame, eval_id: int, counts: Mapping[str, int],
-                     volume: float):
-    """The averaged g(r) of one evaluation, rebuilt from the curves table."""
-    from vitriflow.analysis.rdf import RDF
+                     volume: float, r_max: float, dr: float):
+    """The averaged g(r) of one evaluation, rebuilt from the curves table (the fit's r grid)."""
+    from vitriflow.analysis.rdf import RDF, r_grid
 
+    edges, r = r_grid(r_max, dr)
     sel = curves[curves["eval_id"] == eval_id]
     partials = {pair: g["g"].to_numpy(float) for pair, g in sel.groupby("pair")}
-    r = sel.loc[sel["pair"] == next(iter(partials)), "r_A"].to_numpy(float)
-    dr = float(r[1] - r[0])
     n = sum(counts.values())
     total = np.zeros_like(r)
-    for pair, g in partials.items():
+    for pair, g in partials.items():  # c_a c_b over ordered pairs, as vitriflow.analysis.rdf
         a, b = pair.split("-")
         total += (1.0 if a == b else 2.0) * counts[a] * counts[b] / n**2 * g
-    return RDF(r=r, edges=np.append(r - dr / 2, r[-1] + dr / 2), partials=partials,
-               total=total, counts=dict(counts), volume=float(volume))
+    return RDF(r=r, edges=edges, partials=partials, total=total, counts=dict(counts),
+               volume=float(volume))
 
 
 def fq_figure(reference, curves: pd.DataFrame, history: pd.DataFrame,
-              counts: Mapping[str, int], volume: float) -> str:
-    """Neutron F(Q) of the fit and the published sets against a measured F(Q) reference."""
+              section: Mapping[str, Any]) -> str:
+    """Neutron F(Q) of the fit and the published sets against a measured F(Q) reference, at the
+    state point of the validated ``section``."""
     from vitriflow.analysis.scattering import neutron_fq
+    from vitriflow.forcefield_fit.space import build_space, cell_length
 
+    counts = build_space(section).counts
+    volume = cell_length(counts, section["state_point"]["density_g_cm3"]) ** 3
+    grid = (section["reference"]["r_max"], section["reference"]["dr"])
     best = _best(history)
     compare = history[(history["kind"] == "compare") & (history["status"] == "ok")]
     fig, axes = panel_grid(1, ncols=1)
     ax = axes[0]
     c, ls, lw = _STYLE["reference"]
     ax.plot(reference.q, reference.f_q, color=c, ls=ls, lw=lw, label="measured")
-    for k, row in enumerate(compare.itertuples()):
-        f, _ = neutron_fq(_rdf_from_curves(curves, row.eval_id, counts, volume), reference.q,
+    lines = [(row.eval_id, row.name, row.cost, (_COMPARE_COLOURS[k % len(_COMPARE_COLOURS)],
+                                                 "--", 1)) for k, row in
+             enumerate(compare.itertuples())]
+    lines.append((int(best["eval_id"]), "fit", best["cost"], _STYLE["fit"]))
+    for eval_id, name, cost, (c, ls, lw) in lines:
+        f, _ = neutron_fq(_rdf_from_curves(curves, eval_id, counts, volume, *grid), reference.q,
                           reference.scattering_lengths, source=reference.scattering_source)
-        ax.plot(reference.q, f, lw=1, ls="--", color=_COMPARE_COLOURS[k % len(_COMPARE_COLOURS)],
-                label=f"{row.name} (R_chi {row.cost:.3g})")
-    f, _ = neutron_fq(_rdf_from_curves(curves, int(best["eval_id"]), counts, volume),
-                      reference.q, reference.scattering_lengths,
-                      source=reference.scattering_source)
-    c, ls, lw = _STYLE["fit"]
-    ax.plot(reference.q, f, color=c, ls=ls, lw=lw, label=f"fit (R_chi {best['cost']:.3g})")
+        ax.plot(reference.q, f, color=c, ls=ls, lw=lw, label=f"{name} (R_chi {cost:.3g})")
     ax.set_xlabel("Q (1/Å)")
     ax.set_ylabel("F(Q) (barn/sr/atom)")
     ax.legend(fontsize=7)
@@ -259,11 +261,7 @@ def section_html(workdir: str | Path, reference, names: Sequence[str] | None = N
                            "resumes only for the same settings).")
     parts = [intro, rchi_figure(history)]
     if section is not None and reference.kind == "neutron_fq":
-        from vitriflow.forcefield_fit.space import build_space, cell_length
-
-        counts = build_space(section).counts
-        parts.append(fq_figure(reference, curves, history, counts,
-                               cell_length(counts, section["state_point"]["density_g_cm3"]) ** 3))
+        parts.append(fq_figure(reference, curves, history, section))
     parts += [pdf_figure(reference, curves, history),
              parameter_table(history, names), angle_figure(angles, history, reference_angles)]
     return _section(TITLE, *parts, anchor="forcefield-fit", headlines=[card])
