@@ -241,6 +241,24 @@ def test_batched_equals_one_at_a_time():
         offset += n
 
 
+def test_forces_are_bitwise_identical_for_any_thread_count():
+    # on several threads the j-end force sums run on a second thread; the arithmetic is the same
+    systems = [sio2(12, seed=1), na_silicate(seed=4)]
+    runs = []
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        try:
+            model = ClassicalPairModel("teter", dtype=torch.float32)
+            out = model(state_of(systems, torch.float32))
+        finally:
+            torch.set_num_threads(1)
+        runs.append(out)
+    for out in runs[1:]:
+        assert torch.equal(out["forces"], runs[0]["forces"])
+        assert torch.equal(out["energy"], runs[0]["energy"])
+    assert runs[0]["forces"].abs().max() > 0.1
+
+
 def test_shik_oxygen_charge_from_neutrality():
     # 20 Na2O - 80 SiO2 and 33 Na2O - 67 SiO2 batched: each system neutral with its own q_O
     systems = [na_silicate(4, 16, seed=1), na_silicate(6, 12, seed=2), sio2(8)]

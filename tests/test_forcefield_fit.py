@@ -399,7 +399,9 @@ RECOVERY = {
 def test_fit_recovers_bks_from_a_bks_reference(tmp_path):
     """Reference: BKS (4 replicas x 2 ps). Noise: R_chi between three further independent BKS
     runs of the size of one evaluation (2 replicas x 1 ps each), each pair both ways. The fit,
-    whose initial design keeps away from BKS, must reach that noise and recover q_Si within 5 %."""
+    whose initial design keeps away from BKS, must reach that noise (at most its mean + 2 sd:
+    below the mean alone is a coin toss that the last bit of a force sum can flip) and recover
+    q_Si within 5 %."""
     from vitriflow.analysis.rdf import average_rdf
 
     cfg = copy.deepcopy(RECOVERY)
@@ -424,5 +426,5 @@ def test_fit_recovers_bks_from_a_bks_reference(tmp_path):
           f"{result.summary['compare']['bks']['cost']:.4f}, "
           f"best {result.best['cost']:.4f} at q_Si {result.best['q_Si']:.4f}, "
           f"A_O-O {result.best['A_O-O']:.1f} ({len(result.history) - 1} candidates)")
-    assert result.best["cost"] <= np.mean(noise)
+    assert result.best["cost"] <= np.mean(noise) + 2 * np.std(noise)
     assert abs(result.best["q_Si"] / BKS_Q - 1) < 0.05

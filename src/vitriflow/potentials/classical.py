@@ -32,15 +32,19 @@ while no pair outside it can have come within the cutoff: sigma_min(F) (rc + ski
 u being each atom's displacement relative to the affinely mapped build positions. A build also
 looks up every pair's parameters (by parameter set and element pair) and charge product. Each
 step runs one per-pair kernel (pair vectors from the stored list plus the displacements, energy
-and force of every pair) and two 1-D ``index_add`` of the pair forces onto the atoms, which add
-in a fixed order (deterministic with any thread count); ``compile=True`` fuses the kernel with
-``torch.compile``.
+and force of every pair) and two 1-D ``index_add`` of the pair forces onto the atoms (the i ends
+and the j ends, each summed in a fixed order and then subtracted, so deterministic with any
+thread count; on a multi-threaded CPU the j ends sum on a second thread, since ``index_add`` on
+a CPU is serial); ``compile=True`` fuses the kernel with ``torch.compile``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch_sim.models.interface import ModelInterface
@@ -358,6 +362,12 @@ class ClassicalPairModel(PairListMixin, ModelInterface):
         nl, dr, u = self._pair_vectors(pos, cell, pbc, z, sys_idx, n_systems)
         e_pair, f_pair, virial = self._kernel(dr, u, nl["flat"], nl["prm"], nl["qq"])
         dtype = pos.dtype
+        n_atoms = pos.shape[0]
+        j_side = None
+        if self._compute_forces:  # sum over the j ends: beside the rest on a CPU thread
+            n_flat = f_pair.shape[0]
+            j_sum = functools.partial(_accumulate, 3 * n_atoms, nl["flat"][n_flat:], f_pair)
+            j_side = _side_pool().submit(j_sum) if _parallel_scatter(pos) else None
         energy = torch.zeros(n_systems, dtype=dtype, device=pos.device).index_add_(
             0, nl["psys"], e_pair
         )
@@ -367,12 +377,11 @@ class ClassicalPairModel(PairListMixin, ModelInterface):
                 "q2_sys"
             ]
         out = {"energy": energy}
-        n_atoms = pos.shape[0]
         if self._compute_forces:
-            forces = torch.zeros(3 * n_atoms, dtype=dtype, device=pos.device)
-            n_flat = f_pair.shape[0]
-            forces.index_add_(0, nl["flat"][:n_flat], f_pair)
-            forces.index_add_(0, nl["flat"][n_flat:], f_pair, alpha=-1.0)
+            # each end's sum in a fixed order, then their difference: the same arithmetic
+            # whether the j side runs on its own thread or not (deterministic for any threads)
+            forces = _accumulate(3 * n_atoms, nl["flat"][:n_flat], f_pair)
+            forces -= j_sum() if j_side is None else j_side.result()
             out["forces"] = forces.view(3, n_atoms).t().contiguous()
         if self._compute_stress:
             psys = nl["psys"]
@@ -514,6 +523,28 @@ def load_buckingham(name: str = "buckingham", device: str = "cpu", dtype=None,
                          "the path of a parameter file (e.g. a forcefield_fit's fitted.yaml)")
     return buckingham_model(parameters, device=torch.device(device),
                             dtype=dtype or torch.float64, **options)
+
+
+_SIDE_POOL: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _side_pool() -> ThreadPoolExecutor:
+    """One worker thread for the j-end force sums (index_add_ on a CPU runs on one thread); a
+    forked child makes its own (it inherits no running thread)."""
+    global _SIDE_POOL
+    if _SIDE_POOL is None or _SIDE_POOL[0] != os.getpid():
+        _SIDE_POOL = (os.getpid(),
+                      ThreadPoolExecutor(max_workers=1, thread_name_prefix="vitriflow-forces"))
+    return _SIDE_POOL[1]
+
+
+def _parallel_scatter(pos: torch.Tensor) -> bool:
+    return pos.device.type == "cpu" and torch.get_num_threads() > 1
+
+
+def _accumulate(n: int, index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``values`` summed into ``n`` bins by ``index``, in index order."""
+    return torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(0, index, values)
 
 
 def _smoothing(r, rc, gamma, inside):

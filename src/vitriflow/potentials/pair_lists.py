@@ -14,6 +14,16 @@ import torch
 OUTER_MARGIN = 3.0
 
 
+def _flat_ends(i: torch.Tensor, j: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """Flat (3N) indices of the pair ends by component, ``[x_i, y_i, z_i, x_j, y_j, z_j]`` (6P):
+    the gathers of the displacements and the (deterministic, 1-D) index_add of the pair forces.
+    int32 where 3N fits: on a CPU building them in int64 costs more than a step's kernel."""
+    small = 3 * n_atoms < 2**31
+    dtype = torch.int32 if small else torch.long
+    comp = torch.arange(3, device=i.device, dtype=dtype)[:, None] * n_atoms
+    return torch.cat([(comp + i.to(dtype)).reshape(-1), (comp + j.to(dtype)).reshape(-1)])
+
+
 class PairListMixin:
     """Neighbour-list methods of ``ClassicalPairModel``; state in ``self._nl``."""
 
@@ -64,10 +74,9 @@ class PairListMixin:
         else:
             i = j = psys = torch.zeros(0, dtype=torch.long, device=dev)
             dr_ref = torch.zeros(3, 0, dtype=pos.dtype, device=dev)
-        comp = torch.arange(3, device=dev)[:, None] * pos.shape[0]
         outer = {
             "i": i, "j": j, "psys": psys, "dr_ref": dr_ref, "margin": margin,
-            "flat": torch.cat([(comp + i).reshape(-1), (comp + j).reshape(-1)]),
+            "flat": _flat_ends(i, j, pos.shape[0]),
             "pos_ref": pos.detach().clone(), "cell": cell.detach().clone(),
             "inv_cell": torch.linalg.inv(cell.detach()), "pbc": pbc.detach().clone(),
         }
@@ -81,18 +90,15 @@ class PairListMixin:
         if outer["margin"] > 0:
             reach = (self.max_cutoff + self.skin) ** 2
             sel = torch.nonzero((dr_now * dr_now).sum(0) < reach).squeeze(1)
-            i, j, psys = outer["i"][sel], outer["j"][sel], outer["psys"][sel]
+            i, j, psys = (outer[k].index_select(0, sel) for k in ("i", "j", "psys"))
             dr_ref = dr_now.index_select(1, sel)
         else:
             i, j, psys, dr_ref = outer["i"], outer["j"], outer["psys"], dr_now
-        dev = pos.device
         q = self._charges(z, sys_idx, n_systems)
         nz = self._nz
-        ptype = (self._set_index(sys_idx, n_systems)[psys] * nz + z[i]) * nz + z[j]
-        comp = torch.arange(3, device=dev)[:, None] * pos.shape[0]
-        # flat (3N) indices of the pair ends by component: gathers of the displacements and
-        # the (deterministic, 1-D) index_add of the pair forces
-        flat = torch.cat([(comp + i).reshape(-1), (comp + j).reshape(-1)])
+        ptype = ((self._set_index(sys_idx, n_systems).index_select(0, psys) * nz
+                  + z.index_select(0, i)) * nz + z.index_select(0, j))
+        flat = _flat_ends(i, j, pos.shape[0])
         self.n_neighbor_builds += 1
         return {
             "i": i,
@@ -100,7 +106,7 @@ class PairListMixin:
             "psys": psys,
             "flat": flat,
             "prm": self._table.index_select(1, ptype),  # (5, P): A|D0, B|a, C|r0, D|C12, E(rc)
-            "qq": q[i] * q[j],
+            "qq": q.index_select(0, i) * q.index_select(0, j),
             "dr_ref": dr_ref,
             "pos_ref": pos.detach().clone(),
             "cell": cell.detach().clone(),
