@@ -15,10 +15,12 @@ held-out melt is at least ``--radius`` from its fold model's training melts, as 
 2-12 mol% from the database is. Each fold model trains on the other folds' train rows and
 early-stops on their valid rows (the workflow's protocol, minus one fold). Prints per target the
 RMSE, the mean signed error (prediction - measurement; bootstrap interval over melts, and in
-K2O- and MgO-bearing glasses and above log eta = 7), and the coverage of the central 95 %
-interval overall and by distance to the fold's training melts: with each fold model's own
-sigma (``model``) and with a noise model (spread and distance) fitted on the other folds'
-out-of-fold rows (``oof``), as the fit's out-of-fold calibration does.
+K2O- and MgO-bearing glasses, above log eta = 7, and over the melts inside their fold model's
+training range of every oxide, as a new glass within the database's range is), and the
+coverage of the central 95 % interval overall and by distance to the fold's training melts:
+with each fold model's own sigma (``model``, validation-fitted) and with a noise model (spread
+and distance) fitted on the other folds' out-of-fold rows (``oof``), as the fit's out-of-fold
+calibration does.
 
 ``--compare A B`` prints the paired bootstrap over melts of RMSE(A) - RMSE(B) for two saved
 out-of-fold tables (same folds, so the same rows).
@@ -85,8 +87,10 @@ def main() -> None:
     params = screening_params(load_preset(f"config/viscosity/{a.mode}.yaml"), a.set,
                               a.candidates, a.jobs)
     fold_params = dict(params)
-    if "calibration" in ViscositySurrogate().get_params():  # calibrated here, across folds
-        fold_params["calibration"] = "none"
+    if "calibration" in ViscositySurrogate().get_params():
+        # each fold model's own sigma is the validation-fitted one ("cover model"); the
+        # out-of-fold calibration is done here, across folds ("cover oof")
+        fold_params["calibration"] = "valid"
     good, _, _ = ingest()
     table = good[good["split"] != "test"]
     if a.properties:

@@ -964,6 +964,25 @@ def test_grouped_folds_never_split_a_composition_cluster():
     assert len(set(composition_clusters(line, radius_mol=2.0))) == 1 and len(set(cut)) > 3
 
 
+def test_out_of_range_melts_are_flagged_and_their_bias_reported_apart():
+    from vitriflow.surrogates.viscosity.evaluate import bias_table
+    from vitriflow.surrogates.viscosity.folds import inside_range
+
+    training = pd.DataFrame([[97.5, 0, 2.5, 0, 0, 0], [70, 10, 20, 0, 0, 0], [60, 5, 15, 10, 5, 5]],
+                            columns=list(OXIDES))
+    held = pd.DataFrame([[100.0, 0, 0, 0, 0, 0], [75, 5, 20, 0, 0, 0], [65, 5, 10, 10, 5, 5],
+                         [70, 0, 10, 0, 20, 0]], columns=list(OXIDES))
+    # pure silica lies beyond the training's 97.5 % SiO2 (and below its Na2O minimum); the last
+    # melt has more MgO than any training melt
+    np.testing.assert_array_equal(inside_range(held, training), [False, True, True, False])
+    pred = held.assign(property="tg", equation="tg", y_true=1000.0,
+                       y_pred=[600.0, 1010.0, 990.0, 1000.0],
+                       inside_range=inside_range(held, training))
+    row = bias_table(pred, n_boot=50).iloc[0]
+    assert row["bias"] == pytest.approx(-100.0)
+    assert row["bias inside range"] == pytest.approx(0.0) and row["n inside range"] == 2
+
+
 def test_noise_model_distance_term_and_quantile_scale():
     rng = np.random.default_rng(0)
     s, d = rng.uniform(0.01, 0.3, 20000), rng.uniform(0.0, 12.0, 20000)

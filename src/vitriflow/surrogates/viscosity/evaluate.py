@@ -248,9 +248,13 @@ def _keyed(pred: pd.DataFrame, split: str | None) -> pd.DataFrame:
 
 
 def _subsets(q: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Rows of the glass families in which errors concentrate."""
-    return {"K2O-bearing": (q["k2o"] > 0).to_numpy(), "MgO-bearing": (q["mgo"] > 0).to_numpy(),
-            "log eta > 7": ((q["property"] == "viscosity") & (q["y_true"] > 7)).to_numpy()}
+    """Rows of the glass families in which errors concentrate, and (out-of-fold tables) the
+    melts inside their fold model's training range of every oxide."""
+    out = {"K2O-bearing": (q["k2o"] > 0).to_numpy(), "MgO-bearing": (q["mgo"] > 0).to_numpy(),
+           "log eta > 7": ((q["property"] == "viscosity") & (q["y_true"] > 7)).to_numpy()}
+    if "inside_range" in q:
+        out["inside range"] = q["inside_range"].to_numpy(bool)
+    return out
 
 
 def bias_table(pred: pd.DataFrame, split: str | None = None, n_boot: int = 1000,

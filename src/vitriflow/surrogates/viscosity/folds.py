@@ -99,14 +99,27 @@ def melt_folds(table: pd.DataFrame, n_folds: int, radius_mol: float = 2.0,
     return melt_fold[inverse.reshape(-1)]
 
 
+def inside_range(rows: pd.DataFrame, training: pd.DataFrame, tol_mol: float = 1e-6) -> np.ndarray:
+    """For every row, whether its composition lies within the minimum-maximum range of every
+    oxide over the ``training`` melts (oxide columns in mol%)."""
+    cols = list(OXIDES)
+    lo = training.loc[:, cols].to_numpy(float).min(axis=0) - tol_mol
+    hi = training.loc[:, cols].to_numpy(float).max(axis=0) + tol_mol
+    x = rows.loc[:, cols].to_numpy(float)
+    return np.all((x >= lo) & (x <= hi), axis=1)
+
+
 def out_of_fold(make, table: pd.DataFrame, n_folds: int = 5, radius_mol: float = 2.0,
                 seed: int = 0, checkpoint_dir=None, log=None) -> pd.DataFrame:
     """Composition-grouped out-of-fold predictions over the train + valid rows of ``table``.
 
     Fold k's model, ``make(k)`` (an unfitted estimator), is fitted on the rows of the other
     folds with their own split labels (train rows train, valid rows early-stop) and predicts
-    fold k's rows; the result is ``predict_table``'s long format with a ``fold`` column, and
-    ``nearest_mol`` measured to the melts that fold's model was trained on."""
+    fold k's rows; the result is ``predict_table``'s long format with a ``fold`` column,
+    ``nearest_mol`` measured to the melts that fold's model was trained on, and
+    ``inside_range``: whether the melt lies within that model's training range of every oxide
+    (an extrapolation beyond it, such as pure silica held out from 97.5 % SiO2 glasses, is not
+    what a new glass inside the database's range asks of the model)."""
     from pathlib import Path
 
     dev = table[table["split"].isin(("train", "valid"))].reset_index(drop=True)
@@ -116,7 +129,8 @@ def out_of_fold(make, table: pd.DataFrame, n_folds: int = 5, radius_mol: float =
         est = make(k)
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / f"fold{k}"
         est.fit(dev[fold != k], checkpoint_dir=ckpt)
-        frames.append(est.predict_table(dev[fold == k]).assign(fold=k))
+        pred = est.predict_table(dev[fold == k])
+        frames.append(pred.assign(fold=k, inside_range=inside_range(pred, dev[fold != k])))
         if log is not None:
             log.info("out-of-fold predictions: fold %d/%d done (%d rows held out)", k + 1,
                      n_folds, int((fold == k).sum()))
