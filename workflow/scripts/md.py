@@ -9,6 +9,7 @@ def main(smk) -> None:
 
     from vitriflow.io import provenance, read_structures, write_structures, write_table
     from vitriflow.md import Protocol, run_melt_quench
+    from vitriflow.md.engine import load_tasks, run_digest
     from vitriflow.runtime import load_system_model, script_logger
 
     log = script_logger("md", smk.log[0])
@@ -18,7 +19,11 @@ def main(smk) -> None:
     model, device = load_system_model(p.spec, p.device, p.dtype, smk.threads)
     log.info("%s: %d structures, potential %s on %s, %d steps of %.2f fs", p.spec.name,
              len(structures), p.spec.potential, device, protocol.total_steps, protocol.timestep_fs)
-    resumed = Path(p.checkpoint).is_file()  # then the wall time covers only the rest of the run
+    # a checkpoint of this very run (not one of other settings, which starts afresh): then the
+    # wall time covers only the rest of the run
+    resumed = Path(p.checkpoint).is_file() and load_tasks(
+        Path(p.checkpoint), run_digest(structures, model, protocol),
+        [a.info["structure_id"] for a in structures]) is not None
     t0 = time.perf_counter()
     samples = []
     final, trace = run_melt_quench(structures, model, protocol, p.checkpoint, device=device,
