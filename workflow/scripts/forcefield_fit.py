@@ -17,5 +17,5 @@ def main(smk) -> None:
              len(result.history), smk.output.fitted)
 
 
-if "snakemake" in globals():
+if "snakemake" in globals() and __name__ == "__main__":  # not in md.workers' spawned processes
     main(snakemake)  # noqa: F821

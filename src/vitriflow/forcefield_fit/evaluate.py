@@ -12,6 +12,13 @@ the frames and replicas. Every ``guard_every`` steps each cell is checked
 (``vitriflow.md.check_structure``: finite energy, forces and positions, no pair closer than the
 guard, no temperature runaway, against the thermostat's temperature); a candidate whose
 cell fails leaves the batch with its reason and gets ``failure_cost``, never an exception.
+
+On a CPU, ``md.workers`` > 1 splits a round's candidates into that many contiguous shards, each
+run as one batch in its own process on one thread (a pool kept for the whole fit). A CPU runs
+these small per-pair kernels and scatters barely faster on two threads than on one, so one batch
+per core is what uses the cores. Every candidate starts from the same liquid with the same
+velocities in any shard, so the scores match a single batch's (tests check); the trajectories
+can differ in the last bits, where neighbour lists are rebuilt at other steps.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +71,7 @@ class StatePoint:
     dtype: str
     compile: bool
     skin: float
+    workers: int = 1
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any], counts: Mapping[str, int]) -> StatePoint:
@@ -74,7 +83,8 @@ class StatePoint:
                 "max_temperature_factor")
         return cls(counts=dict(counts), **{k: sp[k] for k in keys},
                    seed=section["budget"]["seed"], r_max=ref["r_max"], dr=ref["dr"],
-                   dtype=md["dtype"], compile=md["compile"], skin=md["skin"])
+                   dtype=md["dtype"], compile=md["compile"], skin=md["skin"],
+                   workers=md["workers"])
 
     @property
     def n_atoms(self) -> int:
@@ -183,7 +193,14 @@ class Evaluator:
         self.protocol = state_point.protocol()
         self._starts = None
         self._model = None
+        self._pool = None
         self.atom_steps = 0
+
+    def close(self) -> None:
+        """Stop the worker processes (``md.workers`` > 1); a later round starts them again."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     # ---------------------------------------------------------------- starting liquids
     def starting_liquids(self):
@@ -269,8 +286,47 @@ class Evaluator:
         sets = list(parameter_sets)
         if not sets:
             return []
-        frames, reasons = self._run(sets)
+        shards = self._shards(len(sets))
+        if len(shards) > 1:
+            frames, reasons = self._run_sharded(sets, shards)
+        else:
+            frames, reasons = self._run(sets)
+        for p, why in zip(sets, reasons, strict=True):
+            if why:
+                log.warning("candidate %s failed: %s", p.name, why)
         return [self._score(p, frames[k], reasons[k], failure_cost) for k, p in enumerate(sets)]
+
+    def _shards(self, n: int) -> list[np.ndarray]:
+        """Contiguous index ranges of the candidates, one per worker process (one on a GPU)."""
+        workers = min(self.sp.workers, n) if self.device.type == "cpu" else 1
+        return [s for s in np.array_split(np.arange(n), max(1, workers)) if len(s)]
+
+    def _run_sharded(self, sets: list, shards: list[np.ndarray]) -> tuple[list, list[str]]:
+        """``_run`` of each shard in a worker process; results in the candidates' order."""
+        pool = self._worker_pool()
+        futures = [pool.submit(_run_shard, [sets[i] for i in idx]) for idx in shards]
+        frames, reasons = [], []
+        for fut in futures:
+            f, r, steps = fut.result()
+            frames += f
+            reasons += r
+            self.atom_steps += steps
+        return frames, reasons
+
+    def _worker_pool(self):
+        """Worker processes (spawned: a forked torch with live threads can deadlock), each with
+        an evaluator of its own on one thread; started once and kept for later rounds."""
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            starts = self.starting_liquids()
+            self._pool = ProcessPoolExecutor(
+                self.sp.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_shard_worker,
+                initargs=(replace(self.sp, workers=1), self.base, self.settings, starts))
+            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
+        return self._pool
 
     def _score(self, p, frames, reason: str, failure_cost: float) -> CandidateResult:
         from ase import Atoms
@@ -432,7 +488,6 @@ class Evaluator:
                 k, r = owners[c]
                 if not reasons[k]:
                     reasons[k] = f"replica {r}: {why}"
-                    log.warning("candidate %s failed: %s", sets[k].name, reasons[k])
             keep = [i for i, c in enumerate(alive) if not reasons[owners[c][0]]]
             if not keep:
                 alive = []
@@ -475,3 +530,22 @@ class Evaluator:
         mom = md.momenta.detach().cpu().numpy()[atoms]
         chain = (md.chain.positions[keep].clone(), md.chain.momenta[keep].clone())
         return build(kept_cells, pos, mom), chain
+
+
+_SHARD_EVALUATOR: Evaluator | None = None
+
+
+def _init_shard_worker(state_point: StatePoint, base, settings, starts) -> None:
+    """A worker process's evaluator: the parent's state point, base set and starting liquids."""
+    global _SHARD_EVALUATOR
+    torch.set_num_threads(1)
+    _SHARD_EVALUATOR = Evaluator(state_point, None, base, settings)
+    _SHARD_EVALUATOR._starts = starts
+
+
+def _run_shard(sets: list) -> tuple[list, list[str], int]:
+    """One shard's MD in a worker: (frames, failure reasons, atom-steps)."""
+    ev = _SHARD_EVALUATOR
+    before = ev.atom_steps
+    frames, reasons = ev._run(sets)
+    return frames, reasons, ev.atom_steps - before

@@ -237,11 +237,9 @@ def run_fit(section: Mapping[str, Any], workdir: str | Path, *, base_dir: str | 
     that many rounds were evaluated by this call, as a killed job would stop.
     """
     from vitriflow.config import thaw
-    from vitriflow.forcefield_fit.evaluate import Evaluator, StatePoint, derived_seed
+    from vitriflow.forcefield_fit.evaluate import Evaluator, StatePoint
     from vitriflow.forcefield_fit.reference import load_reference
     from vitriflow.forcefield_fit.space import check_config, load_section
-    from vitriflow.io import provenance, write_json, write_table
-    from vitriflow.potentials.classical_params import PARAMETER_SETS, write_parameter_file
 
     section = load_section(thaw(section))
     if reference_path is not None:
@@ -252,9 +250,24 @@ def run_fit(section: Mapping[str, Any], workdir: str | Path, *, base_dir: str | 
     workdir.mkdir(parents=True, exist_ok=True)
     digest = _fit_digest(section, reference)
     sp = StatePoint.from_section(section, space.counts)
-    if evaluator is None:
+    own_evaluator = evaluator is None
+    if own_evaluator:
         base = space.parameter_set(space.base_values(), name=f"{space.base.name}-base")
         evaluator = Evaluator(sp, reference, base, space.settings, device=device)
+    try:
+        return _run_rounds(section, space, reference, sp, evaluator, workdir, digest,
+                           stop_after_rounds)
+    finally:
+        if own_evaluator:
+            evaluator.close()  # worker processes, if any
+
+
+def _run_rounds(section, space, reference, sp, evaluator, workdir, digest, stop_after_rounds):
+    """The rounds not yet in the history of ``workdir``, each stored as it finishes."""
+    from vitriflow.forcefield_fit.evaluate import derived_seed
+    from vitriflow.io import provenance, write_json, write_table
+    from vitriflow.potentials.classical_params import PARAMETER_SETS, write_parameter_file
+
     budget, transform = section["budget"], section["cost_transform"]
     seed = budget["seed"]
     failure_cost = float(section["failure_cost"])

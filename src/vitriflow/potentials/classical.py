@@ -32,10 +32,11 @@ while no pair outside it can have come within the cutoff: sigma_min(F) (rc + ski
 u being each atom's displacement relative to the affinely mapped build positions. A build also
 looks up every pair's parameters (by parameter set and element pair) and charge product. Each
 step runs one per-pair kernel (pair vectors from the stored list plus the displacements, energy
-and force of every pair) and two 1-D ``index_add`` of the pair forces onto the atoms (the i ends
-and the j ends, each summed in a fixed order and then subtracted, so deterministic with any
-thread count; on a multi-threaded CPU the j ends sum on a second thread, since ``index_add`` on
-a CPU is serial); ``compile=True`` fuses the kernel with ``torch.compile``.
+and force of every pair) and two sums of the pair forces onto the atoms, each in a fixed order
+and then subtracted, so deterministic with any thread count: over the i ends a segment sum (the
+list is sorted by i end, ~3x faster than ``index_add``), over the j ends a 1-D ``index_add`` (on
+a multi-threaded CPU on a second thread, since ``index_add`` on a CPU is serial). Energies and
+the virial are segment sums per system. ``compile=True`` fuses the kernel with ``torch.compile``.
 """
 
 from __future__ import annotations
@@ -361,16 +362,13 @@ class ClassicalPairModel(PairListMixin, ModelInterface):
         z = state.atomic_numbers.long()
         nl, dr, u = self._pair_vectors(pos, cell, pbc, z, sys_idx, n_systems)
         e_pair, f_pair, virial = self._kernel(dr, u, nl["flat"], nl["prm"], nl["qq"])
-        dtype = pos.dtype
         n_atoms = pos.shape[0]
         j_side = None
         if self._compute_forces:  # sum over the j ends: beside the rest on a CPU thread
             n_flat = f_pair.shape[0]
             j_sum = functools.partial(_accumulate, 3 * n_atoms, nl["flat"][n_flat:], f_pair)
             j_side = _side_pool().submit(j_sum) if _parallel_scatter(pos) else None
-        energy = torch.zeros(n_systems, dtype=dtype, device=pos.device).index_add_(
-            0, nl["psys"], e_pair
-        )
+        energy = torch.segment_reduce(e_pair, "sum", lengths=nl["sys_lengths"])
         if self.coulomb == "dsf":
             a = self.alpha
             energy = energy - COULOMB_EV_A * (self._e_shift / 2.0 + a / math.sqrt(math.pi)) * nl[
@@ -380,16 +378,14 @@ class ClassicalPairModel(PairListMixin, ModelInterface):
         if self._compute_forces:
             # each end's sum in a fixed order, then their difference: the same arithmetic
             # whether the j side runs on its own thread or not (deterministic for any threads)
-            forces = _accumulate(3 * n_atoms, nl["flat"][:n_flat], f_pair)
-            forces -= j_sum() if j_side is None else j_side.result()
-            out["forces"] = forces.view(3, n_atoms).t().contiguous()
+            forces = torch.segment_reduce(f_pair.view(3, -1), "sum", lengths=nl["i_lengths"],
+                                          axis=1)
+            forces -= (j_sum() if j_side is None else j_side.result()).view(3, n_atoms)
+            out["forces"] = forces.t().contiguous()
         if self._compute_stress:
-            psys = nl["psys"]
-            comps = [
-                torch.zeros(n_systems, dtype=dtype, device=pos.device).index_add_(0, psys, v)
-                for v in virial.unbind(0)
-            ]
-            xx, yy, zz, yz, xz, xy = comps
+            lengths = nl["sys_lengths"].expand(6, -1).contiguous()
+            xx, yy, zz, yz, xz, xy = torch.segment_reduce(virial, "sum", lengths=lengths,
+                                                          axis=1).unbind(0)
             stress = torch.stack(
                 [
                     torch.stack([xx, xy, xz], dim=-1),
