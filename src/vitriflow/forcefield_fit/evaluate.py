@@ -17,8 +17,9 @@ On a CPU, ``md.workers`` > 1 splits a round's candidates into that many contiguo
 run as one batch in its own process on one thread (a pool kept for the whole fit). A CPU runs
 these small per-pair kernels and scatters barely faster on two threads than on one, so one batch
 per core is what uses the cores. Every candidate starts from the same liquid with the same
-velocities in any shard, so the scores match a single batch's (tests check); the trajectories
-can differ in the last bits, where neighbour lists are rebuilt at other steps.
+velocities in any shard, so short runs score exactly as in one batch (tests check); over long
+float32 runs the trajectories part in the last bits, where neighbour lists are rebuilt at other
+steps, and scores agree within the replica noise. A given ``workers`` is deterministic.
 """
 
 from __future__ import annotations
