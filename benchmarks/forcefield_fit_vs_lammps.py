@@ -95,7 +95,7 @@ def run_vitriflow(args, sets, ev) -> dict:
     first_s = 0.0
     if args.workers > 1:  # start the worker processes (and compile there), untimed
         t0 = time.perf_counter()
-        ev.evaluate(sets[:args.workers], 3.0) if args.steps > 0 else None
+        ev.evaluate(sets[:args.workers], 3.0)
         first_s = time.perf_counter() - t0
     elif args.compile == "yes":  # compile once (Inductor keeps it on disk for later processes)
         start = ev.starting_liquids()[0]

@@ -72,7 +72,7 @@ class StatePoint:
     dtype: str
     compile: bool
     skin: float
-    workers: int = 1
+    workers: int
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any], counts: Mapping[str, int]) -> StatePoint:
@@ -300,7 +300,7 @@ class Evaluator:
     def _shards(self, n: int) -> list[np.ndarray]:
         """Contiguous index ranges of the candidates, one per worker process (one on a GPU)."""
         workers = min(self.sp.workers, n) if self.device.type == "cpu" else 1
-        return [s for s in np.array_split(np.arange(n), max(1, workers)) if len(s)]
+        return np.array_split(np.arange(n), workers)
 
     def _run_sharded(self, sets: list, shards: list[np.ndarray]) -> tuple[list, list[str]]:
         """``_run`` of each shard in a worker process; results in the candidates' order."""
