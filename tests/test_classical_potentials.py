@@ -320,7 +320,7 @@ def test_neighbor_list_reuse_across_moves_and_wrapping():
     moved, _, cached = _reuse_check(jiggle)
     assert cached.n_neighbor_builds == 1
     far = moved.copy()
-    far.positions[0] += 0.6  # beyond skin/2: must rebuild
+    far.positions[:2] += 0.8  # two atoms 1.4 Å each: more than the skin in all, must rebuild
     cached(state_of([far]))
     assert cached.n_neighbor_builds == 2
 
@@ -341,6 +341,61 @@ def test_neighbor_list_follows_a_changing_cell():
     a, b = fresh(state_of([strained])), cached(state_of([strained]))
     assert cached.n_neighbor_builds == 2
     assert a["energy"].item() == pytest.approx(b["energy"].item(), rel=1e-12)
+
+
+def _canonical_pairs(i, j, vectors):
+    """Sorted (i, j, vector) of a half list with each pair written one way (i <= j; a self
+    image with its vector lexicographically positive), vectors rounded to 1e-6 Å."""
+    rows = []
+    for a, b, v in zip(i.tolist(), j.tolist(), vectors.t().tolist(), strict=True):
+        v = [round(x, 6) + 0.0 for x in v]
+        if a > b or (a == b and v < [0.0, 0.0, 0.0]):
+            a, b, v = b, a, [-x + 0.0 for x in v]
+        rows.append((a, b, *v))
+    return sorted(rows)
+
+
+@pytest.mark.parametrize("shape", ["cubic", "triclinic", "slab"])
+def test_small_cell_search_finds_the_pairs_vesin_finds(shape):
+    """The all-image search over small cells (compiled models) gives vesin's half list, sorted
+    by i end, from unwrapped positions in any cell shape; it stands aside for large cells."""
+    from vitriflow.potentials.pair_lists import _small_cell_pairs, _small_cell_shifts
+
+    rng = np.random.default_rng(5)
+    n_sys, n, reach = 3, 40, 11.0
+    h = {"cubic": np.eye(3) * 9.0, "triclinic": [[9.0, 0, 0], [2.5, 8.5, 0], [1.0, -2.0, 10.0]],
+         "slab": np.diag([8.0, 9.0, 30.0])}[shape]
+    cell = torch.tensor(np.array([h] * n_sys, dtype=float))
+    pbc = torch.tensor([[True, True, shape != "slab"]] * n_sys)
+    frac = rng.uniform(-1.0, 2.0, size=(n_sys * n, 3))  # unwrapped: up to a cell outside
+    if shape == "slab":
+        frac[:, 2] = rng.uniform(0.3, 0.7, size=n_sys * n)
+    pos = torch.tensor(frac @ np.asarray(h, dtype=float))
+    shifts = _small_cell_shifts(cell, pbc, reach)
+    assert shifts is not None and torch.equal(shifts[0], torch.zeros(3, dtype=shifts.dtype))
+    i, j, psys, dr = _small_cell_pairs(pos, cell, pbc, shifts, reach, compiled=False)
+    vi, vj, vsys, vdr = ClassicalPairModel("bks")._vesin_pairs(pos, cell, pbc, [n] * n_sys, reach)
+    assert bool((i[1:] >= i[:-1]).all())
+    assert torch.equal(psys, torch.div(i, n, rounding_mode="floor"))
+    assert len(i) == len(vi) > 1000
+    assert _canonical_pairs(i, j, dr) == _canonical_pairs(vi, vj, vdr)
+    assert _small_cell_shifts(cell * 3.0, pbc, reach) is None
+
+
+def test_segment_sums_with_empty_runs():
+    """Segments.sum equals torch.segment_reduce, with empty runs first, inside and last."""
+    from vitriflow.potentials.pair_lists import Segments
+
+    lengths = torch.tensor([0, 3, 0, 0, 5, 1, 0, 2, 0])
+    values = torch.randn(3, int(lengths.sum()), generator=torch.Generator().manual_seed(0))
+    expected = torch.segment_reduce(values, "sum", lengths=lengths.expand(3, -1).contiguous(),
+                                    axis=1)
+    torch.testing.assert_close(Segments(lengths).sum(values), expected)
+    full = torch.tensor([2, 1, 4])
+    torch.testing.assert_close(Segments(full).sum(values[0, :7]),
+                               torch.segment_reduce(values[0, :7], "sum", lengths=full))
+    assert torch.equal(Segments(torch.zeros(4, dtype=torch.long)).sum(values[:, :0]),
+                       torch.zeros(3, 4))
 
 
 @pytest.mark.parametrize("name", ["bks", "chik", "teter"])
