@@ -103,7 +103,8 @@ def _image_mask(w, shifts, r2: float):
 
 @functools.cache
 def _compiled_image_mask():
-    # static shapes: with symbolic sizes Inductor's index arithmetic is ~8x slower here
+    # static atom and image counts: with all sizes symbolic Inductor's index arithmetic is ~8x
+    # slower here
     return torch.compile(_image_mask, dynamic=False)
 
 
@@ -120,8 +121,14 @@ def _small_cell_pairs(pos, cell, pbc, shifts, reach: float, compiled: bool):
     w = torch.einsum("snk,skl->snl", frac, cell.to(torch.float64)).to(pos.dtype)
     cart = torch.einsum("mk,skl->sml", shifts.to(cell.device), cell.to(torch.float64))
     cart = cart.to(pos.dtype).contiguous()
-    mask_fn = _compiled_image_mask() if compiled else _image_mask
-    mask = mask_fn(w.contiguous(), cart, float(reach) ** 2)
+    w = w.contiguous()
+    mask_fn = _image_mask
+    if compiled:
+        mask_fn = _compiled_image_mask()
+        if n_sys > 1:  # one compiled kernel for any batch size (as fast as a static one)
+            torch._dynamo.mark_dynamic(w, 0)
+            torch._dynamo.mark_dynamic(cart, 0)
+    mask = mask_fn(w, cart, float(reach) ** 2)
     m_img = shifts.shape[0]
     row, col = torch.nonzero(mask.view(n_sys * n, m_img * n)).unbind(1)
     psys = torch.div(row, n, rounding_mode="floor")
