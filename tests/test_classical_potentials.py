@@ -450,9 +450,12 @@ def test_nve_energy_conservation_cristobalite_300k():
 
 
 @pytest.mark.slow
-def test_compiled_kernel_matches_eager():
+def test_compiled_kernel_matches_eager(monkeypatch):
     """torch.compile'd kernel (used for speed) gives the eager results (compiles ~1 min), with
-    the compiled all-image search building the list of equal-size small cells."""
+    the compiled all-image search building the list of equal-size small cells, and vesin
+    building it where that search would exceed its size limit."""
+    from vitriflow.potentials import pair_lists
+
     systems = [na_silicate(seed=9), na_silicate(seed=10)]
     eager = ClassicalPairModel("shik")(state_of(systems))
     compiled_model = ClassicalPairModel("shik", compile=True)
@@ -460,6 +463,13 @@ def test_compiled_kernel_matches_eager():
     compiled = compiled_model(state_of(systems))
     for key in ("energy", "forces", "stress"):
         torch.testing.assert_close(compiled[key], eager[key], rtol=1e-10, atol=1e-10)
+    monkeypatch.setattr(pair_lists, "MAX_IMAGE_TESTS", 1000)
+    capped = ClassicalPairModel("shik", compile=True)
+    with monkeypatch.context() as m:
+        m.setattr(pair_lists, "_small_cell_pairs",
+                  lambda *args, **kwargs: pytest.fail("search beyond its size limit"))
+        out = capped(state_of(systems))
+    torch.testing.assert_close(out["forces"], eager["forces"], rtol=1e-10, atol=1e-10)
 
 
 # --------------------------------------------------------------------------- per-system parameters

@@ -139,6 +139,11 @@ def _small_cell_pairs(pos, cell, pbc, shifts, reach: float, compiled: bool):
     return row, j, psys, dr.t().contiguous()
 
 
+#: most atom-pair-image tests (bytes of the mask) of one all-image search; 8 cells of 300 atoms
+#: on 14 images take 1e7
+MAX_IMAGE_TESTS = 2**27
+
+
 def _two_largest(u: torch.Tensor) -> float:
     """Sum of the two largest displacements (rows of ``u``, (N, 3)): the most any pair's
     length can have changed (twice the largest for a single atom)."""
@@ -161,6 +166,8 @@ class PairListMixin:
         shifts = None
         if self._compile and pos.device.type == "cpu" and len(set(counts)) == 1 and counts[0]:
             shifts = _small_cell_shifts(cell.detach(), pbc, reach)
+        if shifts is not None and n_systems * counts[0] ** 2 * len(shifts) > MAX_IMAGE_TESTS:
+            shifts = None  # many atoms in a thin cell: the test matrix would not fit; vesin
         if shifts is not None:
             i, j, psys, dr_ref = _small_cell_pairs(pos.detach(), cell.detach(), pbc, shifts,
                                                    reach, compiled=True)
