@@ -27,7 +27,7 @@ BOUNDARY = 7.0  # log10 Pa s, split of the residuals as in Le Losq et al.
 
 def comparison_frame(rmse: pd.DataFrame, reported: dict[str, float]) -> pd.DataFrame:
     df = rmse.copy()
-    df["i-Melt (issue, measured)"] = df["target"].map(reported)
+    df["i-Melt 2.2 (docs/viscosity.md)"] = df["target"].map(reported)
     if {"vitriflow", "i-Melt"} <= set(df.columns):
         df["vitriflow better"] = np.where(df["vitriflow"] < df["i-Melt"], "yes", "no")
     if {"diff_ci_low", "diff_ci_high"} <= set(df.columns):
