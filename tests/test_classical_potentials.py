@@ -371,7 +371,7 @@ def test_small_cell_search_finds_the_pairs_vesin_finds(shape):
     if shape == "slab":
         frac[:, 2] = rng.uniform(0.3, 0.7, size=n_sys * n)
     pos = torch.tensor(frac @ np.asarray(h, dtype=float))
-    shifts = _small_cell_shifts(cell, pbc, reach)
+    shifts = _small_cell_shifts(cell, pbc, reach, n)
     assert shifts is not None and torch.equal(shifts[0], torch.zeros(3, dtype=shifts.dtype))
     i, j, psys, dr = _small_cell_pairs(pos, cell, pbc, shifts, reach, compiled=False)
     vi, vj, vsys, vdr = ClassicalPairModel("bks")._vesin_pairs(pos, cell, pbc, [n] * n_sys, reach)
@@ -379,7 +379,7 @@ def test_small_cell_search_finds_the_pairs_vesin_finds(shape):
     assert torch.equal(psys, torch.div(i, n, rounding_mode="floor"))
     assert len(i) == len(vi) > 1000
     assert _canonical_pairs(i, j, dr) == _canonical_pairs(vi, vj, vdr)
-    assert _small_cell_shifts(cell * 3.0, pbc, reach) is None
+    assert _small_cell_shifts(cell * 3.0, pbc, reach, n) is None
 
 
 def test_segment_sums_with_empty_runs():

@@ -190,7 +190,7 @@ class ClassicalPairModel(PairListMixin, ModelInterface):
         self._nl: dict | None = None
         self._nl_on_cpu = False
         self.n_neighbor_builds = 0  # lists the kernel ran on
-        self.n_outer_builds = 0  # of them, outer builds (the rest came from the outer list)
+        self.n_outer_builds = 0  # of them, from a new outer search (the rest: outer list)
 
     # ------------------------------------------------------------------ tables
     def _check_sets(self, sets: Sequence[ParameterSet]) -> list[ParameterSet]:

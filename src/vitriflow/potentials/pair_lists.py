@@ -64,14 +64,20 @@ def _flat_ends(i: torch.Tensor, j: torch.Tensor, n_atoms: int) -> torch.Tensor:
     return torch.cat([(comp + i.to(dtype)).reshape(-1), (comp + j.to(dtype)).reshape(-1)])
 
 
-def _small_cell_shifts(cell: torch.Tensor, pbc: torch.Tensor, reach: float):
+#: most atom-pair-image tests (bytes of the mask) of one all-image search; 8 cells of 300 atoms
+#: on 14 images take 1e7
+MAX_IMAGE_TESTS = 2**27
+
+
+def _small_cell_shifts(cell: torch.Tensor, pbc: torch.Tensor, reach: float, n_atoms: int):
     """Integer image shifts (M, 3) of a half list over small cells: (0, 0, 0) first, then the
     lexicographically positive images within ceil(reach / width) in every periodic direction
-    (width: the cell's perpendicular width, the tightest over the batch). None when some cell is
-    at least twice the reach wide in every direction: there vesin's cell list prunes images and
-    wins."""
-    vol = torch.abs(torch.linalg.det(cell.to(torch.float64)))
+    (width: the cell's perpendicular width, the tightest over the batch). None where vesin is
+    the better search: some cell is at least twice the reach wide in every direction (its cell
+    list prunes images), or the batch's atom-pair-image tests (``n_atoms`` per cell) would
+    exceed ``MAX_IMAGE_TESTS``."""
     rows = cell.to(torch.float64)
+    vol = torch.abs(torch.linalg.det(rows))
     cross = torch.stack([torch.linalg.cross(rows[:, 1], rows[:, 2]),
                          torch.linalg.cross(rows[:, 2], rows[:, 0]),
                          torch.linalg.cross(rows[:, 0], rows[:, 1])], dim=1)
@@ -83,6 +89,8 @@ def _small_cell_shifts(cell: torch.Tensor, pbc: torch.Tensor, reach: float):
     m = torch.where(periodic, torch.ceil(reach / widths), torch.zeros_like(widths)).amax(0)
     ranges = [range(-int(k), int(k) + 1) for k in m.tolist()]
     images = [v for v in itertools.product(*ranges) if v > (0, 0, 0)]
+    if cell.shape[0] * n_atoms**2 * (len(images) + 1) > MAX_IMAGE_TESTS:
+        return None  # many atoms in a thin cell: the test matrix would not fit
     return torch.tensor([(0, 0, 0), *images], dtype=torch.float64)
 
 
@@ -115,13 +123,12 @@ def _small_cell_pairs(pos, cell, pbc, shifts, reach: float, compiled: bool):
     Sorted by i end (row-major), with no sort."""
     n_sys = cell.shape[0]
     n = pos.shape[0] // n_sys
-    inv = torch.linalg.inv(cell.to(torch.float64))
-    frac = torch.einsum("snk,skl->snl", pos.to(torch.float64).view(n_sys, n, 3), inv)
+    cell64 = cell.to(torch.float64)
+    frac = torch.einsum("snk,skl->snl", pos.to(torch.float64).view(n_sys, n, 3),
+                        torch.linalg.inv(cell64))
     frac = frac - torch.where(pbc[:, None, :], torch.floor(frac), torch.zeros_like(frac))
-    w = torch.einsum("snk,skl->snl", frac, cell.to(torch.float64)).to(pos.dtype)
-    cart = torch.einsum("mk,skl->sml", shifts.to(cell.device), cell.to(torch.float64))
-    cart = cart.to(pos.dtype).contiguous()
-    w = w.contiguous()
+    w = torch.einsum("snk,skl->snl", frac, cell64).to(pos.dtype).contiguous()
+    cart = torch.einsum("mk,skl->sml", shifts.to(cell.device), cell64).to(pos.dtype).contiguous()
     mask_fn = _image_mask
     if compiled:
         mask_fn = _compiled_image_mask()
@@ -137,11 +144,6 @@ def _small_cell_pairs(pos, cell, pbc, shifts, reach: float, compiled: bool):
     flat_w = w.reshape(-1, 3)
     dr = flat_w.index_select(0, j) - flat_w.index_select(0, row) + cart[psys, image]
     return row, j, psys, dr.t().contiguous()
-
-
-#: most atom-pair-image tests (bytes of the mask) of one all-image search; 8 cells of 300 atoms
-#: on 14 images take 1e7
-MAX_IMAGE_TESTS = 2**27
 
 
 def _two_largest(u: torch.Tensor) -> float:
@@ -165,9 +167,7 @@ class PairListMixin:
         reach = self.max_cutoff + self.skin + margin
         shifts = None
         if self._compile and pos.device.type == "cpu" and len(set(counts)) == 1 and counts[0]:
-            shifts = _small_cell_shifts(cell.detach(), pbc, reach)
-        if shifts is not None and n_systems * counts[0] ** 2 * len(shifts) > MAX_IMAGE_TESTS:
-            shifts = None  # many atoms in a thin cell: the test matrix would not fit; vesin
+            shifts = _small_cell_shifts(cell.detach(), pbc, reach, counts[0])
         if shifts is not None:
             i, j, psys, dr_ref = _small_cell_pairs(pos.detach(), cell.detach(), pbc, shifts,
                                                    reach, compiled=True)
@@ -277,8 +277,7 @@ class PairListMixin:
         """Neighbour data, the stored pair vectors (3, P) carried by the cell and the atoms'
         displacements since the build (3N), rebuilding the list only when needed: from the outer
         list while the two largest displacements since it was built sum below OUTER_MARGIN
-        (fixed cell), else
-        from vesin."""
+        (fixed cell), else by a new outer build."""
         nl = self._nl
         zeros = torch.zeros(3 * pos.shape[0], dtype=pos.dtype, device=pos.device)
         if (
