@@ -22,8 +22,10 @@ with each fold model's own sigma (``model``, validation-fitted) and with a noise
 and distance) fitted on the other folds' out-of-fold rows (``oof``), as the fit's out-of-fold
 calibration does.
 
-``--compare A B`` prints the paired bootstrap over melts of RMSE(A) - RMSE(B) for two saved
-out-of-fold tables (same folds, so the same rows).
+``--show PATH`` prints the report of a saved out-of-fold table; ``--compare A B`` prints the
+paired bootstrap over melts of RMSE(A) - RMSE(B) for two saved out-of-fold tables (same folds,
+so the same rows). ``--group-set KEY=VALUE`` changes one setting of the task groups that own
+``--properties`` (``--set`` changes the preset's top level, which a group's own key overrides).
 """
 
 from __future__ import annotations
@@ -60,6 +62,20 @@ def report(oof: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return out.reset_index()
 
 
+def with_group_overrides(preset, overrides: list[str], properties: list[str] | None) -> dict:
+    """The preset with KEY=JSON overrides applied to every task group that owns one of
+    ``properties`` (all groups when none are named)."""
+    from vitriflow.config import thaw
+
+    preset = thaw(preset)
+    for group in preset.get("task_groups") or []:
+        if properties is None or set(group["properties"]) & set(properties):
+            for item in overrides:
+                key, _, value = item.partition("=")
+                group[key] = json.loads(value)
+    return preset
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", default="demo", help="preset: config/viscosity/<mode>.yaml")
@@ -70,12 +86,19 @@ def main() -> None:
     ap.add_argument("--properties", nargs="+", default=None, help="only these properties")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a preset parameter (VALUE as JSON)")
+    ap.add_argument("--group-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a parameter of the task groups that own --properties")
     ap.add_argument("--candidates", type=int, default=None, help="members per group (all kept)")
     ap.add_argument("--save", default=None, help="write the out-of-fold predictions (Parquet)")
     ap.add_argument("--compare", nargs=2, default=None, metavar=("A", "B"),
                     help="paired bootstrap of two saved out-of-fold tables, then exit")
+    ap.add_argument("--show", default=None, metavar="PATH",
+                    help="print the report of a saved out-of-fold table, then exit")
     a = ap.parse_args()
     pd.set_option("display.width", 250)
+    if a.show:
+        print(report(pd.read_parquet(a.show), seed=a.seed).round(4).to_string(index=False))
+        return
     if a.compare:
         preds = {name: pd.read_parquet(path).assign(split="held")
                  for name, path in zip("AB", a.compare, strict=True)}
@@ -84,8 +107,10 @@ def main() -> None:
               .to_string(index=False))
         return
     torch.set_num_threads(1)
-    params = screening_params(load_preset(f"config/viscosity/{a.mode}.yaml"), a.set,
-                              a.candidates, a.jobs)
+    preset = load_preset(f"config/viscosity/{a.mode}.yaml")
+    if a.group_set:
+        preset = with_group_overrides(preset, a.group_set, a.properties)
+    params = screening_params(preset, a.set, a.candidates, a.jobs)
     fold_params = dict(params)
     if "calibration" in ViscositySurrogate().get_params():
         # each fold model's own sigma is the validation-fitted one ("cover model"); the
@@ -102,6 +127,7 @@ def main() -> None:
     if a.save:
         oof.to_parquet(a.save)
     print(json.dumps({"mode": a.mode, "folds": a.folds, "radius_mol": a.radius, "set": a.set,
+                      "group_set": a.group_set,
                       "candidates": a.candidates, "properties": a.properties,
                       "seconds": seconds}))
     print(report(oof, seed=a.seed).round(4).to_string(index=False))

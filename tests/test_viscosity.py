@@ -745,6 +745,38 @@ def test_oxide_only_inputs_train_round_trip_and_refuse_unknown_features(tmp_path
         ViscositySurrogate(max_epochs=2, features="raw", **SMALL).fit(t)
 
 
+def test_charge_balance_terms_kink_at_the_charge_balanced_join():
+    from vitriflow.surrogates.viscosity.features import charge_balance
+
+    x = np.array([
+        [0.75, 0.125, 0.125, 0.0, 0.0, 0.0],  # albite join: Na2O = Al2O3
+        [0.75, 0.0, 0.25, 0.0, 0.0, 0.0],  # Na2O-3SiO2: every Na makes non-bridging oxygens
+        [0.60, 0.25, 0.0, 0.0, 0.0, 0.15],  # peraluminous CAS
+        [0.60, 0.20, 0.10, 0.0, 0.10, 0.0],  # Al2O3 = Na2O + MgO, excess over the alkalis
+    ])
+    np.testing.assert_allclose(charge_balance(x), [
+        [0.0, 0.0, 0.0, 0.0],
+        [0.25, 0.0, 0.25, 0.0],
+        [0.0, 0.10, 0.0, 0.25],
+        [0.0, 0.0, 0.0, 0.10],
+    ], atol=1e-12)
+    # continuous: a trace of an oxide moves the terms by the trace, not by a jump
+    trace = x[1] + np.array([0.0, 0.0, 0.0, 1e-4, 0.0, 0.0])
+    assert np.abs(charge_balance(trace[None]) - charge_balance(x[1:2])).max() <= 1e-4
+
+
+def test_charge_balance_inputs_train_and_round_trip(tmp_path):
+    t = _synthetic_table()
+    est = ViscositySurrogate(max_epochs=30, features="charge_balance", **SMALL).fit(t)
+    assert est.n_features_in_ == 10 and est.members_[0]["trunk.0.weight"].shape[1] == 10
+    assert est.history_[0]["valid_loss"][-1] < 0.5 * est.history_[0]["valid_loss"][0]
+    est.save(tmp_path / "m.pt")
+    X = t.loc[:10, list(OXIDES)]
+    pd.testing.assert_frame_equal(
+        est.predict(X, T=1100.0), ViscositySurrogate.load(tmp_path / "m.pt").predict(X, T=1100.0)
+    )
+
+
 def test_training_domain_distances_name_the_nearest_training_melt(tmp_path):
     t = _synthetic_table()
     t.loc[
@@ -1103,6 +1135,10 @@ def test_bias_and_coverage_tables():
     assert row["bias"] == pytest.approx(err.mean()) and row["n_melts"] == n
     assert row["bias_ci_low"] < row["bias"] < row["bias_ci_high"]
     assert row["bias K2O-bearing"] == pytest.approx(-30.0) and row["n K2O-bearing"] == 10
+    far = pred["nearest_mol"] > 5
+    assert row["bias >5 mol%"] == pytest.approx(err[far].mean())
+    assert row["rmse >5 mol%"] == pytest.approx(np.sqrt(np.mean(err[far] ** 2)))
+    assert row["bias <=2 mol%"] == pytest.approx(-30.0)  # the K2O glasses are the nearest
     cover = coverage_table(pred, "test").set_index("target").loc["tg"]
     assert cover["cover"] == pytest.approx(30 / 40)  # |30| > 1.96 * 10
     assert cover["n <=2 mol%"] + cover["n 2-5 mol%"] + cover["n >5 mol%"] == n

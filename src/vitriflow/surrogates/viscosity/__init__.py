@@ -5,7 +5,8 @@ row with the pretrained i-Melt ensemble. Modules:
 
 - ``checks``: start-up checks of the config section (torch-free);
 - ``data``: the i-Melt database and user CSVs as one tidy, validated table; the property list;
-- ``features``: oxide mole fractions and the 33 descriptors i-Melt derives from them;
+- ``features``: oxide mole fractions, the 33 descriptors i-Melt derives from them and continuous
+  charge-balance terms;
 - ``options``, ``presets``: hyper-parameters, their checks and the YAML presets
   (``config/viscosity/*.yaml``);
 - ``equations``, ``network``, ``tensors``, ``training``, ``estimator``: the model

@@ -31,7 +31,12 @@ from vitriflow.surrogates.viscosity import equations as eq
 from vitriflow.surrogates.viscosity import persistence, tensors, training, uncertainty
 from vitriflow.surrogates.viscosity.data import PROPERTIES, target_name
 from vitriflow.surrogates.viscosity.density import fit_prior, prior_volume
-from vitriflow.surrogates.viscosity.features import OXIDES, descriptors, oxide_matrix
+from vitriflow.surrogates.viscosity.features import (
+    OXIDES,
+    charge_balance,
+    descriptors,
+    oxide_matrix,
+)
 from vitriflow.surrogates.viscosity.network import (
     MeltNet,
     heat_capacity,
@@ -125,7 +130,8 @@ class ViscositySurrogate(BaseEstimator):
     refractivities over the molar volume that also gives the density, so the two properties
     are tied by construction).
     ``features``: 'descriptors' (the 6 mole fractions and the 33 descriptors i-Melt derives from
-    them: NBO/T, optical basicity, pairwise ratios) or 'oxides' (the 6 mole fractions alone).
+    them: NBO/T, optical basicity, pairwise ratios), 'oxides' (the 6 mole fractions alone) or
+    'charge_balance' (the 6 mole fractions and 4 kinked charge-balance terms; ``features``).
     ``density_prior``: 'pmv' (the molar volume is the partial-molar-volume glass-density model,
     refitted on the training densities, times a learned correction; ``density``) or 'none'.
     ``calibration``: 'valid', 'oof' or 'none', with ``calibration_folds``,
@@ -202,7 +208,11 @@ class ViscositySurrogate(BaseEstimator):
 
     # ------------------------------------------------------------------ training
     def _inputs(self, feats: np.ndarray) -> np.ndarray:
-        """The network's input columns of the 39 descriptors: all, or the 6 mole fractions."""
+        """The network's input columns from the 39 descriptors: all, the 6 mole fractions, or
+        the 6 mole fractions with the 4 charge-balance terms."""
+        if self.features == "charge_balance":
+            x = feats[:, : len(OXIDES)]
+            return np.concatenate([x, charge_balance(x)], axis=1)
         return feats if self.features == "descriptors" else feats[:, : len(OXIDES)]
 
     def _scale(self, feats: np.ndarray) -> torch.Tensor:

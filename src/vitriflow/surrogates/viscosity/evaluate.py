@@ -247,6 +247,15 @@ def _keyed(pred: pd.DataFrame, split: str | None) -> pd.DataFrame:
                             zip(q["property"], q["equation"], strict=True)])
 
 
+def _band_masks(dist: np.ndarray, bands=DISTANCE_BANDS) -> dict[str, np.ndarray]:
+    """Rows per band of distance to the nearest training melt, named as in the tables."""
+    out = {}
+    for lo, hi in zip(bands[:-1], bands[1:], strict=True):
+        name = _band_name(lo, hi) if lo > 0 else f"<={hi:g} mol%"
+        out[name] = (dist > lo) & (dist <= hi) if lo > 0 else (dist <= hi)
+    return out
+
+
 def _subsets(q: pd.DataFrame) -> dict[str, np.ndarray]:
     """Rows of the glass families in which errors concentrate, and (out-of-fold tables) the
     melts inside their fold model's training range of every oxide."""
@@ -261,7 +270,8 @@ def bias_table(pred: pd.DataFrame, split: str | None = None, n_boot: int = 1000,
                seed: int = 0) -> pd.DataFrame:
     """Per target: rows, melts, RMSE, mean signed error (prediction - measurement) with its 95 %
     interval from a bootstrap over melts (all rows of a melt resampled together), and the mean
-    signed error in K2O-bearing, MgO-bearing and (viscosity) log eta > 7 rows."""
+    signed error in K2O-bearing, MgO-bearing and (viscosity) log eta > 7 rows, and the RMSE and
+    mean signed error per band of distance to the nearest training melt (``nearest_mol``)."""
     q = _keyed(pred, split)
     q = q.assign(err=q["y_pred"] - q["y_true"], melt=composition_key(q))
     rng = np.random.default_rng(seed)
@@ -277,6 +287,11 @@ def bias_table(pred: pd.DataFrame, split: str | None = None, n_boot: int = 1000,
         for name, mask in _subsets(g).items():
             row[f"bias {name}"] = float(g["err"][mask].mean()) if mask.any() else np.nan
             row[f"n {name}"] = int(mask.sum())
+        if "nearest_mol" in g:
+            e = g["err"].to_numpy()
+            for name, m in _band_masks(g["nearest_mol"].to_numpy(float)).items():
+                row[f"rmse {name}"] = float(np.sqrt(np.mean(e[m] ** 2))) if m.any() else np.nan
+                row[f"bias {name}"] = float(e[m].mean()) if m.any() else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -293,9 +308,7 @@ def coverage_table(pred: pd.DataFrame, split: str | None = None, std_col: str = 
         g = q.iloc[idx]
         r, s, d = (g["y_pred"] - g["y_true"]).to_numpy(), g[std_col].to_numpy(float), dist[idx]
         row = {"target": target, "n": len(g), "cover": coverage(r, s, level)}
-        for lo, hi in zip(bands[:-1], bands[1:], strict=True):
-            m = (d > lo) & (d <= hi) if lo > 0 else (d <= hi)
-            name = _band_name(lo, hi) if lo > 0 else f"<={hi:g} mol%"
+        for name, m in _band_masks(d, bands).items():
             row[f"n {name}"] = int(m.sum())
             row[f"cover {name}"] = coverage(r[m], s[m], level) if m.any() else np.nan
         rows.append(row)

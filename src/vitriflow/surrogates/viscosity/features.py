@@ -91,3 +91,19 @@ def descriptors(x: np.ndarray) -> np.ndarray:
         cols.append((al / (al + x[:, 2:].sum(axis=1)))[:, None])
     out = np.concatenate(cols, axis=1)
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def charge_balance(x: np.ndarray) -> np.ndarray:
+    """(n, 4) kinked charge-balance terms from (n, 6) mole fractions: the excess of modifier
+    oxides over Al2O3 and of Al2O3 over them, for all modifiers (Na2O, K2O, MgO, CaO) and for
+    the alkalis alone.
+
+    Al enters the network as tetrahedra charge-balanced by a modifier cation; modifiers beyond
+    that make non-bridging oxygens, Al beyond it needs other sites. Tg, viscosity and Sconf(Tg)
+    change slope at Al/(modifiers) = 1 (the viscosity maximum of the charge-balanced join), a kink
+    that smooth descriptors cannot place.
+    """
+    x = np.asarray(x, dtype=float)
+    al, alk, mods = x[:, 1], x[:, 2] + x[:, 3], x[:, 2:].sum(axis=1)
+    return np.stack([np.maximum(mods - al, 0.0), np.maximum(al - mods, 0.0),
+                     np.maximum(alk - al, 0.0), np.maximum(al - alk, 0.0)], axis=1)

@@ -326,7 +326,8 @@ def _bias_and_coverage(bias: pd.DataFrame | None, coverage: pd.DataFrame | None)
         parts.append(table_html(
             bias, "Mean signed error (prediction - measurement) per target, with its 95 % "
             "interval from a bootstrap over melts, and in K2O-bearing, MgO-bearing and "
-            "(viscosity) log eta > 7 rows: on the test split, and on composition-grouped "
+            "(viscosity) log eta > 7 rows, and RMSE and mean signed error by distance to the "
+            "nearest training melt: on the test split, and on composition-grouped "
             "cross-validation over train + valid (the fit's out-of-fold predictions; melts "
             "within 2 mol% never on both sides).", float_format="{:.4g}"))
     if coverage is not None and len(coverage):
