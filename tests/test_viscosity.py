@@ -729,16 +729,16 @@ def test_lorentz_lorenz_option_trains_round_trips_and_refuses_unknown_law(tmp_pa
         ViscositySurrogate(max_epochs=2, refractive_index_law="snell", **SMALL).fit(t)
 
 
-def test_oxide_only_inputs_train_round_trip_and_refuse_unknown_features(tmp_path):
+def test_reduced_inputs_train_round_trip_and_refuse_unknown_features(tmp_path):
     t = _synthetic_table()
-    est = ViscositySurrogate(max_epochs=30, features="oxides", **SMALL).fit(t)
-    assert est.n_features_in_ == 6 and est.members_[0]["trunk.0.weight"].shape[1] == 6
-    assert est.history_[0]["valid_loss"][-1] < 0.5 * est.history_[0]["valid_loss"][0]
-    est.save(tmp_path / "m.pt")
     X = t.loc[:10, list(OXIDES)]
-    pd.testing.assert_frame_equal(
-        est.predict(X, T=1100.0), ViscositySurrogate.load(tmp_path / "m.pt").predict(X, T=1100.0)
-    )
+    for features, width in (("oxides", 6), ("charge_balance", 10)):
+        est = ViscositySurrogate(max_epochs=30, features=features, **SMALL).fit(t)
+        assert est.n_features_in_ == width == est.members_[0]["trunk.0.weight"].shape[1]
+        assert est.history_[0]["valid_loss"][-1] < 0.5 * est.history_[0]["valid_loss"][0]
+        est.save(tmp_path / f"{features}.pt")
+        back = ViscositySurrogate.load(tmp_path / f"{features}.pt")
+        pd.testing.assert_frame_equal(est.predict(X, T=1100.0), back.predict(X, T=1100.0))
     full = ViscositySurrogate(max_epochs=2, **SMALL).fit(t)
     assert full.n_features_in_ == 39  # the default keeps the descriptors
     with pytest.raises(ValueError, match="features: 'raw' is not one of"):
@@ -763,18 +763,6 @@ def test_charge_balance_terms_kink_at_the_charge_balanced_join():
     # continuous: a trace of an oxide moves the terms by the trace, not by a jump
     trace = x[1] + np.array([0.0, 0.0, 0.0, 1e-4, 0.0, 0.0])
     assert np.abs(charge_balance(trace[None]) - charge_balance(x[1:2])).max() <= 1e-4
-
-
-def test_charge_balance_inputs_train_and_round_trip(tmp_path):
-    t = _synthetic_table()
-    est = ViscositySurrogate(max_epochs=30, features="charge_balance", **SMALL).fit(t)
-    assert est.n_features_in_ == 10 and est.members_[0]["trunk.0.weight"].shape[1] == 10
-    assert est.history_[0]["valid_loss"][-1] < 0.5 * est.history_[0]["valid_loss"][0]
-    est.save(tmp_path / "m.pt")
-    X = t.loc[:10, list(OXIDES)]
-    pd.testing.assert_frame_equal(
-        est.predict(X, T=1100.0), ViscositySurrogate.load(tmp_path / "m.pt").predict(X, T=1100.0)
-    )
 
 
 def test_training_domain_distances_name_the_nearest_training_melt(tmp_path):
