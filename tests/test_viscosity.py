@@ -1150,3 +1150,14 @@ def test_shipped_configs_pass_the_start_up_check(monkeypatch):
     bad["viscosity"]["model"] = {"task_groups": [{"properties": ["viscositty"]}]}
     with pytest.raises(vconfig.ConfigError, match=r"viscosity.model.task_groups\[0\].properties"):
         vconfig.load_config(bad)
+
+
+def test_screening_overrides_reach_only_the_named_task_groups():
+    from vitriflow.surrogates.viscosity import load_preset, screening_params
+
+    preset = load_preset("config/viscosity/full.yaml")
+    params = screening_params(preset, ['dropout=0.3'], 4, 2, ['features="oxides"'], ["tg"])
+    groups = params["task_groups"]
+    assert params["dropout"] == 0.3 and all(g["n_models"] == 4 for g in groups)
+    assert [g.get("features") for g in groups] == ["oxides", None, "oxides", None]
+    assert preset["task_groups"][0]["features"] == "charge_balance"  # the preset is untouched

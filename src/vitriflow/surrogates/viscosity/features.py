@@ -98,7 +98,7 @@ def charge_balance(x: np.ndarray) -> np.ndarray:
     oxides over Al2O3 and of Al2O3 over them, for all modifiers (Na2O, K2O, MgO, CaO) and for
     the alkalis alone.
 
-    Al enters the network as tetrahedra charge-balanced by a modifier cation; modifiers beyond
+    Al enters the glass network as tetrahedra charge-balanced by a modifier cation; modifiers beyond
     that make non-bridging oxygens, Al beyond it needs other sites. Tg, viscosity and Sconf(Tg)
     change slope at Al/(modifiers) = 1 (the viscosity maximum of the charge-balanced join), a kink
     that smooth descriptors cannot place.

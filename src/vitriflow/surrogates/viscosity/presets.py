@@ -60,15 +60,23 @@ def screening_params(
     overrides: Sequence[str] = (),
     candidates: int | None = None,
     n_jobs: int = 1,
+    group_overrides: Sequence[str] = (),
+    group_properties: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Estimator parameters of a preset for the benchmarks: ``overrides`` are KEY=JSON
-    strings; ``candidates`` trains that many members in every task group and keeps them all."""
+    strings for the top level, ``group_overrides`` for every task group that owns one of
+    ``group_properties`` (all groups when None; a group's own key beats the top level);
+    ``candidates`` trains that many members in every task group and keeps them all."""
     from vitriflow.config import thaw
 
-    params = thaw(preset)
-    for item in overrides:
-        key, _, value = item.partition("=")
-        params[key] = json.loads(value)
+    def parsed(items: Sequence[str]) -> dict[str, Any]:
+        pairs = (item.partition("=") for item in items)
+        return {key: json.loads(value) for key, _, value in pairs}
+
+    params = {**thaw(preset), **parsed(overrides)}
+    for group in params.get("task_groups") or []:
+        if group_properties is None or set(group["properties"]) & set(group_properties):
+            group.update(parsed(group_overrides))
     if candidates:
         params["n_models"] = params["n_candidates"] = candidates
         params["task_groups"] = [
