@@ -1018,6 +1018,21 @@ def test_noise_model_distance_term_and_quantile_scale():
     np.testing.assert_array_equal(cal.predictive_std(s, plain, d), cal.predictive_std(s, plain))
 
 
+def test_quantile_scale_is_the_split_conformal_rank():
+    """The scale puts the ceil((n + 1) 0.95)-th smallest |residual| / sigma on the interval's
+    edge: with 19 rows that is the largest, with 39 the second largest (the plain empirical
+    quantile would take a lower rank and under-cover a new row)."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(1)
+    for n, rank in [(19, 19), (39, 38), (141, 135)]:
+        s, r = rng.uniform(0.05, 0.2, n), rng.standard_t(3, n) * 0.3
+        m = cal.fit_noise_model(r, s, level=0.95)
+        z = np.sort(np.abs(r) / cal.predictive_std(s, {**m, "scale": 1.0}))
+        assert m["scale"] * norm.ppf(0.975) == pytest.approx(z[rank - 1], rel=1e-12)
+        assert m["scale"] * norm.ppf(0.975) > np.quantile(z, 0.95)
+
+
 def test_calibration_uses_out_of_fold_predictions(tmp_path):
     from vitriflow.surrogates.viscosity.evaluate import cross_fitted_std
 
