@@ -311,7 +311,8 @@ def _calibration_note(params: dict) -> str:
             f"sigma^2 = (a spread)^2 + b^2 + (c nearest_mol)^2, fitted on composition-grouped "
             f"out-of-fold predictions of train + valid ({params.get('calibration_folds', 5)} "
             f"folds, melts within {params.get('calibration_radius_mol', 2.0):g} mol% kept "
-            "together) and scaled so that 95 % of them fall inside the 95 % interval")
+            "together) and scaled by their split-conformal rank, so that a new glass like "
+            "them falls inside the 95 % interval with probability of at least 95 %")
     if "valid" in kinds:
         notes.append("sigma^2 = (a spread)^2 + b^2 fitted on the validation rows")
     if "none" in kinds:

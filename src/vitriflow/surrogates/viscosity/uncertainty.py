@@ -4,7 +4,9 @@
 - ``oof``: the same plus a term growing with the distance to the training melts,
   (c nearest_mol)^2, fitted on composition-grouped out-of-fold predictions of train + valid
   (``folds.out_of_fold``: fold models of ``calibration_members`` networks with the estimator's
-  other settings), then scaled so that the central 95 % interval holds 95 % of them. The
+  other settings), then scaled by their split-conformal rank (``surrogates.calibration``) so
+  that the central 95 % interval holds a new glass exchangeable with them with probability
+  >= 95 %. The
   validation melts are close to the training melts (median 1-2 mol%) and chose the
   early-stopping epochs; new glasses lie farther, and their errors grow with the distance;
 - ``none``: the raw spread.
