@@ -15,6 +15,7 @@ import yaml
 
 from vitriflow.config import with_defaults
 from vitriflow.surrogates import calibration as cal
+from vitriflow.surrogates.domain import DOMAIN_WARN_MOL
 from vitriflow.surrogates.viscosity import equations as eq
 from vitriflow.surrogates.viscosity import tensors
 from vitriflow.surrogates.viscosity.estimator import ViscositySurrogate
@@ -1033,6 +1034,32 @@ def test_quantile_scale_is_the_split_conformal_rank():
         assert m["scale"] * norm.ppf(0.975) > np.quantile(z, 0.95)
 
 
+def test_far_rows_get_their_own_never_narrower_conformal_scale():
+    """Errors that step up beyond 5 mol% (which the linear distance term fits poorly): the far
+    rows get a wider factor that covers them; the near rows keep the plain model's sigma."""
+    rng = np.random.default_rng(2)
+    n = 4000
+    s, d = rng.uniform(0.05, 0.2, n), rng.uniform(2.0, 8.0, n)
+    r = rng.standard_t(4, n) * np.sqrt((1.5 * s) ** 2 + 0.1**2) * np.where(d > 5, 2.5, 1.0)
+    one = cal.fit_noise_model(r, s, d, level=0.95)
+    m = cal.fit_noise_model(r, s, d, level=0.95, far=5.0)
+    assert "scale_far" not in one and m["far"] == 5.0 and m["scale_far"] > m["scale"]
+    near, far = d <= 5, d > 5
+    assert cal.coverage(r[far], cal.predictive_std(s, one, d)[far], 0.95) < 0.93
+    sigma = cal.predictive_std(s, m, d)
+    assert cal.coverage(r[far], sigma[far], 0.95) >= 0.945
+    np.testing.assert_array_equal(sigma[near], cal.predictive_std(s, one, d)[near])
+    # a row without a distance is treated as near; too few far rows: one factor
+    nan_d = cal.predictive_std(s[:3], m, np.full(3, np.nan))
+    np.testing.assert_array_equal(nan_d, cal.predictive_std(s[:3], m, np.zeros(3)))
+    few = np.where(np.arange(n) < cal.MIN_ROWS - 1, 6.0, 3.0)
+    assert "scale_far" not in cal.fit_noise_model(r, s, few, level=0.95, far=5.0)
+    # never narrower: far rows that err less than the near ones keep the common factor
+    calm = cal.fit_noise_model(r * np.where(d > 5, 0.2, 1.0), s, d, level=0.95, far=5.0)
+    assert calm["scale_far"] == calm["scale"]
+    assert cal.uses_distance(m) and not cal.uses_distance({"a": 1.0, "b": 0.1})
+
+
 def test_calibration_uses_out_of_fold_predictions(tmp_path):
     from vitriflow.surrogates.viscosity.evaluate import cross_fitted_std
 
@@ -1049,7 +1076,8 @@ def test_calibration_uses_out_of_fold_predictions(tmp_path):
     assert not oof["row_id"].isin(t.loc[t["split"] == "test", "row_id"]).any()
     # the noise models are those of the out-of-fold residuals, spreads and distances
     v = oof[(oof["property"] == "viscosity") & (oof["equation"] == "fv")]
-    want = cal.fit_noise_model(v["y_pred"] - v["y_true"], v["y_spread"], v["nearest_mol"], 0.95)
+    want = cal.fit_noise_model(v["y_pred"] - v["y_true"], v["y_spread"], v["nearest_mol"], 0.95,
+                               far=DOMAIN_WARN_MOL)
     assert est.noise_models()["viscosity:fv"] == pytest.approx(want)
     assert est.noise_models()["viscosity:fv"]["n"] == len(v) > 36  # not the 36 valid rows
     assert len(list((tmp_path / "oof").glob("fold*/candidate*.pt"))) == 8  # 4 folds x 2 nets

@@ -579,10 +579,10 @@ class ViscositySurrogate(BaseEstimator):
                     out.loc[idx, "nearest_mol"] = nearest_training_mol(
                         x / x.sum(axis=1, keepdims=True), domain[prop]
                     )
-            # sigma of noise models with a distance term: from each row's own distance
+            # sigma of noise models that depend on distance: from each row's own distance
             for (prop, key), idx in out.groupby(["property", "equation"]).groups.items():
                 model = self.calibration_.get(target_name(prop, key))
-                if model and model.get("c"):
+                if cal.uses_distance(model):
                     out.loc[idx, "y_std"] = cal.predictive_std(
                         out.loc[idx, "y_spread"].to_numpy(), model,
                         out.loc[idx, "nearest_mol"].to_numpy())

@@ -330,7 +330,8 @@ def cross_fitted_std(oof: pd.DataFrame, level: float = 0.95) -> np.ndarray:
         s, d = g["y_spread"].to_numpy(float), g["nearest_mol"].to_numpy(float)
         for k in np.unique(fold[idx]):
             held = fold[idx] == k
-            model = cal.fit_noise_model(r[~held], s[~held], d[~held], level=level)
+            model = cal.fit_noise_model(r[~held], s[~held], d[~held], level=level,
+                                        far=DOMAIN_WARN_MOL)
             out[idx[held]] = cal.predictive_std(s[held], model, d[held])
     return out
 

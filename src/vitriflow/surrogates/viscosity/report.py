@@ -312,7 +312,8 @@ def _calibration_note(params: dict) -> str:
             f"out-of-fold predictions of train + valid ({params.get('calibration_folds', 5)} "
             f"folds, melts within {params.get('calibration_radius_mol', 2.0):g} mol% kept "
             "together) and scaled by their split-conformal rank, so that a new glass like "
-            "them falls inside the 95 % interval with probability of at least 95 %")
+            "them falls inside the 95 % interval with probability of at least 95 %; glasses "
+            f"beyond {DOMAIN_WARN_MOL:g} mol% get the rank of the far rows, never narrower")
     if "valid" in kinds:
         notes.append("sigma^2 = (a spread)^2 + b^2 fitted on the validation rows")
     if "none" in kinds:

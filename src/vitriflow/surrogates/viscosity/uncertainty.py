@@ -6,8 +6,8 @@
   (``folds.out_of_fold``: fold models of ``calibration_members`` networks with the estimator's
   other settings), then scaled by their split-conformal rank (``surrogates.calibration``) so
   that the central 95 % interval holds a new glass exchangeable with them with probability
-  >= 95 %. The
-  validation melts are close to the training melts (median 1-2 mol%) and chose the
+  >= 95 %; the rows beyond DOMAIN_WARN_MOL (5 mol%) get their own, never narrower, factor.
+  The validation melts are close to the training melts (median 1-2 mol%) and chose the
   early-stopping epochs; new glasses lie farther, and their errors grow with the distance;
 - ``none``: the raw spread.
 
@@ -20,6 +20,7 @@ import logging
 import pandas as pd
 
 from vitriflow.surrogates import calibration as cal
+from vitriflow.surrogates.domain import DOMAIN_WARN_MOL
 from vitriflow.surrogates.viscosity.data import target_name
 from vitriflow.surrogates.viscosity.folds import out_of_fold
 
@@ -34,7 +35,8 @@ def noise_models(pred: pd.DataFrame, distance: bool = False,
     models = {}
     for (prop, e), g in pred.groupby(["property", "equation"]):
         d = g["nearest_mol"] if distance else None
-        m = cal.fit_noise_model(g["y_pred"] - g["y_true"], g["y_spread"], d, level=level)
+        m = cal.fit_noise_model(g["y_pred"] - g["y_true"], g["y_spread"], d, level=level,
+                                far=DOMAIN_WARN_MOL if distance else None)
         if m is not None:
             models[target_name(prop, e)] = m
     return models
@@ -61,5 +63,6 @@ def calibrate(est, table: pd.DataFrame, checkpoint_dir=None) -> dict[str, dict]:
     models = noise_models(est.oof_, distance=True, level=LEVEL)
     log.info("uncertainty calibrated on %d out-of-fold rows: %s", len(est.oof_), ", ".join(
         f"{k} a={m['a']:.2f} b={m['b']:.3g} c={m.get('c', 0):.3g} x{m.get('scale', 1):.2f}"
+        f" (x{m.get('scale_far', m.get('scale', 1)):.2f} far)"
         for k, m in models.items()))
     return models
