@@ -98,8 +98,9 @@ def uses_distance(model: dict | None) -> bool:
 
 
 def predictive_std(spread, model: dict | None, distance=None):
-    """sigma for a raw ensemble ``spread`` (and the distance to the training data, when the
-    model has a distance term) under a fitted noise model (the spread if None)."""
+    """sigma for a raw ensemble ``spread`` (and the distance to the training data, used by the
+    distance term and the far factor, see ``uses_distance``) under a fitted noise model (the
+    spread if None)."""
     if not model:
         return spread
     var = (model["a"] * np.asarray(spread, float)) ** 2 + model["b"] ** 2
